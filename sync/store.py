@@ -167,9 +167,17 @@ def _m002_metrics(db: sqlite_utils.Database) -> None:
     _create(db, "metrics", {"key": str, "value": str, "updated_at": float}, pk="key")
 
 
+def _m003_snapshot_seen(db: sqlite_utils.Database) -> None:
+    """Ids the pages of an unfinished snapshot have shown, so the last page can forget the
+    rest. On disk rather than in memory: each page commits on its own, and a pruning decision
+    must never rest on pages a crash has lost."""
+    _create(db, "snapshot_seen", {"kind": str, "id": str}, pk=("kind", "id"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _m001_initial),
     ("002_metrics", _m002_metrics),
+    ("003_snapshot_seen", _m003_snapshot_seen),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

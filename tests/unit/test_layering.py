@@ -68,9 +68,9 @@ def test_core_packages_do_not_import_qt_outside_the_audio_backend(package: str) 
         for name in _imports(path):
             if not name.startswith(("PySide6", "shiboken6")):
                 continue
-            if package == "softphone" and path.stem in SOFTPHONE_QT_MODULES:
-                if name == "PySide6" or name.startswith(SOFTPHONE_QT_ALLOWED):
-                    continue
+            qt_backend = package == "softphone" and path.stem in SOFTPHONE_QT_MODULES
+            if qt_backend and (name == "PySide6" or name.startswith(SOFTPHONE_QT_ALLOWED)):
+                continue
             bad.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not bad, "\n".join(bad)
 

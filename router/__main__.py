@@ -1,0 +1,159 @@
+"""`python -m router` / `switchboard-router`: run the router until SIGTERM or SIGINT.
+
+The parent process (the desktop app's embedded mode, tests) learns where the router listens
+from exactly one stdout line, `SWITCHBOARD_ROUTER_LISTENING http://HOST:PORT`, printed once
+the socket is bound and the server accepts connections; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import warnings
+from collections.abc import Generator
+from pathlib import Path
+
+import uvicorn
+
+from router.app import create_app
+from router.config import RouterConfig, system_clock
+from router.demo import PASSWORD_ENV, DemoTraffic, seed_agents
+from router.service import Service
+from router.storage import Storage
+from sync.protocol import MAX_FRAME_BYTES
+
+log = logging.getLogger("router.main")
+
+LISTENING = "SWITCHBOARD_ROUTER_LISTENING"
+
+
+def default_db_path() -> Path:
+    """The embedded router's database in the user's data directory."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / "switchboard" / "router.db"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="switchboard-router", description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    p.add_argument("--db", type=Path, default=None,
+                   help=f"SQLite database (default {default_db_path()})")
+    p.add_argument("--demo", action="store_true",
+                   help="seed demo customers and conversations and generate demo traffic")
+    p.add_argument("--demo-agents", action="store_true",
+                   help=f"create demo agents ana, ben, chloe; password from ${PASSWORD_ENV}")
+    p.add_argument("--demo-rate", type=float, default=2.0,
+                   help="new demo conversations per minute (0 = none; default 2)")
+    p.add_argument("--demo-seed", type=int, default=None, help="seed of the demo's randomness")
+    p.add_argument("--offer-timeout", type=float, default=20.0,
+                   help="seconds to accept an offer (default 20)")
+    p.add_argument("--grace", type=float, default=60.0,
+                   help="seconds a disconnected agent keeps their state (default 60)")
+    p.add_argument("--token-ttl", type=float, default=12 * 3600.0,
+                   help="seconds a login token is valid (default 43200)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    return p.parse_args(argv)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal capture: we stop it from loop signal handlers,
+    so SIGTERM/SIGINT end the process with status 0 after a clean shutdown instead of being
+    re-raised."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # A restart on the same port must not wait for the old connections' TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(args: argparse.Namespace, password: str | None) -> int:
+    config = RouterConfig(offer_timeout=args.offer_timeout, disconnect_grace=args.grace,
+                          token_ttl=args.token_ttl)
+    db_path: Path = args.db or default_db_path()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    storage = Storage(db_path)
+    if password is not None:
+        seed_agents(storage, config, password, system_clock())
+    service = Service(storage, config, system_clock, demo_api=args.demo or args.demo_agents)
+    if args.demo:
+        service.starters.append(DemoTraffic(args.demo_rate, args.demo_seed).start)
+
+    sock = _bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    uv_config = uvicorn.Config(
+        create_app(service), ws="websockets", lifespan="on", log_config=None,
+        log_level=args.log_level.lower(), access_log=False, timeout_graceful_shutdown=5,
+        # Frames up to 4x the protocol limit reach us and get a `too_large` error with the
+        # connection kept; only absurd frames make the websocket library close it (1009).
+        ws_max_size=4 * MAX_FRAME_BYTES,
+    )
+    server = _Server(uv_config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # Windows: no loop signal handlers
+            loop.add_signal_handler(sig, _request_exit, server, sig)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if task.done():
+        await task
+        log.error("the router failed to start")
+        return 1
+    url_host = f"[{host}]" if ":" in host else host
+    print(f"{LISTENING} http://{url_host}:{port}", flush=True)
+    log.info("router listening on http://%s:%s (db %s)", url_host, port, db_path)
+    await task
+    return 0
+
+
+def _request_exit(server: uvicorn.Server, sig: signal.Signals) -> None:
+    log.info("received %s, shutting down", sig.name)
+    if server.should_exit:
+        server.force_exit = True
+    server.should_exit = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn marks `ws="websockets"` deprecated in favour of its sans-I/O variant; DESIGN.md
+    # asks for this implementation (see docs/operations.md), so the warning is not repeated.
+    warnings.filterwarnings("ignore", message=r"The `websockets` implementation is deprecated")
+    password: str | None = None
+    if args.demo_agents:
+        password = os.environ.get(PASSWORD_ENV)
+        if not password:
+            print(f"--demo-agents needs the demo agents' password in ${PASSWORD_ENV}",
+                  file=sys.stderr)
+            return 2
+    try:
+        return asyncio.run(serve(args, password))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

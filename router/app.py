@@ -1,0 +1,125 @@
+"""The router's Starlette app: login, health, message history, demo inbound, `/agent/v1`.
+
+HTTP handlers are small: they parse, call the ACD or the authenticator, and shape the JSON of
+docs/protocol.md. Errors are `{"error": {"code", "message"}}` everywhere, like the websocket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from router import __version__
+from router.acd import IDENTITY_KIND, may_see
+from router.auth import AuthError, bearer_token
+from router.service import Service
+from router.session import agent_endpoint
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def login(request: Request) -> JSONResponse:
+    """`POST /api/login {username, password}` -> `{token, agent, expires_at}`."""
+    service: Service = request.app.state.service
+    body = await _json_object(request)
+    if body is None or not isinstance(body.get("username"), str) or not isinstance(
+        body.get("password"), str
+    ):
+        return _error(400, "bad_request", "Send JSON {\"username\": ..., \"password\": ...}.")
+    try:
+        result = service.auth.login(body["username"], body["password"])
+    except AuthError as exc:
+        return _error(401, exc.code, exc.message)
+    return JSONResponse({"token": result.token, "agent": result.agent,
+                         "expires_at": result.expires_at})
+
+
+async def health(request: Request) -> JSONResponse:
+    """`GET /health`: the process is up and its database answers."""
+    service: Service = request.app.state.service
+    return JSONResponse({
+        "status": "ok", "version": __version__, "time": service.clock(),
+        "queued": service.storage.count_conversations("queued"),
+    })
+
+
+async def conversation_messages(request: Request) -> JSONResponse:
+    """`GET /api/conversations/{id}/messages` for an agent who may see the conversation."""
+    service: Service = request.app.state.service
+    try:
+        agent = service.auth.agent_for_token(bearer_token(request.headers.get("authorization")))
+    except AuthError as exc:
+        return _error(401, exc.code, exc.message)
+    conversation_id = request.path_params["conversation_id"]
+    conversation = service.storage.conversation(conversation_id)
+    if conversation is None:
+        return _error(404, "not_found", "No such conversation.")
+    if not may_see(agent, conversation):
+        return _error(403, "forbidden", "This conversation is not yours to see.")
+    return JSONResponse({
+        "conversation": service.storage.conversation_wire(conversation_id),
+        "messages": service.storage.messages(conversation_id),
+    })
+
+
+async def demo_inbound(request: Request) -> JSONResponse:
+    """`POST /api/demo/inbound {channel, from, name, body, queue, subject?}`: a customer
+    writes in (demo and test mode only; real channels come in through their own webhooks)."""
+    service: Service = request.app.state.service
+    body = await _json_object(request)
+    fields = ("channel", "from", "name", "body", "queue")
+    if body is None or not all(isinstance(body.get(k), str) and body[k] for k in fields):
+        return _error(400, "bad_request", "Send JSON {channel, from, name, body, queue}.")
+    if body["channel"] not in IDENTITY_KIND or body["channel"] == "voice":
+        return _error(400, "bad_request", "channel must be email, chat or sms.")
+    if body["queue"] not in service.config.queues:
+        return _error(400, "bad_request", f"queue must be one of {service.config.queues}.")
+    subject = body.get("subject") if isinstance(body.get("subject"), str) else None
+    conversation_id = service.acd.inbound(body["channel"], body["from"], body["name"],
+                                          body["body"], body["queue"], subject)
+    return JSONResponse({"conversation_id": conversation_id})
+
+
+def create_app(service: Service) -> Starlette:
+    """The ASGI app for one `Service`; the service starts and stops with the app."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    routes: list[Route | WebSocketRoute] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/api/login", login, methods=["POST"]),
+        Route("/api/conversations/{conversation_id}/messages", conversation_messages,
+              methods=["GET"]),
+        WebSocketRoute("/agent/v1", agent_endpoint),
+    ]
+    if service.demo_api:
+        routes.append(Route("/api/demo/inbound", demo_inbound, methods=["POST"]))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.service = service
+    return app
+

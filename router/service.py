@@ -1,0 +1,107 @@
+"""The running router: storage, ACD, authenticator, session hub and background tasks.
+
+The ACD itself has no timers; `Service` runs one ticker task that calls `Acd.tick()` at the
+deadline it returns (offer expiry, disconnect grace) or when woken after a command, so routing
+never waits on a polling interval and tests can drive `Acd` without any of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from router.acd import Acd
+from router.auth import Authenticator
+from router.config import Clock, RouterConfig
+from router.session import Hub
+from router.storage import Storage
+
+log = logging.getLogger(__name__)
+
+_MAX_TICK = 1.0
+_PRUNE_EVERY = 300.0
+
+
+class Service:
+    """Everything one router process runs, started and stopped by the app's lifespan."""
+
+    def __init__(self, storage: Storage, config: RouterConfig, clock: Clock,
+                 demo_api: bool = False) -> None:
+        self.storage = storage
+        self.config = config
+        self.clock = clock
+        self.demo_api = demo_api
+        self.acd = Acd(storage, config, clock)
+        self.auth = Authenticator(storage, clock, config.token_ttl)
+        self.hub = Hub()
+        self.acd.notify = self._on_events
+        self.starters: list[Callable[[Service], Awaitable[None]]] = []
+        """Extra async set-up run at start (the demo registers its traffic here)."""
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_prune = 0.0
+
+    def _on_events(self, agent_ids: set[str]) -> None:
+        self.hub.notify(agent_ids)
+        self.wake()
+
+    def wake(self) -> None:
+        """Make the ticker re-check its deadline now (a command may have made a new one)."""
+        self._wake.set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start a task the service keeps a strong reference to and cancels at stop; a task
+        that dies of an error is logged, never silently lost."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(),
+                      exc_info=task.exception())
+
+    async def start(self) -> None:
+        self.acd.start()
+        for starter in self.starters:
+            await starter(self)
+        self.spawn(self._ticker(), "router-ticker")
+        log.info("router service started")
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.storage.close()
+        log.info("router service stopped")
+
+    async def _ticker(self) -> None:
+        while True:
+            self._wake.clear()
+            deadline: float | None = None
+            try:
+                deadline = self.acd.tick()
+                now = self.clock()
+                if now - self._last_prune >= _PRUNE_EVERY:
+                    self._prune()
+                    self._last_prune = now
+            except Exception:
+                # One failed round (a locked or full disk, say) must not stop routing for good:
+                # log it loudly and try again after the usual interval.
+                log.exception("routing tick failed; retrying in %.1fs", _MAX_TICK)
+            now = self.clock()
+            timeout = _MAX_TICK if deadline is None else min(_MAX_TICK, max(0.0, deadline - now))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _prune(self) -> None:
+        with self.storage.transaction():
+            removed = sum(self.storage.prune_events(a["id"], self.config.event_retention)
+                          for a in self.storage.agents())
+        if removed:
+            log.info("pruned %d old events", removed)

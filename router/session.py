@@ -1,0 +1,196 @@
+"""The `/agent/v1` websocket: one `AgentSession` per connection, fed by `sync.protocol`.
+
+This is the thin I/O layer over the ACD: it authenticates the upgrade, says hello, answers
+`resume` with a replay or a snapshot followed by `live`, then pushes the agent's new events as
+the ACD announces them, and turns each command frame into one `commands.execute` call. Events
+are always read back from storage (never passed in memory), so what a client receives live is
+exactly what a later replay would give it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from router import commands, views
+from router.auth import AuthError, agent_public, bearer_token
+from sync.protocol import (
+    BAD_FRAME,
+    PROTOCOL_VERSION,
+    Command,
+    ErrorFrame,
+    Event,
+    Frame,
+    Hello,
+    Live,
+    ProtocolError,
+    Resume,
+    encode,
+    parse_client_frame,
+)
+
+if TYPE_CHECKING:
+    from router.service import Service
+
+log = logging.getLogger(__name__)
+
+_BATCH = 500
+
+
+class Hub:
+    """Wakes the sessions of agents whose event streams grew."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    def subscribe(self, agent_id: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._waiters.setdefault(agent_id, set()).add(event)
+        return event
+
+    def unsubscribe(self, agent_id: str, event: asyncio.Event) -> None:
+        waiters = self._waiters.get(agent_id)
+        if waiters is not None:
+            waiters.discard(event)
+            if not waiters:
+                del self._waiters[agent_id]
+
+    def notify(self, agent_ids: Iterable[str]) -> None:
+        for agent_id in agent_ids:
+            for event in self._waiters.get(agent_id, ()):
+                event.set()
+
+
+async def agent_endpoint(websocket: WebSocket) -> None:
+    """Authenticate the upgrade (HTTP 401 + JSON on failure), then run the session."""
+    service: Service = websocket.app.state.service
+    token = bearer_token(websocket.headers.get("authorization"))
+    try:
+        agent = service.auth.agent_for_token(token)
+    except AuthError as exc:
+        log.info("websocket upgrade refused: %s", exc.code)
+        await websocket.send_denial_response(
+            JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=401)
+        )
+        return
+    await websocket.accept()
+    await AgentSession(service, websocket, agent).run()
+
+
+class AgentSession:
+    """One agent connection: replay then live events out, commands in."""
+
+    def __init__(self, service: Service, websocket: WebSocket, agent: dict[str, Any]) -> None:
+        self.service = service
+        self.acd = service.acd
+        self.ws = websocket
+        self.agent_id: str = agent["id"]
+        self.agent = agent
+        self._send_lock = asyncio.Lock()
+        self._pusher: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Event | None = None
+
+    async def send(self, frame: Frame) -> None:
+        text = encode(frame)
+        async with self._send_lock:
+            await self.ws.send_text(text)
+
+    async def run(self) -> None:
+        log.info("agent %s connected", self.agent_id)
+        self.acd.connected(self.agent_id)
+        self.service.wake()
+        try:
+            await self.send(Hello(PROTOCOL_VERSION, agent_public(self.agent),
+                                  self.acd.now()))
+            await self._read_loop()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if self._pusher is not None:
+                self._pusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                    await self._pusher
+            if self._wakeup is not None:
+                self.service.hub.unsubscribe(self.agent_id, self._wakeup)
+            self.acd.disconnected(self.agent_id)
+            self.service.wake()
+            log.info("agent %s disconnected", self.agent_id)
+
+    async def _read_loop(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            data = text if text is not None else message.get("bytes", b"")
+            await self._handle(data)
+
+    async def _handle(self, data: str | bytes) -> None:
+        try:
+            frame = parse_client_frame(data)
+        except ProtocolError as exc:
+            log.info("agent %s sent a refused frame: %s %s", self.agent_id, exc.code,
+                     exc.message)
+            if exc.command_id is not None:
+                await self.send(commands.refuse(self.acd, self.agent_id, exc.command_id, "?",
+                                                exc.code, exc.message))
+            else:
+                await self.send(ErrorFrame(exc.code, exc.message))
+            return
+        if isinstance(frame, Resume):
+            if self._pusher is not None:
+                await self.send(ErrorFrame(BAD_FRAME, "This session has already resumed."))
+                return
+            await self._resume(frame.since)
+        elif isinstance(frame, Command):
+            ack = commands.execute(self.acd, self.agent_id, frame)
+            self.service.wake()
+            await self.send(ack)
+
+    async def _resume(self, since: int) -> None:
+        """Snapshot or replay, then `live`, then hand over to the pusher."""
+        self._wakeup = self.service.hub.subscribe(self.agent_id)
+        storage = self.acd.storage
+        agent = storage.agent(self.agent_id)
+        assert agent is not None
+        if views.needs_snapshot(storage, self.agent_id, since):
+            pages = views.build_snapshot(storage, agent, self.acd.config.snapshot_page_size)
+            for page in pages:
+                await self.send(page)
+            cursor = pages[0].seq
+        else:
+            cursor = since
+            log.info("replaying %s's events after %d", self.agent_id, since)
+        cursor = await self._send_events_after(cursor)
+        await self.send(Live(cursor))
+        self._pusher = asyncio.create_task(self._push(cursor), name=f"push-{self.agent_id}")
+
+    async def _send_events_after(self, cursor: int) -> int:
+        while True:
+            batch = self.acd.storage.events_after(self.agent_id, cursor, _BATCH)
+            if not batch:
+                return cursor
+            for seq, event in batch:
+                await self.send(Event(seq, event))
+                cursor = seq
+
+    async def _push(self, cursor: int) -> None:
+        assert self._wakeup is not None
+        try:
+            while self.ws.application_state == WebSocketState.CONNECTED:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                cursor = await self._send_events_after(cursor)
+        except WebSocketDisconnect:
+            return
+        except Exception:
+            log.exception("pushing events to %s failed; closing the connection", self.agent_id)
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1011)
+            raise

@@ -185,6 +185,17 @@ class ClientProtocol:
         self._queue.append(command)
         return []
 
+    def rebase(self, cursor: int) -> None:
+        """Start the replay from another cursor (the engine cleared a cache that belonged to
+        another agent when hello named this one). Only between hello and the first event.
+
+        Raises:
+            RuntimeError: events or pages have already been handed out on this connection.
+        """
+        if self.phase is not Phase.REPLAY or self._snapshot_seq is not None or cursor < 0:
+            raise RuntimeError("rebase is only allowed right after hello")
+        self.cursor = cursor
+
     # ----------------------------------------------------------------- frames in
 
     def receive_text(self, text: str | bytes) -> list[Effect]:

@@ -1,0 +1,98 @@
+"""What the audio bridge needs from a device layer (DESIGN.md, Voice).
+
+A backend moves 16-bit mono PCM at the bridge's clock rate between the two ring buffers and
+something that makes or takes sound: WAV files (tests), QtMultimedia (the default on a
+desktop). It owns its own threads; it never calls pjsua2. Capture is opened only while a
+call needs the microphone, so the OS microphone indicator is honest.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from softphone.ringbuffer import RingBuffer
+
+log = logging.getLogger(__name__)
+
+
+class AudioError(RuntimeError):
+    """A device could not be opened or vanished; the message is for the agent."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device as the agent sees it: a stable id to remember and a name to show."""
+
+    id: str
+    name: str
+    is_default: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the `devices` reply/event."""
+        return {"id": self.id, "name": self.name, "default": self.is_default}
+
+
+class AudioBackend(abc.ABC):
+    """The device side of the bridge.
+
+    Args:
+        clock_rate: samples per second of the bridge port (e.g. 16000).
+        frame_ms: frame duration (20).
+    """
+
+    name = "abstract"
+
+    def __init__(self, clock_rate: int, frame_ms: int = 20) -> None:
+        self.clock_rate = clock_rate
+        self.frame_ms = frame_ms
+        self.frame_bytes = clock_rate * frame_ms // 1000 * 2
+
+    @abc.abstractmethod
+    def open_capture(self, ring: RingBuffer) -> None:
+        """Start writing microphone audio into `ring`.
+
+        Raises:
+            AudioError: the device cannot be opened.
+        """
+
+    @abc.abstractmethod
+    def close_capture(self) -> None:
+        """Stop the microphone (idempotent)."""
+
+    @abc.abstractmethod
+    def open_playback(self, ring: RingBuffer) -> None:
+        """Start playing audio taken from `ring`.
+
+        Raises:
+            AudioError: the device cannot be opened.
+        """
+
+    @abc.abstractmethod
+    def close_playback(self) -> None:
+        """Stop the speaker (idempotent)."""
+
+    @property
+    @abc.abstractmethod
+    def capturing(self) -> bool:
+        """True while a capture stream is open (the agent's microphone is in use)."""
+
+    @abc.abstractmethod
+    def devices(self) -> dict[str, list[Device]]:
+        """{"capture": [...], "playback": [...]} as the OS reports them now."""
+
+    @abc.abstractmethod
+    def select(
+        self, capture: str | None, playback: str | None, ringer: str | None
+    ) -> dict[str, str]:
+        """Choose devices by id or name; returns what is used (the default when not found).
+
+        Open streams move to the new devices.
+        """
+
+    def close(self) -> None:
+        """Release everything (engine shutdown)."""
+        self.close_capture()
+        self.close_playback()

@@ -1,0 +1,158 @@
+"""The audio bridge: a pjsua2 conference port that trades 20 ms frames with a device layer.
+
+pjsua2-python's wheels have no sound device, so the engine runs pjsua2 on its null device
+(which keeps the conference bridge clocked) and plugs this port into the bridge. Calls are
+connected to it both ways. The port's two callbacks arrive on the media clock's thread: they
+touch only the ring buffers, with memmove straight between the SWIG vector and the ring
+(softphone.framecopy), and never call the pjsua2 API.
+
+Everything else here (connect/disconnect, create/destroy) runs on the engine thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from typing import Any
+
+import pjsua2 as pj
+
+from softphone import framecopy
+from softphone.backend import AudioBackend
+from softphone.ringbuffer import RingBuffer
+
+log = logging.getLogger(__name__)
+
+_FAST = framecopy.probe(pj.ByteVector)
+
+
+class BridgePort(pj.AudioMediaPort):
+    """The conference port: frames requested by the bridge come from the mic ring; frames it
+    delivers go into the speaker ring."""
+
+    def __init__(self, mic: RingBuffer, speaker: RingBuffer, frame_bytes: int) -> None:
+        super().__init__()
+        self.mic = mic
+        self.speaker = speaker
+        self.frame_bytes = frame_bytes
+        self._scratch = (ctypes.c_char * frame_bytes)()
+        self._scratch_addr = ctypes.addressof(self._scratch)
+
+    def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 (pjsua2's name)
+        """Media clock thread: hand the bridge one frame of microphone audio."""
+        n = self.frame_bytes
+        if _FAST:
+            vec = frame.buf
+            vec.resize(n)
+            addr, size = framecopy.vector_span(vec)
+            if size == n:
+                self.mic.read_into(addr, n)
+            else:  # never seen; keeps the frame well-formed if it happens
+                ctypes.memset(addr, 0, size)
+        else:
+            self.mic.read_into(self._scratch_addr, n)
+            frame.buf = pj.ByteVector(self._scratch.raw)
+        frame.size = n
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+
+    def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 (pjsua2's name)
+        """Media clock thread: take one frame of what the calls say, for the speaker."""
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        if _FAST:
+            addr, size = framecopy.vector_span(frame.buf)
+            if size:
+                self.speaker.write_from(addr, size)
+        else:
+            self.speaker.write(framecopy.copy_slow(frame.buf))
+
+
+class AudioBridge:
+    """Owns the port, its rings and the backend; connects calls' audio to the headset.
+
+    Args:
+        backend: the device layer.
+        clock_rate: the conference bridge's rate (the port must match it).
+    """
+
+    def __init__(self, backend: AudioBackend, clock_rate: int, frame_ms: int = 20) -> None:
+        self.backend = backend
+        self.clock_rate = clock_rate
+        self.frame_bytes = clock_rate * frame_ms // 1000 * 2
+        self.mic = RingBuffer(self.frame_bytes, frame_ms)
+        self.speaker = RingBuffer(self.frame_bytes, frame_ms)
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, frame_ms * 1000, 16)
+        self.port: BridgePort | None = BridgePort(self.mic, self.speaker, self.frame_bytes)
+        self.port.createPort("switchboard-headset", fmt)
+        self._talking: set[int] = set()  # conference slots sending to the port
+        self._listening: set[int] = set()  # slots receiving the mic
+        log.info("audio bridge at %d Hz, fast frame copy: %s", clock_rate, _FAST)
+
+    @property
+    def fast_copy(self) -> bool:
+        """Whether the layout-based frame copy is in use."""
+        return _FAST
+
+    def connect(self, media: Any, send_mic: bool = True) -> None:
+        """Hear `media` (a call's AudioMedia) on the speaker and, unless muted, feed it the mic.
+
+        Opens the backend streams the first time a call needs them.
+        """
+        assert self.port is not None
+        slot = media.getPortId()
+        log.info("connect slot %d (send mic: %s)", slot, send_mic)
+        if slot not in self._talking:
+            media.startTransmit(self.port)
+            self._talking.add(slot)
+        if send_mic and slot not in self._listening:
+            self.port.startTransmit(media)
+            self._listening.add(slot)
+        elif not send_mic and slot in self._listening:
+            self.port.stopTransmit(media)
+            self._listening.discard(slot)
+        self._update_streams()
+
+    def disconnect(self, media: Any | None, slot: int) -> None:
+        """Stop audio between the headset and a call (hold, hang-up); closes idle streams.
+
+        `media` may be None when the call's media is already gone; the slot is then forgotten.
+        """
+        if media is not None and self.port is not None:
+            if slot in self._talking:
+                media.stopTransmit(self.port)
+            if slot in self._listening:
+                self.port.stopTransmit(media)
+        self._talking.discard(slot)
+        self._listening.discard(slot)
+        self._update_streams()
+
+    def _update_streams(self) -> None:
+        want_mic = bool(self._listening)
+        want_speaker = bool(self._talking)
+        if want_mic and not self.backend.capturing:
+            self.mic.reset()
+            self.backend.open_capture(self.mic)
+        elif not want_mic and self.backend.capturing:
+            self.backend.close_capture()
+        if want_speaker and not self._speaker_open:
+            self.speaker.reset()
+            self.backend.open_playback(self.speaker)
+            self._speaker_open = True
+        elif not want_speaker and self._speaker_open:
+            self.backend.close_playback()
+            self._speaker_open = False
+
+    _speaker_open = False
+
+    def counters(self) -> dict[str, Any]:
+        """Ring health for the quality event."""
+        return {"mic": self.mic.counters(), "speaker": self.speaker.counters()}
+
+    def destroy(self) -> None:
+        """Close the devices and drop the port (engine thread, before libDestroy)."""
+        self._talking.clear()
+        self._listening.clear()
+        self.backend.close()
+        self._speaker_open = False
+        self.port = None

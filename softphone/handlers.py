@@ -1,0 +1,376 @@
+"""What each command and each callback does, on the engine thread.
+
+Kept apart from `engine.py` (the loop and the library's life) so each stays readable. Every
+handler runs on the engine thread, returns the reply's result dict, or raises `EngineError`
+whose message is shown to the agent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pjsua2 as pj
+
+from softphone import numbers
+from softphone.account import AccountSettings
+from softphone.calls import (
+    DIRECTIONS,
+    MEDIA_STATUS,
+    SoftCall,
+    auto_answer_after,
+    display_name,
+    stream_stats,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from softphone.account import SoftAccount
+    from softphone.backend import AudioBackend
+    from softphone.bridge import AudioBridge
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(Exception):
+    """A command could not be done; `code` is one of rpc.ERROR_CODES, the text is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CommandHandlers:
+    """The `cmd_*` handlers and posted-callback handling; mixed into `Engine`."""
+
+    if TYPE_CHECKING:
+        accounts: dict[str, SoftAccount]
+        calls: dict[str, SoftCall]
+        bridge: AudioBridge | None
+        backend: AudioBackend
+        ep: Any
+
+        def call_pj(self, fn: Callable[..., Any], *args: Any, what: str = "") -> Any: ...
+        def emit_event(self, name: str, data: dict[str, Any]) -> None: ...
+        def post(self, kind: str, data: dict[str, Any]) -> None: ...
+        def later(self, delay: float, fn: Callable[[], None]) -> None: ...
+        def add_account(self, settings: AccountSettings) -> SoftAccount: ...
+        def new_call_key(self) -> str: ...
+        def stop(self) -> None: ...
+
+    # Accounts ----------------------------------------------------------------------------
+    def cmd_register(
+        self,
+        user: str,
+        domain: str,
+        account: str = "default",
+        password: str = "",
+        auth_user: str = "",
+        registrar: str | None = None,
+        proxy: str = "",
+        transport: str = "udp",
+        display_name: str = "",
+        expires: int = 300,
+        auto_answer: bool = False,
+        srtp: str = "off",
+    ) -> dict[str, Any]:
+        """Create the account and send REGISTER; the outcome arrives as `reg_state`."""
+        if srtp not in ("off", "optional", "mandatory"):
+            raise EngineError("bad_args", "srtp must be off, optional or mandatory")
+        settings = AccountSettings(
+            account,
+            user,
+            domain,
+            password,
+            auth_user,
+            registrar,
+            proxy,
+            transport.lower(),
+            display_name,
+            int(expires),
+            bool(auto_answer),
+            srtp,
+        )
+        log.info("register %r", settings)
+        acc = self.add_account(settings)
+        registering = bool(settings.registrar_uri())
+        if registering:
+            self.emit_event(
+                "reg_state",
+                {
+                    "account": account,
+                    "state": "Registering",
+                    "code": 0,
+                    "sip_reason": "",
+                    "reason": "registering",
+                    "expires": 0,
+                },
+            )
+        return {
+            "account": account,
+            "uri": settings.id_uri,
+            "registering": registering,
+            "transport": acc.settings.transport,
+        }
+
+    def cmd_unregister(self, account: str = "default") -> dict[str, Any]:
+        """Send REGISTER with expires 0; the account stays, so `register` again re-uses it."""
+        acc = self._account(account)
+        if acc.settings.registrar_uri():
+            self.call_pj(acc.setRegistration, False, what="unregistering")
+        return {"account": account}
+
+    # Calls -------------------------------------------------------------------------------
+    def cmd_dial(
+        self,
+        to: str,
+        account: str = "default",
+        region: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Start an outgoing call; progress arrives as `call_state` events."""
+        acc = self._account(account)
+        try:
+            uri = numbers.to_sip_uri(str(to), acc.settings.domain, region)
+        except numbers.NumberError as exc:
+            raise EngineError("bad_args", str(exc)) from exc
+        call = SoftCall(acc, self.new_call_key(), self.post)
+        prm = pj.CallOpParam(True)
+        for name, value in (headers or {}).items():
+            h = pj.SipHeader()
+            h.hName, h.hValue = str(name), str(value)
+            prm.txOption.headers.append(h)
+        self.call_pj(call.makeCall, uri, prm, what=f"calling {uri}")
+        self.calls[call.key] = call
+        return {"call": call.key, "uri": uri}
+
+    def cmd_answer(self, call: str) -> dict[str, Any]:
+        """Answer a ringing call with 200 OK."""
+        c = self._call(call)
+        prm = pj.CallOpParam(True)
+        prm.statusCode = 200
+        self.call_pj(c.answer, prm, what="answering")
+        return {"call": call}
+
+    def cmd_decline(self, call: str, code: int = 486) -> dict[str, Any]:
+        """Reject a ringing call (486 Busy Here by default; 603 Decline also common)."""
+        c = self._call(call)
+        prm = pj.CallOpParam(True)
+        prm.statusCode = int(code)
+        self.call_pj(c.hangup, prm, what="declining")
+        return {"call": call}
+
+    def cmd_hangup(self, call: str) -> dict[str, Any]:
+        """End a call in any state (CANCEL, BYE or a final response as the state needs)."""
+        c = self._call(call)
+        self.call_pj(c.hangup, pj.CallOpParam(True), what="hanging up")
+        return {"call": call}
+
+    def cmd_hold(self, call: str) -> dict[str, Any]:
+        """re-INVITE with a=sendonly; `media_state` confirms."""
+        c = self._call(call)
+        self.call_pj(c.setHold, pj.CallOpParam(True), what="holding")
+        c.on_hold = True
+        return {"call": call}
+
+    def cmd_resume(self, call: str) -> dict[str, Any]:
+        """re-INVITE with a=sendrecv (the UNHOLD flag)."""
+        c = self._call(call)
+        prm = pj.CallOpParam(True)
+        prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+        self.call_pj(c.reinvite, prm, what="resuming")
+        c.on_hold = False
+        return {"call": call}
+
+    def cmd_mute(self, call: str) -> dict[str, Any]:
+        """Stop sending the microphone to this call (the far end hears silence)."""
+        return self._set_mute(call, True)
+
+    def cmd_unmute(self, call: str) -> dict[str, Any]:
+        """Send the microphone again."""
+        return self._set_mute(call, False)
+
+    def cmd_dtmf(self, call: str, digits: str, method: str = "rfc4733") -> dict[str, Any]:
+        """Send digits in RTP (RFC 4733) or as SIP INFO (for PBXs that want it)."""
+        c = self._call(call)
+        if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits):
+            raise EngineError("bad_args", "DTMF digits are 0-9, *, # and A-D")
+        prm = pj.CallSendDtmfParam()
+        prm.digits = digits
+        if method == "info":
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+        elif method == "rfc4733":
+            prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
+        else:
+            raise EngineError("bad_args", "method must be rfc4733 or info")
+        self.call_pj(c.sendDtmf, prm, what="sending DTMF")
+        return {"call": call, "digits": digits}
+
+    def cmd_transfer(self, call: str, to: str) -> dict[str, Any]:
+        """Blind transfer (REFER); `transfer_state` reports the far end's progress."""
+        c = self._call(call)
+        acc = self.accounts.get(c.account_name)
+        domain = acc.settings.domain if acc else ""
+        try:
+            uri = numbers.to_sip_uri(str(to), domain)
+        except numbers.NumberError as exc:
+            raise EngineError("bad_args", str(exc)) from exc
+        self.call_pj(c.xfer, uri, pj.CallOpParam(True), what=f"transferring to {uri}")
+        return {"call": call, "to": uri}
+
+    def cmd_stats(self, call: str) -> dict[str, Any]:
+        """The call's quality figures now."""
+        return self._quality(self._call(call))
+
+    def cmd_status(self) -> dict[str, Any]:
+        """Accounts and calls as the engine sees them (for a UI that restarted)."""
+        return {
+            "accounts": {n: a.last_state for n, a in self.accounts.items()},
+            "calls": {k: {"hold": c.on_hold, "muted": c.muted} for k, c in self.calls.items()},
+            "capturing": self.backend.capturing,
+        }
+
+    # Devices -----------------------------------------------------------------------------
+    def cmd_list_devices(self) -> dict[str, Any]:
+        """Capture and playback devices as the backend sees them."""
+        devs = self.backend.devices()
+        return {kind: [d.to_dict() for d in lst] for kind, lst in devs.items()}
+
+    def cmd_set_devices(
+        self, capture: str | None = None, playback: str | None = None, ringer: str | None = None
+    ) -> dict[str, Any]:
+        """Choose devices by id or name; the reply says what is used."""
+        return self.backend.select(capture, playback, ringer)
+
+    def cmd_shutdown(self) -> dict[str, Any]:
+        """Leave the loop; `stopped` follows once everything is destroyed."""
+        self.stop()
+        return {}
+
+    # Helpers -----------------------------------------------------------------------------
+    def _account(self, name: str) -> SoftAccount:
+        acc = self.accounts.get(name)
+        if acc is None:
+            raise EngineError("not_found", f"no account {name!r}: register first")
+        return acc
+
+    def _call(self, key: str) -> SoftCall:
+        c = self.calls.get(str(key))
+        if c is None:
+            raise EngineError("not_found", f"no call {key!r} (it may have ended)")
+        return c
+
+    def _set_mute(self, key: str, muted: bool) -> dict[str, Any]:
+        c = self._call(key)
+        c.muted = muted
+        self._connect_media(c)
+        return {"call": key, "muted": muted}
+
+    def _quality(self, c: SoftCall) -> dict[str, Any]:
+        out: dict[str, Any] = {"call": c.key}
+        for idx in c.connected_slots:
+            out.update(self.call_pj(stream_stats, c, idx, what="reading stats"))
+            break
+        if self.bridge is not None:
+            out["audio"] = self.bridge.counters()
+        return out
+
+    def report_quality(self) -> None:
+        """Periodic `quality` events for calls with audio flowing."""
+        for c in list(self.calls.values()):
+            if c.connected_slots:
+                try:
+                    self.emit_event("quality", self._quality(c))
+                except EngineError as exc:
+                    log.warning("no stats for %s: %s", c.key, exc)
+
+    # Posted callback data ----------------------------------------------------------------
+    def handle_posted(self, kind: str, data: dict[str, Any]) -> None:
+        """Act on what a callback copied out, now that the callback has returned."""
+        if kind == "_incoming":
+            self._incoming(data["call"], data["message"])
+        elif kind == "_media":
+            c = self.calls.get(data["call"])
+            if c is not None and c.isActive():
+                self._connect_media(c)
+        elif kind == "call_state":
+            self.emit_event("call_state", data)
+            if data["state"] == "disconnected":
+                self._forget_call(data["call"])
+        else:
+            self.emit_event(kind, data)
+
+    def _incoming(self, key: str, message: str) -> None:
+        c = self.calls.get(key)
+        if c is None:
+            return
+        ci = c.getInfo()
+        after = auto_answer_after(message)
+        acc = self.accounts.get(c.account_name)
+        auto = after is not None and acc is not None and acc.settings.auto_answer
+        self.emit_event(
+            "incoming_call",
+            {
+                "call": key,
+                "account": c.account_name,
+                "from": str(ci.remoteUri),
+                "from_name": display_name(str(ci.remoteUri)),
+                "to": str(ci.localUri),
+                "auto_answer_after": after,
+                "will_auto_answer": auto,
+            },
+        )
+        ringing = pj.CallOpParam(True)
+        ringing.statusCode = 180
+        self.call_pj(c.answer, ringing, what="sending 180 Ringing")
+        if auto:
+            self.later(float(after or 0), lambda: self._auto_answer(key))
+
+    def _auto_answer(self, key: str) -> None:
+        c = self.calls.get(key)
+        if c is not None and c.getInfo().state in (
+            pj.PJSIP_INV_STATE_INCOMING,
+            pj.PJSIP_INV_STATE_EARLY,
+        ):
+            log.info("auto-answering %s as the caller asked", key)
+            self.cmd_answer(key)
+
+    def _connect_media(self, c: SoftCall) -> None:
+        """Connect or disconnect the call's audio to the headset per its media status."""
+        if self.bridge is None:
+            return
+        ci = c.getInfo()
+        for mi in ci.media:
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            status = MEDIA_STATUS.get(mi.status, str(mi.status))
+            if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                media = c.getAudioMedia(mi.index)
+                self.bridge.connect(media, send_mic=not c.muted)
+                c.connected_slots[mi.index] = media.getPortId()
+            elif mi.index in c.connected_slots:
+                slot = c.connected_slots.pop(mi.index)
+                media = c.getAudioMedia(mi.index) if mi.audioConfSlot >= 0 else None
+                self.bridge.disconnect(media, slot)
+            self.emit_event(
+                "media_state",
+                {
+                    "call": c.key,
+                    "index": mi.index,
+                    "status": status,
+                    "direction": DIRECTIONS.get(mi.dir, str(mi.dir)),
+                    "remote_direction": c.remote_direction,
+                    "muted": c.muted,
+                    "capturing": self.backend.capturing,
+                },
+            )
+
+    def _forget_call(self, key: str) -> None:
+        c = self.calls.pop(key, None)
+        if c is None:
+            return
+        if self.bridge is not None:
+            for slot in c.connected_slots.values():
+                self.bridge.disconnect(None, slot)
+        c.connected_slots.clear()

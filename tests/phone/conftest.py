@@ -1,0 +1,52 @@
+"""Fixtures for the phone tests: real Kamailio and engine processes on loopback."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.phone.engine_peer import EnginePeer
+from tests.phone.peers import Kamailio, free_port
+
+USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+
+
+def _need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not installed (./dev test installs scripts/apt-test.txt)")
+
+
+@pytest.fixture
+def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
+    """A registrar/proxy with users alice, bob and carol (passwords in USERS)."""
+    _need("kamailio")
+    workdir = tmp_path / "kamailio"
+    workdir.mkdir()
+    port = free_port()
+    k = Kamailio(port=port, domain=f"127.0.0.1:{port}", users=USERS, workdir=workdir)
+    k.start()
+    try:
+        yield k
+    finally:
+        k.stop()
+
+
+@pytest.fixture
+def engine_factory(tmp_path: Path) -> Iterator[Callable[..., EnginePeer]]:
+    """Start engine processes; all are shut down (and must exit 0) at the end."""
+    started: list[EnginePeer] = []
+
+    def start(name: str, mic: Path | None = None, extra: list[str] | None = None) -> EnginePeer:
+        peer = EnginePeer(tmp_path, name, mic, extra)
+        started.append(peer)
+        return peer
+
+    yield start
+    codes = {p.name: p.close() for p in started}
+    bad = {n: c for n, c in codes.items() if c != 0}
+    assert not bad, f"engines did not exit cleanly: {bad}\n" + "\n".join(
+        p.log_text()[-2000:] for p in started if p.name in bad
+    )

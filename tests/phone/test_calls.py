@@ -1,0 +1,102 @@
+"""Two engines calling each other through Kamailio: sound, hold, mute, DTMF, hang-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.phone.audio import read_samples, tone_report, write_tone
+from tests.phone.conftest import USERS
+from tests.phone.engine_peer import EnginePeer
+from tests.phone.peers import Kamailio
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.phone
+
+
+def _registered(e: EnginePeer, user: str, k: Kamailio) -> None:
+    e.request("register", user=user, domain=k.domain, password=USERS[user])
+    st = e.wait_event("reg_state", lambda d: d["state"] in ("Registered", "Failed"))
+    assert st["state"] == "Registered", st
+
+
+def _connected_pair(
+    k: Kamailio, engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> tuple[EnginePeer, EnginePeer, str, str]:
+    alice = engine_factory("alice", mic=write_tone(tmp_path / "a.wav", 1000, 2.0))
+    bob = engine_factory("bob", mic=write_tone(tmp_path / "b.wav", 700, 2.0))
+    _registered(alice, "alice", k)
+    _registered(bob, "bob", k)
+    a_call = alice.request("dial", to="bob")["call"]
+    inc = bob.wait_event("incoming_call")
+    assert "alice" in inc["from"]
+    alice.wait_event("call_state", lambda d: d["call"] == a_call and d["state"] == "early")
+    bob.request("answer", call=inc["call"])
+    alice.wait_call_state(a_call, "confirmed")
+    bob.wait_call_state(inc["call"], "confirmed")
+    for e in (alice, bob):
+        e.wait_event("media_state", lambda d: d["status"] == "active")
+    return alice, bob, a_call, inc["call"]
+
+
+def _rx_packets_over(e: EnginePeer, call: str, n: int, after: int = 0) -> bool:
+    return any(
+        q["call"] == call and q.get("rx_packets", 0) > n for q in e.events("quality")[after:]
+    )
+
+
+def test_a_tone_travels_both_ways_and_the_mic_closes_after_hangup(
+    kamailio: Kamailio, engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> None:
+    alice, bob, a_call, b_call = _connected_pair(kamailio, engine_factory, tmp_path)
+    assert bob.request("status")["capturing"] is True
+    wait_until(lambda: _rx_packets_over(bob, b_call, 120), timeout=10, what="2.4 s of RTP")
+    quality = bob.events("quality")[-1]
+    alice.request("hangup", call=a_call)
+    alice.wait_call_state(a_call, "disconnected")
+    bob.wait_call_state(b_call, "disconnected")
+    wait_until(lambda: bob.request("status")["capturing"] is False, what="bob's mic closed")
+    assert alice.request("status")["capturing"] is False
+
+    heard_by_bob, rate = read_samples(bob.speaker)
+    at_bob = tone_report(heard_by_bob, rate, 1000)
+    heard_by_alice, rate = read_samples(alice.speaker)
+    at_alice = tone_report(heard_by_alice, rate, 700)
+    print(f"bob hears 1000 Hz: {at_bob}; alice hears 700 Hz: {at_alice}; quality {quality}")
+    assert at_bob["rms"] > 0.1 and at_bob["purity"] > 0.8 and at_bob["off_freq_purity"] < 0.05
+    assert at_alice["rms"] > 0.1 and at_alice["purity"] > 0.8
+    assert quality["loss_pct"] == 0 and quality["mos"] > 4.0
+
+
+def test_hold_and_resume_change_the_sdp_direction_at_the_far_end(
+    kamailio: Kamailio, engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> None:
+    alice, bob, a_call, b_call = _connected_pair(kamailio, engine_factory, tmp_path)
+    n = len(bob.events("media_state"))
+    alice.request("hold", call=a_call)
+    held = bob.wait_event("media_state", lambda d: d["call"] == b_call, after=n)
+    assert held["remote_direction"] == "sendonly"
+    assert held["status"] == "remote_hold" and held["direction"] == "recvonly"
+    mine = alice.wait_event("media_state", lambda d: d["status"] == "local_hold")
+    assert mine["direction"] == "sendonly"
+
+    n = len(bob.events("media_state"))
+    alice.request("resume", call=a_call)
+    resumed = bob.wait_event("media_state", lambda d: d["call"] == b_call, after=n)
+    assert resumed["remote_direction"] == "sendrecv"
+    assert resumed["status"] == "active" and resumed["direction"] == "sendrecv"
+
+
+@pytest.mark.parametrize("method", ["rfc4733", "info"])
+def test_dtmf_digits_arrive_at_the_far_end(
+    kamailio: Kamailio, engine_factory: Callable[..., EnginePeer], tmp_path: Path, method: str
+) -> None:
+    alice, bob, a_call, b_call = _connected_pair(kamailio, engine_factory, tmp_path)
+    alice.request("dtmf", call=a_call, digits="1#9", method=method)
+    wait_until(lambda: len(bob.events("dtmf")) >= 3, timeout=10, what="three digits at bob")
+    got = bob.events("dtmf")
+    assert {d["call"] for d in got} == {b_call}
+    assert "".join(d["digit"] for d in got) == "1#9"
+    assert {d["method"] for d in got} == {method}

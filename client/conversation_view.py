@@ -1,0 +1,173 @@
+"""The open conversation: customer header, thread, composer; or a calm hint when none is open.
+
+Why it reads the cache itself (through the shared reader) rather than being handed rows: the
+main window only tells it "conversation X changed"; it re-reads a bounded thread (500 messages)
+and header in well under a millisecond and keeps its own scroll position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from client.composer import Composer
+from client.qt import (
+    QHBoxLayout,
+    QLabel,
+    QSize,
+    QStackedWidget,
+    Qt,
+    QVBoxLayout,
+    QWidget,
+)
+from client.resources import CHANNEL_NAMES, channel_icon
+from client.store_reader import ConversationHeader, StoreReader, ThreadMessage
+from client.thread_view import ThreadView
+
+log = logging.getLogger(__name__)
+
+IDENTITY_NAMES = {"email": "Email", "phone": "Phone", "chat": "Chat visitor", "sms": "SMS"}
+STATUS_NAMES = {
+    "queued": "In queue",
+    "offered": "Being offered",
+    "assigned": "Assigned",
+    "wrap_up": "Wrap-up",
+    "closed": "Closed",
+}
+
+
+class ConversationHeaderBar(QWidget):
+    """Customer name, channel and status, and every identity we know for the customer."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("convHeader")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(16, 10, 16, 10)
+        layout.setSpacing(12)
+        self.icon = QLabel(self)
+        self.icon.setFixedSize(QSize(32, 32))
+        layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        col = QVBoxLayout()
+        col.setSpacing(2)
+        self.name = QLabel(self)
+        self.name.setObjectName("customerName")
+        self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        col.addWidget(self.name)
+        self.identities = QLabel(self)
+        self.identities.setObjectName("identities")
+        self.identities.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.identities.setWordWrap(True)
+        col.addWidget(self.identities)
+        self.subject = QLabel(self)
+        self.subject.setObjectName("subject")
+        self.subject.setWordWrap(True)
+        col.addWidget(self.subject)
+        layout.addLayout(col, 1)
+        self.status = QLabel(self)
+        self.status.setObjectName("statusTag")
+        layout.addWidget(self.status, 0, Qt.AlignmentFlag.AlignTop)
+
+    def show_header(self, h: ConversationHeader, my_agent: str | None) -> None:
+        self.icon.setPixmap(channel_icon(h.channel).pixmap(32, 32))
+        self.name.setText(h.customer_name or "Unknown customer")
+        # No-break spaces inside each identity: lines wrap between identities, never inside.
+        parts = [
+            f"{IDENTITY_NAMES.get(i.kind, i.kind.title())}: {i.value}".replace(" ", "\u00a0")
+            for i in h.identities
+        ]
+        self.identities.setText("\u2003 ".join(parts) if parts else "No contact details on file")
+        self.subject.setText(h.subject)
+        self.subject.setVisible(bool(h.subject))
+        status = STATUS_NAMES.get(h.status, h.status.title())
+        if h.status == "assigned":
+            status = "Assigned to you" if h.assigned_agent == my_agent else "Assigned"
+        chan = CHANNEL_NAMES.get(h.channel, h.channel)
+        self.status.setText(f"{chan} · {h.queue} · {status}" if h.queue else f"{chan} · {status}")
+
+
+class ConversationView(QWidget):
+    """Header + thread + composer for one conversation at a time."""
+
+    def __init__(self, reader: StoreReader, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("conversationView")
+        self.reader = reader
+        self.conversation_id: str | None = None
+        self.my_agent: str | None = None
+        self.my_name = ""
+        self._drafts: dict[str, str] = {}
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.stack = QStackedWidget(self)
+        outer.addWidget(self.stack)
+
+        self.placeholder = QLabel(
+            "Pick a conversation on the left to read it and reply.\n"
+            "New offers pop up in the corner — accept them to start working.",
+            self,
+        )
+        self.placeholder.setObjectName("emptyText")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack.addWidget(self.placeholder)
+
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.header = ConversationHeaderBar(page)
+        layout.addWidget(self.header)
+        self.thread_view = ThreadView(page)
+        layout.addWidget(self.thread_view, 1)
+        self.composer = Composer(page)
+        layout.addWidget(self.composer)
+        self.stack.addWidget(page)
+        self.page = page
+        self.composer.set_enabled_for(False, "Open a conversation to reply")
+
+    def open(self, conversation_id: str | None) -> None:
+        """Show another conversation (None: the placeholder). Keeps a draft per conversation."""
+        if conversation_id == self.conversation_id:
+            self.refresh()
+            return
+        self._save_draft()
+        self.conversation_id = conversation_id
+        self.composer.error.hide()
+        self.composer.set_text(self._drafts.pop(conversation_id, "") if conversation_id else "")
+        self.refresh()
+
+    def _save_draft(self) -> None:
+        if self.conversation_id and self.composer.text().strip():
+            self._drafts[self.conversation_id] = self.composer.text()
+
+    def _with_names(
+        self, header: ConversationHeader, msgs: list[ThreadMessage]
+    ) -> list[ThreadMessage]:
+        """Authors arrive as ids (customer or agent): show the customer's name and "You"."""
+        names: dict[str, str] = {}
+        if header.customer_id:
+            names[header.customer_id] = header.customer_name or "Customer"
+        if self.my_agent:
+            names[self.my_agent] = self.my_name or "You"
+        if self.my_name:
+            names.setdefault("me", self.my_name)
+        return [
+            dataclasses.replace(m, author=names[m.author]) if m.author in names else m for m in msgs
+        ]
+
+    def refresh(self) -> None:
+        """Re-read the header and thread of the open conversation."""
+        cid = self.conversation_id
+        header = self.reader.header(cid) if cid else None
+        if header is None:
+            self.stack.setCurrentWidget(self.placeholder)
+            self.thread_view.show_messages(None, [])
+            self.composer.set_enabled_for(False, "Open a conversation to reply")
+            return
+        self.header.show_header(header, self.my_agent)
+        self.thread_view.show_messages(cid, self._with_names(header, self.reader.thread(header.id)))
+        if header.status == "closed":
+            self.composer.set_enabled_for(False, "This conversation is closed.")
+        else:
+            self.composer.set_enabled_for(True)
+        self.stack.setCurrentWidget(self.page)

@@ -1,0 +1,173 @@
+"""The inbox as a lazy Qt list model over the cache.
+
+Why lazy: an agent's cache can hold tens of thousands of conversations; loading every row
+would cost seconds and memory for rows nobody scrolls to. The model loads one page (200 rows,
+newest activity first) and asks for the next only when the view scrolls near the end
+(`canFetchMore`/`fetchMore`). A refresh re-reads just the rows already loaded, keeps the
+selection on the same conversation (persistent indexes follow their row) and never resets the
+view, so the agent's scroll position and selection survive a burst of events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from client.qt import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from client.store_reader import PAGE_SIZE, InboxFilter, InboxRow, StoreReader
+
+log = logging.getLogger(__name__)
+
+RowRole = Qt.ItemDataRole.UserRole + 1
+IdRole = Qt.ItemDataRole.UserRole + 2
+WaitRole = Qt.ItemDataRole.UserRole + 3
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def waiting_seconds(row: InboxRow, now: float) -> float | None:
+    """How long the customer has been waiting for us, or None when the last word was ours.
+
+    The customer waits from their last message (`last_inbound_at`) until anything newer from
+    our side moves `last_message_at` past it; closed conversations wait for nobody.
+    """
+    if row.last_inbound_at is None or row.status == "closed":
+        return None
+    if row.last_message_at is not None and row.last_message_at > row.last_inbound_at + 0.001:
+        return None
+    return max(0.0, now - row.last_inbound_at)
+
+
+class InboxModel(QAbstractListModel):
+    """Conversations, newest activity first, loaded a page at a time.
+
+    Args:
+        reader: the read-only cache reader.
+        page_size: rows per `fetchMore`.
+    """
+
+    def __init__(
+        self, reader: StoreReader, page_size: int = PAGE_SIZE, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._reader = reader
+        self._page = page_size
+        self._rows: list[InboxRow] = []
+        self._filter = InboxFilter()
+        self._exhausted = False
+        self._agent_id: str | None = None
+        self.queries = 0  # how many page queries ran: tests check the model stays lazy
+
+    # -- Qt model API ----------------------------------------------------------------------
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._rows)
+
+    def canFetchMore(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008, N802
+        return not parent.isValid() and not self._exhausted
+
+    def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # noqa: B008, N802
+        if parent.isValid() or self._exhausted:
+            return
+        page = self._query(len(self._rows), self._page)
+        if len(page) < self._page:
+            self._exhausted = True
+        if not page:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
+        self._rows.extend(page)
+        self.endInsertRows()
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if role == RowRole:
+            return row
+        if role == IdRole:
+            return row.id
+        if role == WaitRole:
+            return waiting_seconds(row, time.time())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return row.customer_name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return row.subject or row.preview
+        return None
+
+    # -- ours --------------------------------------------------------------------------------
+
+    @property
+    def filter(self) -> InboxFilter:
+        return self._filter
+
+    @property
+    def agent_id(self) -> str | None:
+        return self._agent_id
+
+    def set_agent_id(self, agent_id: str | None) -> None:
+        """Whose conversations "Mine" shows; re-reads the list when it changes."""
+        if agent_id != self._agent_id:
+            self._agent_id = agent_id
+            if self._filter.scope == "mine" and self._rows:
+                self.refresh()
+
+    def set_filter(self, flt: InboxFilter) -> None:
+        """Show another slice of the inbox: a reset is right here, it is a different list."""
+        if flt == self._filter:
+            return
+        self._filter = flt
+        self.beginResetModel()
+        self._rows = []
+        self._exhausted = False
+        self.endResetModel()
+        self.fetchMore()
+
+    def row_for_id(self, conversation_id: str) -> int:
+        for i, row in enumerate(self._rows):
+            if row.id == conversation_id:
+                return i
+        return -1
+
+    def row_at(self, i: int) -> InboxRow:
+        return self._rows[i]
+
+    def tick(self) -> None:
+        """Waiting times moved on by a second: repaint them (the view paints only visible rows)."""
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [WaitRole])
+
+    def refresh(self) -> None:
+        """Re-read the rows already loaded (at least one page) and move rows in place."""
+        want = max(len(self._rows), self._page)
+        new = self._query(0, want)
+        self._exhausted = len(new) < want
+        old = self._rows
+        parent = QModelIndex()
+        if len(new) > len(old):
+            self.beginInsertRows(parent, len(old), len(new) - 1)
+            self._rows = old + new[len(old) :]
+            self.endInsertRows()
+        elif len(new) < len(old):
+            self.beginRemoveRows(parent, len(new), len(old) - 1)
+            self._rows = old[: len(new)]
+            self.endRemoveRows()
+        # Same length now: a layout change moves persistent indexes (selection, current row)
+        # with their conversation instead of resetting the view.
+        self.layoutAboutToBeChanged.emit()
+        before = self._rows
+        position = {row.id: i for i, row in enumerate(new)}
+        olds = self.persistentIndexList()
+        news = []
+        for idx in olds:
+            i = idx.row()
+            target = position.get(before[i].id, -1) if 0 <= i < len(before) else -1
+            news.append(self.index(target) if target >= 0 else QModelIndex())
+        self._rows = new
+        self.changePersistentIndexList(olds, news)
+        self.layoutChanged.emit()
+
+    def _query(self, offset: int, limit: int) -> list[InboxRow]:
+        self.queries += 1
+        return self._reader.inbox_page(self._filter, offset, limit, self._agent_id)

@@ -1,0 +1,418 @@
+"""The agent's main window: state, inbox, open conversation, phone, offers, connection.
+
+Why the window talks to the engine only through `SyncBridge` and reads only through
+`StoreReader`: the UI thread never waits. Notifications mark parts dirty; `RefreshScheduler`
+re-reads them at most every 60 ms. Every action's outcome (a refused message, a taken offer,
+an unreachable router) comes back as words in the place the agent is looking.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from client.bridge import SyncBridge
+from client.conversation_view import ConversationView
+from client.inbox_model import InboxModel
+from client.inbox_panel import InboxPanel
+from client.offer_toast import OfferStack
+from client.ops import watch
+from client.phone_panel import PhonePanel
+from client.qt import (
+    QAction,
+    QCloseEvent,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QResizeEvent,
+    QSplitter,
+    Qt,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+from client.refresh import RefreshScheduler
+from client.resources import icon
+from client.state_selector import StateSelector
+from client.status_bar import ConnectionStatus, StatusBar
+from client.store_reader import StoreReader
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZE = (1360, 860)
+FALLBACK_REFRESH_MS = 3000
+
+_ERROR_WORDS = {
+    "forbidden": "You may not act on this conversation",
+    "not_found": "It no longer exists",
+    "offer_gone": "Too late — the offer expired or another agent took it",
+    "conflict": "Not possible in your current state",
+    "too_large": "The message is too long",
+    "unauthorized": "Your session has expired; log in again",
+    "token_expired": "Your session has expired; log in again",
+    "internal": "The router had a problem; it will be retried",
+}
+
+
+def explain(code: str, message: str) -> str:
+    """A router refusal in words: the router's own message, else our wording of the code."""
+    return message or _ERROR_WORDS.get(code, f"The router refused it ({code or 'no reason'})")
+
+
+class _Central(QWidget):
+    """The central area; keeps the offer toasts in its corner when resized."""
+
+    resized = Signal()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.resized.emit()
+
+
+class MainWindow(QMainWindow):
+    """The window; `bridge` may be None (no engine yet: reading the cache only).
+
+    Args:
+        reader: the read-only cache reader.
+        bridge: the sync bridge, or None until the engine is up.
+        embedded: show the Demo menu (stop/start the embedded router).
+    """
+
+    stop_router_requested = Signal()
+    login_requested = Signal()
+    start_router_requested = Signal()
+
+    def __init__(
+        self, reader: StoreReader, bridge: SyncBridge | None = None, embedded: bool = False
+    ) -> None:
+        super().__init__()
+        self.reader = reader
+        self.bridge = bridge
+        self.setWindowTitle("Switchboard")
+        self.setWindowIcon(icon("app"))
+        self.resize(*DEFAULT_SIZE)
+        self.setMinimumSize(980, 600)
+
+        # -- top bar ---------------------------------------------------------------------------
+        top = QWidget(self)
+        top.setObjectName("topBar")
+        tl = QHBoxLayout(top)
+        tl.setContentsMargins(14, 6, 14, 6)
+        logo = QLabel(top)
+        logo.setPixmap(icon("app").pixmap(22, 22))
+        tl.addWidget(logo)
+        brand = QLabel("Switchboard", top)
+        brand.setObjectName("brand")
+        tl.addWidget(brand)
+        tl.addStretch(1)
+        self.agent_label = QLabel("", top)
+        self.agent_label.setObjectName("agentName")
+        tl.addWidget(self.agent_label)
+        self.state_selector = StateSelector(top)
+        tl.addWidget(self.state_selector)
+
+        # -- three columns ---------------------------------------------------------------------
+        central = _Central(self)
+        cl = QHBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        splitter = QSplitter(Qt.Orientation.Horizontal, central)
+        splitter.setObjectName("mainSplitter")
+        splitter.setChildrenCollapsible(False)
+        self.inbox_model = InboxModel(reader, parent=self)
+        self.inbox = InboxPanel(self.inbox_model, splitter)
+        self.conversation = ConversationView(reader, splitter)
+        self.phone = PhonePanel(splitter)
+        splitter.addWidget(self.inbox)
+        splitter.addWidget(self.conversation)
+        splitter.addWidget(self.phone)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 0)
+        splitter.setSizes([390, 740, 230])
+        self.inbox.setMinimumWidth(300)
+        self.phone.setMinimumWidth(190)
+        cl.addWidget(splitter)
+        wrapper = QWidget(self)
+        wl = _vbox(wrapper)
+        wl.addWidget(top)
+        wl.addWidget(central, 1)
+        self.setCentralWidget(wrapper)
+        self.offers = OfferStack(central)
+        central.resized.connect(self.offers.reposition)
+
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+
+        # -- menus -----------------------------------------------------------------------------
+        file_menu = self.menuBar().addMenu("&File")
+        if not embedded:
+            login_action = QAction("Log in…", self)
+            login_action.triggered.connect(self.login_requested)
+            file_menu.addAction(login_action)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut("Ctrl+Q")
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        self.demo_menu = self.menuBar().addMenu("&Demo")
+        self.stop_router_action = QAction("Stop router", self)
+        self.stop_router_action.setToolTip("See how the app works offline")
+        self.start_router_action = QAction("Start router", self)
+        self.start_router_action.setEnabled(False)
+        self.stop_router_action.triggered.connect(self.stop_router_requested)
+        self.start_router_action.triggered.connect(self.start_router_requested)
+        self.demo_menu.addAction(self.stop_router_action)
+        self.demo_menu.addAction(self.start_router_action)
+        self.demo_menu.menuAction().setVisible(embedded)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("About Switchboard", self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+
+        # -- refresh plumbing ------------------------------------------------------------------
+        self.scheduler = RefreshScheduler(60, self)
+        self.scheduler.register("inbox", lambda _k: self.inbox_model.refresh())
+        self.scheduler.register("thread", self._refresh_thread)
+        self.scheduler.register("offers", lambda _k: self.offers.show_offers(reader.offers()))
+        self.scheduler.register("state", lambda _k: self._refresh_state())
+        self.scheduler.register("outbox", lambda _k: self.status.set_outbox(reader.outbox_count()))
+        self._fallback = QTimer(self)
+        self._fallback.setInterval(FALLBACK_REFRESH_MS)
+        self._fallback.timeout.connect(self.mark_all)
+        self._fallback.start()
+
+        self.inbox.opened.connect(self._open)
+        self.conversation.composer.send_requested.connect(self._send)
+        self.state_selector.state_requested.connect(self._set_state)
+        self.offers.accept_requested.connect(self._accept)
+        self.offers.decline_requested.connect(self._decline)
+        self.status.reconnect_clicked.connect(self._reconnect)
+        self._pending_offer_actions: dict[str, str] = {}
+        if bridge is not None:
+            self.attach(bridge)
+        self.reload()
+
+    # -- wiring ----------------------------------------------------------------------------------
+
+    def attach(self, bridge: SyncBridge) -> None:
+        """Connect to the engine's bridge (it may arrive after the first paint)."""
+        self.bridge = bridge
+        bridge.connection.connect(self.status.set_status)
+        bridge.connection.connect(lambda _s: self.scheduler.mark("outbox"))
+        bridge.changed.connect(self._on_changed)
+        bridge.command_failed.connect(self._on_command_failed)
+        bridge.offers_changed.connect(lambda: self.scheduler.mark("offers"))
+        bridge.issue.connect(self._on_issue)
+        bridge.session.connect(self._on_session)
+
+    def reload(self) -> None:
+        """Read everything now (first paint, and after the engine has started)."""
+        agent = self.reader.my_agent_id()
+        self.inbox_model.set_agent_id(agent)
+        self.conversation.my_agent = agent
+        if self.inbox_model.rowCount() == 0:
+            self.inbox_model.fetchMore()
+        self.mark_all()
+        self.scheduler.flush()
+
+    def mark_all(self) -> None:
+        for part in ("inbox", "thread", "offers", "state", "outbox"):
+            self.scheduler.mark(part, "*")
+
+    def _on_changed(self, tables: set[str], conversation_ids: set[str]) -> None:
+        everything = "*" in tables
+        if everything or tables & {"conversations", "messages", "customers", "identities"}:
+            self.scheduler.mark("inbox")
+            self.scheduler.mark("thread", *(conversation_ids or {"*"}))
+        if everything or "offers" in tables:
+            self.scheduler.mark("offers")
+        if everything or "agent_state" in tables or "sync_state" in tables:
+            self.scheduler.mark("state")
+        if everything or "outbox" in tables or "messages" in tables:
+            self.scheduler.mark("outbox")
+
+    def _refresh_thread(self, keys: set[str]) -> None:
+        cid = self.conversation.conversation_id
+        if cid and ("*" in keys or cid in keys):
+            self.conversation.refresh()
+
+    def _refresh_state(self) -> None:
+        st = self.reader.agent_state()
+        agent = self.reader.my_agent_id()
+        if agent != self.inbox_model.agent_id:
+            self.inbox_model.set_agent_id(agent)
+            self.conversation.my_agent = agent
+        if st is not None:
+            self.state_selector.set_state(st.state, st.reason)
+        name = self.reader.my_agent_name()
+        if name:
+            self.agent_label.setText(name)
+            self.conversation.my_name = name
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def _engine(self) -> Any:
+        return self.bridge.engine if self.bridge is not None else None
+
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[], Any],
+        on_ok: Callable[[Any], None],
+        on_fail: Callable[[str], None],
+    ) -> None:
+        """Run an engine call; deliver its outcome (now or via its Future) on the UI thread."""
+        if self._engine() is None:
+            on_fail("Not connected to the sync engine yet — try again in a moment.")
+            return
+        try:
+            result = fn()
+        except Exception as exc:  # the engine refused before queueing: tell the agent
+            log.warning("%s refused by the engine: %s", what, exc)
+            on_fail(str(exc) or type(exc).__name__)
+            return
+        if isinstance(result, concurrent.futures.Future):
+            watch(result, on_ok, lambda exc: on_fail(str(exc) or type(exc).__name__))
+        else:
+            on_ok(result)
+
+    def _open(self, conversation_id: str) -> None:
+        self.conversation.open(conversation_id)
+        engine = self._engine()
+        mark_read = getattr(engine, "mark_read", None)
+        if callable(mark_read):
+            row = self.inbox_model.row_for_id(conversation_id)
+            if row >= 0 and self.inbox_model.row_at(row).unread:
+                self._call(
+                    "mark_read",
+                    lambda: mark_read(conversation_id),
+                    lambda _r: None,
+                    lambda why: self.status.notify(f"Could not mark as read: {why}", 5000),
+                )
+
+    def _send(self, body: str, is_note: bool) -> None:
+        cid = self.conversation.conversation_id
+        composer = self.conversation.composer
+        if cid is None:
+            composer.refused("Open a conversation first.")
+            return
+        engine = self._engine()
+
+        def ok(_message_id: object) -> None:
+            composer.accepted()
+            self.scheduler.mark("thread", cid)
+            self.scheduler.mark("inbox")
+            self.scheduler.mark("outbox")
+
+        self._call(
+            "add_note" if is_note else "send_message",
+            lambda: (engine.add_note if is_note else engine.send_message)(cid, body),
+            ok,
+            lambda why: composer.refused(f"Not sent: {why}"),
+        )
+
+    def _set_state(self, state: str, reason: str) -> None:
+        engine = self._engine()
+
+        def fail(why: str) -> None:
+            self.state_selector.request_failed()
+            self.status.notify(f"Could not change your state: {why}", 8000)
+
+        self._call(
+            "set_state",
+            lambda: engine.set_state(state, reason or None),
+            lambda _r: self.scheduler.mark("state"),
+            fail,
+        )
+
+    def _accept(self, offer_id: str) -> None:
+        engine = self._engine()
+        self._pending_offer_actions[offer_id] = "accept"
+        self._call(
+            "accept",
+            lambda: engine.accept(offer_id),
+            lambda _r: self.scheduler.mark("offers"),
+            lambda why: self.offers.failed(offer_id, f"Could not accept: {why}"),
+        )
+
+    def _decline(self, offer_id: str) -> None:
+        engine = self._engine()
+        self._pending_offer_actions[offer_id] = "decline"
+        self._call(
+            "decline",
+            lambda: engine.decline(offer_id),
+            lambda _r: self.scheduler.mark("offers"),
+            lambda why: self.offers.failed(offer_id, f"Could not decline: {why}"),
+        )
+
+    def _reconnect(self) -> None:
+        engine = self._engine()
+        self._call(
+            "reconnect",
+            lambda: engine.reconnect_now(),
+            lambda _r: None,
+            lambda why: self.status.notify(f"Could not reconnect: {why}", 8000),
+        )
+
+    def _on_command_failed(self, command_id: str, name: str, code: str, message: str) -> None:
+        """The router refused an action: say it where the agent looks."""
+        why = explain(code, message)
+        log.info("command %s (%s) refused: %s", name, command_id, code)
+        if name in ("accept", "decline"):
+            for offer_id in list(self._pending_offer_actions):
+                self.offers.failed(offer_id, f"Could not {name}: {why}")
+            self.scheduler.mark("offers")
+        elif name == "set_state":
+            self.state_selector.request_failed()
+            self.status.notify(f"Could not change your state: {why}", 8000)
+        elif name in ("send_message", "add_note"):
+            # The thread shows "Not sent: <reason>" on the message itself (from the cache).
+            self.scheduler.mark("thread", "*")
+            self.status.notify(f"A message was not sent: {why}", 8000)
+        else:
+            self.status.notify(f"{name.replace('_', ' ').capitalize()} failed: {why}", 8000)
+        self.scheduler.mark("outbox")
+
+    def _on_issue(self, message: str, fatal: bool) -> None:
+        """The engine met something it cannot use: say so; a fatal one stays on screen."""
+        if fatal:
+            self.status.set_status(ConnectionStatus("error", message, self.status.status.outbox))
+        else:
+            self.status.notify(message, 8000)
+
+    def _on_session(self, agent_id: str, agent_name: str) -> None:
+        if agent_name:
+            self.agent_label.setText(agent_name)
+            self.conversation.my_name = agent_name
+        if agent_id:
+            self.conversation.my_agent = agent_id
+            self.inbox_model.set_agent_id(agent_id)
+        self.mark_all()
+
+    def set_router_running(self, running: bool) -> None:
+        self.stop_router_action.setEnabled(running)
+        self.start_router_action.setEnabled(not running)
+
+    def show_connection(self, status: ConnectionStatus) -> None:
+        self.status.set_status(status)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Switchboard",
+            "Switchboard — softphone and unified inbox for contact-center agents.",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._fallback.stop()
+        super().closeEvent(event)
+
+
+def _vbox(widget: QWidget) -> QVBoxLayout:
+    layout = QVBoxLayout(widget)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(0)
+    return layout

@@ -1,0 +1,198 @@
+"""The one module every Qt import in the client goes through.
+
+Why: version checks, workarounds and small helpers live in one place, and a future move to
+another binding (or a pinned-version bump) touches one file. Modules import names from here,
+never from PySide6 directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import PySide6
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QCoreApplication,
+    QEasingCurve,
+    QElapsedTimer,
+    QEvent,
+    QItemSelectionModel,
+    QMargins,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QPointF,
+    QProcess,
+    QProcessEnvironment,
+    QPropertyAnimation,
+    QRect,
+    QRectF,
+    QRunnable,
+    QSettings,
+    QSize,
+    QStandardPaths,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QBrush,
+    QCloseEvent,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPixmap,
+    QResizeEvent,
+    QShowEvent,
+    QTextDocument,
+    QTextOption,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QGraphicsDropShadowEffect,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QStatusBar,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+log = logging.getLogger(__name__)
+
+PYSIDE_VERSION: tuple[int, ...] = tuple(int(p) for p in PySide6.__version__.split(".")[:3])
+
+
+def _check_version() -> None:
+    """Refuse the PySide6 build known to abort this app (DESIGN.md, Versions that matter).
+
+    6.12.0 on CPython 3.11 leaks references to None on every Signal.emit() and the process
+    aborts with `none_dealloc` after a few hundred emits: better a clear message at start than
+    a crash in the middle of a customer conversation.
+    """
+    if PYSIDE_VERSION[:2] >= (6, 12) and sys.version_info[:2] == (3, 11):
+        raise RuntimeError(
+            f"PySide6 {PySide6.__version__} is known to crash on Python 3.11; "
+            "install PySide6-Essentials==6.11.2 (see pyproject.toml)"
+        )
+    if PYSIDE_VERSION != (6, 11, 2):
+        log.warning("PySide6 %s is not the tested 6.11.2", PySide6.__version__)
+
+
+_check_version()
+
+__all__ = [
+    "PYSIDE_VERSION",
+    "QAbstractItemView",
+    "QAbstractListModel",
+    "QAction",
+    "QActionGroup",
+    "QApplication",
+    "QBrush",
+    "QButtonGroup",
+    "QByteArray",
+    "QCloseEvent",
+    "QColor",
+    "QComboBox",
+    "QCoreApplication",
+    "QDialog",
+    "QDialogButtonBox",
+    "QEasingCurve",
+    "QElapsedTimer",
+    "QEvent",
+    "QFont",
+    "QFontMetrics",
+    "QFormLayout",
+    "QFrame",
+    "QGraphicsDropShadowEffect",
+    "QGuiApplication",
+    "QHBoxLayout",
+    "QIcon",
+    "QItemSelectionModel",
+    "QKeyEvent",
+    "QKeySequence",
+    "QLabel",
+    "QLineEdit",
+    "QListView",
+    "QMainWindow",
+    "QMargins",
+    "QMenu",
+    "QMessageBox",
+    "QModelIndex",
+    "QObject",
+    "QPainter",
+    "QPainterPath",
+    "QPalette",
+    "QPen",
+    "QPersistentModelIndex",
+    "QPixmap",
+    "QPlainTextEdit",
+    "QPoint",
+    "QPointF",
+    "QProcess",
+    "QProcessEnvironment",
+    "QProgressBar",
+    "QPropertyAnimation",
+    "QPushButton",
+    "QRect",
+    "QRectF",
+    "QResizeEvent",
+    "QRunnable",
+    "QSettings",
+    "QShowEvent",
+    "QSize",
+    "QSizePolicy",
+    "QSplitter",
+    "QStackedWidget",
+    "QStandardPaths",
+    "QStatusBar",
+    "QStyle",
+    "QStyleOptionViewItem",
+    "QStyledItemDelegate",
+    "QTextDocument",
+    "QTextOption",
+    "QThreadPool",
+    "QTimer",
+    "QToolButton",
+    "QVBoxLayout",
+    "QWidget",
+    "Qt",
+    "Signal",
+    "Slot",
+]

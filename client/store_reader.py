@@ -1,0 +1,318 @@
+"""The UI's read side of the cache: small, paged queries on its own read-only connection.
+
+Why: the sync engine owns the only write connection; the UI thread must never wait on it or on
+a large read. Every query here is bounded (a page of the inbox, the tail of one thread) and
+uses the indexes `sync/store.py` creates, so it returns in about a millisecond on a cache of
+100,000 conversations. The file may not exist yet when the window opens (the engine creates it
+at start): the reader then answers with empty results and connects on the next call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sync.store import open_readonly
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 200
+THREAD_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    """What the inbox shows: one channel or all, and mine / queue / all."""
+
+    channel: str | None = None
+    scope: str = "all"  # all | mine | queue
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    id: str
+    channel: str
+    customer_name: str
+    preview: str
+    subject: str
+    status: str
+    queue: str
+    assigned_agent: str | None
+    last_inbound_at: float | None
+    last_message_at: float | None
+    unread: int
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationHeader:
+    id: str
+    channel: str
+    customer_id: str | None
+    customer_name: str
+    identities: tuple[Identity, ...]
+    subject: str
+    status: str
+    queue: str
+    assigned_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMessage:
+    id: str
+    seq: int | None
+    direction: str  # in | out | note
+    author: str
+    body: str
+    created_at: float | None
+    status: str  # sending | sent | failed ('' for customer messages)
+    error: str
+    attachments: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    id: str
+    conversation_id: str
+    channel: str
+    queue: str
+    customer_name: str
+    preview: str
+    expires_at: float | None
+    received_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    agent_id: str | None
+    state: str
+    reason: str | None
+    since: float | None
+
+
+class StoreReader:
+    """Read-only queries over the cache file at `path`.
+
+    Args:
+        path: the cache file the sync engine writes.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection | None:
+        if self._conn is None:
+            if not self.path.exists():
+                return None
+            try:
+                self._conn = open_readonly(self.path)
+            except sqlite3.Error:
+                log.exception("cannot open the cache %s read-only", self.path)
+                raise
+        return self._conn
+
+    def _rows(self, sql: str, args: list[Any] | tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        db = self._db()
+        if db is None:
+            return []
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            # A cache the engine has not migrated yet has no tables: that is "empty", not an
+            # error. Anything else is a real fault and goes up to the caller.
+            if "no such table" in str(exc):
+                return []
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- inbox ---------------------------------------------------------------------------
+
+    def my_agent_name(self) -> str:
+        """The logged-in agent's display name (the engine keeps it in sync_state 'agent')."""
+        rows = self._rows("SELECT value FROM sync_state WHERE key = 'agent'")
+        if rows and rows[0][0]:
+            try:
+                return str(json.loads(rows[0][0]).get("name") or "")
+            except (ValueError, AttributeError):
+                return ""
+        return ""
+
+    def my_agent_id(self) -> str | None:
+        """The logged-in agent's id, as the engine recorded it (agent_state or sync_state)."""
+        for sql in (
+            "SELECT value FROM sync_state WHERE key IN ('agent_id', 'agent') LIMIT 1",
+            "SELECT agent_id FROM agent_state LIMIT 1",
+        ):
+            rows = self._rows(sql)
+            if rows and rows[0][0]:
+                value = str(rows[0][0])
+                if value.startswith("{"):
+                    try:
+                        return str(json.loads(value).get("id") or "") or None
+                    except ValueError:
+                        return None
+                return value
+        return None
+
+    def _where(self, flt: InboxFilter, agent_id: str | None) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if flt.channel:
+            clauses.append("c.channel = ?")
+            args.append(flt.channel)
+        if flt.scope == "mine":
+            clauses.append("c.assigned_agent = ? AND c.status IN ('assigned', 'wrap_up')")
+            args.append(agent_id or "")
+        elif flt.scope == "queue":
+            clauses.append("c.status IN ('queued', 'offered')")
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return where, args
+
+    def inbox_page(
+        self, flt: InboxFilter, offset: int, limit: int = PAGE_SIZE, agent_id: str | None = None
+    ) -> list[InboxRow]:
+        """Rows `offset .. offset+limit` of the inbox, newest activity first."""
+        where, args = self._where(flt, agent_id)
+        sql = (
+            "SELECT c.id, c.channel, COALESCE(cu.name, '') AS name, "
+            "COALESCE(c.last_message_preview, '') AS preview, COALESCE(c.subject, '') AS subject, "
+            "COALESCE(c.status, '') AS status, COALESCE(c.queue, '') AS queue, "
+            "c.assigned_agent, c.last_inbound_at, c.last_message_at, COALESCE(c.unread, 0) "
+            "FROM conversations c LEFT JOIN customers cu ON cu.id = c.customer_id "
+            f"{where} ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+        )
+        return [
+            InboxRow(
+                id=r[0],
+                channel=r[1] or "",
+                customer_name=r[2],
+                preview=r[3],
+                subject=r[4],
+                status=r[5],
+                queue=r[6],
+                assigned_agent=r[7],
+                last_inbound_at=r[8],
+                last_message_at=r[9],
+                unread=int(r[10] or 0),
+            )
+            for r in self._rows(sql, [*args, limit, offset])
+        ]
+
+    # -- one conversation ------------------------------------------------------------------
+
+    def header(self, conversation_id: str) -> ConversationHeader | None:
+        rows = self._rows(
+            "SELECT c.id, c.channel, c.customer_id, COALESCE(cu.name, ''), "
+            "COALESCE(c.subject, ''), COALESCE(c.status, ''), COALESCE(c.queue, ''), "
+            "c.assigned_agent FROM conversations c "
+            "LEFT JOIN customers cu ON cu.id = c.customer_id WHERE c.id = ?",
+            [conversation_id],
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        idents: tuple[Identity, ...] = ()
+        if r[2]:
+            idents = tuple(
+                Identity(kind=i[0], value=i[1])
+                for i in self._rows(
+                    "SELECT kind, value FROM identities WHERE customer_id = ? "
+                    "ORDER BY kind, value LIMIT 20",
+                    [r[2]],
+                )
+            )
+        return ConversationHeader(
+            id=r[0],
+            channel=r[1] or "",
+            customer_id=r[2],
+            customer_name=r[3],
+            identities=idents,
+            subject=r[4],
+            status=r[5],
+            queue=r[6],
+            assigned_agent=r[7],
+        )
+
+    def thread(self, conversation_id: str, limit: int = THREAD_LIMIT) -> list[ThreadMessage]:
+        """The last `limit` messages: server order by seq, unacknowledged ones last by time."""
+        rows = self._rows(
+            "SELECT * FROM (SELECT id, seq, direction, COALESCE(author, ''), "
+            "COALESCE(body, ''), created_at, COALESCE(status, ''), COALESCE(error, ''), "
+            "attachments FROM messages WHERE conversation_id = ? "
+            "ORDER BY seq IS NULL DESC, seq DESC, created_at DESC LIMIT ?) "
+            "ORDER BY seq IS NULL, seq, created_at",
+            [conversation_id, limit],
+        )
+        out = []
+        for r in rows:
+            names: tuple[str, ...] = ()
+            if r[8]:
+                try:
+                    names = tuple(str(a.get("name", "file")) for a in json.loads(r[8]))
+                except (ValueError, AttributeError):
+                    names = ("attachment",)
+            out.append(
+                ThreadMessage(
+                    id=r[0],
+                    seq=r[1],
+                    direction=r[2] or "in",
+                    author=r[3],
+                    body=r[4],
+                    created_at=r[5],
+                    status=r[6],
+                    error=r[7],
+                    attachments=names,
+                )
+            )
+        return out
+
+    # -- offers, state, outbox -------------------------------------------------------------
+
+    def offers(self) -> list[Offer]:
+        return [
+            Offer(
+                id=r[0],
+                conversation_id=r[1] or "",
+                channel=r[2] or "",
+                queue=r[3] or "",
+                customer_name=r[4] or "",
+                preview=r[5] or "",
+                expires_at=r[6],
+                received_at=r[7],
+            )
+            for r in self._rows(
+                "SELECT id, conversation_id, channel, queue, customer_name, preview, "
+                "expires_at, received_at FROM offers ORDER BY expires_at LIMIT 20"
+            )
+        ]
+
+    def agent_state(self) -> AgentState | None:
+        rows = self._rows("SELECT agent_id, state, reason, since FROM agent_state LIMIT 1")
+        if not rows:
+            return None
+        r = rows[0]
+        return AgentState(agent_id=r[0], state=r[1] or "offline", reason=r[2], since=r[3])
+
+    def outbox_count(self) -> int:
+        rows = self._rows("SELECT COUNT(*) FROM outbox")
+        return int(rows[0][0]) if rows else 0
+
+    def message_status(self, message_id: str) -> str | None:
+        rows = self._rows("SELECT status FROM messages WHERE id = ?", [message_id])
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None

@@ -1,0 +1,84 @@
+"""The inbox model is lazy (pages of 200), ordered by last activity, filtered in SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from client.demo_cache import seed_cache
+from client.inbox_model import InboxModel
+from client.inbox_panel import EMPTY_ALL, InboxPanel
+from client.store_reader import PAGE_SIZE, InboxFilter, StoreReader
+
+
+def test_loads_one_page_then_more_only_when_asked(qtbot: QtBot, tmp_path: Path) -> None:
+    cache = seed_cache(tmp_path / "big.db", conversations=1000)
+    model = InboxModel(StoreReader(cache))
+    panel = InboxPanel(model)
+    qtbot.addWidget(panel)
+    panel.resize(400, 700)
+    panel.show()
+    model.fetchMore()
+    qtbot.waitUntil(lambda: model.rowCount() > 0, timeout=5000)
+    assert model.rowCount() == PAGE_SIZE
+    assert model.canFetchMore()
+    queries = model.queries
+    # Scrolling to the end makes the view ask for the next page, and only that.
+    panel.view.scrollToBottom()
+    qtbot.waitUntil(lambda: model.rowCount() == 2 * PAGE_SIZE, timeout=5000)
+    assert model.queries == queries + 1
+    times = [model.row_at(i).last_message_at or 0 for i in range(model.rowCount())]
+    assert times == sorted(times, reverse=True)
+
+
+def test_refresh_keeps_the_selection_on_the_same_conversation(qtbot: QtBot, tmp_path: Path) -> None:
+    cache = seed_cache(tmp_path / "c.db", conversations=30)
+    model = InboxModel(StoreReader(cache))
+    panel = InboxPanel(model)
+    qtbot.addWidget(panel)
+    model.fetchMore()
+    assert panel.select("c-5")
+    # A new message moves c-20 to the top: c-5 moves down one row but stays selected.
+    from sync.store import atomic, open_store
+
+    db = open_store(cache)
+    with atomic(db):
+        db.execute("UPDATE conversations SET last_message_at = 9e12 WHERE id = 'c-20'")
+    db.conn.close()
+    before = model.row_for_id("c-5")
+    model.refresh()
+    assert model.row_at(0).id == "c-20"
+    assert model.row_for_id("c-5") == before + 1
+    assert panel.current_id() == "c-5"
+
+
+def test_filters_by_channel_and_scope(qtbot: QtBot, seeded: Path) -> None:
+    model = InboxModel(StoreReader(seeded))
+    model.set_agent_id("a-ana")
+    model.fetchMore()
+    model.set_filter(InboxFilter(channel="email"))
+    assert model.rowCount() > 0
+    assert {model.row_at(i).channel for i in range(model.rowCount())} == {"email"}
+    model.set_filter(InboxFilter(scope="queue"))
+    assert {model.row_at(i).status for i in range(model.rowCount())} <= {"queued", "offered"}
+    model.set_filter(InboxFilter(scope="mine"))
+    rows = [model.row_at(i) for i in range(model.rowCount())]
+    assert rows and all(r.assigned_agent == "a-ana" for r in rows)
+
+
+def test_an_empty_cache_says_so_in_words(qtbot: QtBot, tmp_path: Path) -> None:
+    cache = seed_cache(tmp_path / "empty.db", conversations=0)
+    model = InboxModel(StoreReader(cache))
+    panel = InboxPanel(model)
+    qtbot.addWidget(panel)
+    panel.show()
+    model.fetchMore()
+    assert panel.stack.currentWidget() is panel.empty
+    assert panel.empty_label.text() == EMPTY_ALL
+
+
+def test_a_missing_cache_file_is_an_empty_inbox_not_a_crash(qtbot: QtBot, tmp_path: Path) -> None:
+    model = InboxModel(StoreReader(tmp_path / "not-yet.db"))
+    model.fetchMore()
+    assert model.rowCount() == 0

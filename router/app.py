@@ -54,11 +54,15 @@ async def login(request: Request) -> JSONResponse:
 
 
 async def health(request: Request) -> JSONResponse:
-    """`GET /health`: the process is up and its database answers."""
+    """`GET /health`: the process is up and its database answers; queue depth and agents by
+    state for a glance (and for tests that wait on state changes)."""
     service: Service = request.app.state.service
+    states: dict[str, int] = {}
+    for agent in service.storage.agents():
+        states[agent["state"]] = states.get(agent["state"], 0) + 1
     return JSONResponse({
         "status": "ok", "version": __version__, "time": service.clock(),
-        "queued": service.storage.count_conversations("queued"),
+        "queued": service.storage.count_conversations("queued"), "agents": states,
     })
 
 

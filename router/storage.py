@@ -372,10 +372,10 @@ class Storage:
         )
 
     def refusals(self, since: float) -> list[Row]:
-        """(conversation_id, agent_id) of offers declined or lapsed at or after `since`."""
+        """(conversation_id, agent_id) of offers declined or lapsed after `since`."""
         return self._all(
             "SELECT conversation_id, agent_id FROM offers WHERE status IN "
-            "('declined', 'expired') AND ended_at >= ?", (since,),
+            "('declined', 'expired') AND ended_at > ?", (since,),
         )
 
     # ------------------------------------------------------------------ events

@@ -1,0 +1,105 @@
+"""Stopping, killing and restarting the router process on the same database and port:
+event seqs, messages and command-id dedup continue; an agent who stays away goes offline."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from asyncio import run
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.router_proc import AgentConn, RouterProcess
+from tests.support.wait import wait_until
+
+
+def test_sigterm_stops_cleanly_with_status_0(router: RouterProcess) -> None:
+    assert router.stop() == 0
+    assert "Application shutdown complete" in router.stderr_tail()
+
+
+def test_sigint_stops_cleanly_with_status_0(router: RouterProcess) -> None:
+    assert router.proc is not None
+    router.proc.send_signal(signal.SIGINT)
+    assert router.proc.wait(10) == 0
+
+
+def test_demo_agents_need_the_password_in_the_environment(tmp_path: Path) -> None:
+    proc = RouterProcess(tmp_path / "r.db", ["--demo-agents"], env={"SWITCHBOARD_DEMO_PASSWORD":
+                                                                    ""})
+    with pytest.raises(RuntimeError, match="SWITCHBOARD_DEMO_PASSWORD"):
+        proc.start()
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
+def test_restart_on_the_same_db_continues_where_it_left_off(demo_router: RouterProcess,
+                                                            kill: bool) -> None:
+    token = demo_router.login("ana")
+    port = demo_router.port
+    command_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def before_restart() -> tuple[int, dict, str]:
+        conn = await AgentConn.open(demo_router.ws_url, token)
+        frames, _ = await conn.resume(0)
+        mine = next(c for f in frames for c in f["conversations"]
+                    if c["assigned_agent"] == "a-ana" and c["channel"] == "sms")
+        ack = await conn.command("send_message", command_id, conversation_id=mine["id"],
+                                 message_id=message_id, body="Back soon", format="text")
+        assert ack["ok"]
+        await conn.event("message", lambda e: e["message"]["id"] == message_id)
+        await conn.close()
+        return conn.events()[-1]["seq"], ack, mine["id"]
+
+    last_seq, first_ack, conversation = run(before_restart())
+    demo_router.restart(kill=kill)
+    assert demo_router.port == port
+
+    async def after_restart() -> None:
+        conn = await AgentConn.open(demo_router.ws_url, token)  # the token survived
+        replayed, live = await conn.resume(last_seq)
+        assert [f["type"] for f in replayed] == ["event"] * len(replayed)
+        assert live["seq"] >= last_seq
+        again = await conn.command("send_message", command_id, conversation_id=conversation,
+                                   message_id=message_id, body="Back soon", format="text")
+        assert again == first_ack
+        ack = await conn.command("set_state", state="available")
+        assert ack["ok"]
+        state = await conn.event("agent_state")
+        assert state["seq"] == live["seq"] + 1
+        await conn.close()
+
+    run(after_restart())
+    messages = httpx.get(f"{demo_router.url}/api/conversations/{conversation}/messages",
+                         headers={"Authorization": f"Bearer {token}"}).json()["messages"]
+    assert [m["id"] for m in messages].count(message_id) == 1
+    assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
+
+
+def test_disconnected_agent_goes_offline_after_the_grace_period(tmp_path: Path) -> None:
+    with RouterProcess(tmp_path / "r.db", ["--demo-agents", "--grace", "1"]) as proc:
+        token = proc.login("ana")
+
+        def agents() -> dict[str, int]:
+            return dict(httpx.get(f"{proc.url}/health").json()["agents"])
+
+        async def go_available_and_drop() -> None:
+            conn = await AgentConn.open(proc.ws_url, token)
+            await conn.resume(0)
+            assert (await conn.command("set_state", state="available"))["ok"]
+            assert agents().get("available") == 1  # still there while connected
+            await conn.close()
+
+        run(go_available_and_drop())
+        wait_until(lambda: agents().get("available", 0) == 0, timeout=10,
+                   what="ana to go offline after the grace period")
+
+        async def learn_it_on_return() -> None:
+            conn = await AgentConn.open(proc.ws_url, token)
+            await conn.resume(1)
+            state = await conn.event("agent_state", lambda e: e["state"] == "offline")
+            assert state["event"]["reason"] == "disconnected"
+            await conn.close()
+
+        run(learn_it_on_return())

@@ -49,3 +49,28 @@ def window(qtbot: object, seeded: Path) -> Iterator[MainWindow]:
     yield win
     win.close()
     reader.close()
+
+
+@pytest.fixture
+def live(qtbot: object, tmp_path: Path) -> Iterator[tuple[object, object]]:
+    """A real router process (demo data, no arrivals) and the real app controller + engine.
+
+    Yields (RouterProcess, AppController). The controller is the app's own, connected with
+    the demo agent `ana` exactly as the embedded mode does once the router listens.
+    """
+    from client.app import AppController, Options
+    from tests.support.router_proc import DEMO_PASSWORD, RouterProcess
+
+    proc = RouterProcess(
+        tmp_path / "router.db",
+        ["--demo-agents", "--demo", "--demo-rate", "0", "--demo-seed", "1"],
+    )
+    with proc:
+        controller = AppController(Options(data_dir=tmp_path / "app", router_url=proc.url))
+        qtbot.addWidget(controller.window)  # type: ignore[attr-defined]
+        controller.window.show()
+        controller.connect_engine(proc.url, "ana", DEMO_PASSWORD)
+        try:
+            yield proc, controller
+        finally:
+            controller.shutdown()

@@ -1,0 +1,122 @@
+"""Against the REAL router process and the REAL SyncEngine: offers, replies, offline work.
+
+Each test drives the window the way an agent does (clicks, typing, Enter) and checks the far
+side: the router's own API, or the cache the engine wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from pytestqt.qtbot import QtBot
+
+from client.app import AppController
+from client.qt import Qt
+from client.thread_view import status_text
+from tests.support.router_proc import RouterProcess
+from tests.support.wait import deadline
+
+T = int(deadline(20) * 1000)  # ms for qtbot.waitUntil
+
+
+def _online(c: AppController) -> bool:
+    return c.window.status.connection.text() == "Connected to router"
+
+
+def _router_bodies(proc: RouterProcess, conversation_id: str) -> list[str]:
+    token = proc.login("ana")
+    r = httpx.get(
+        f"{proc.url}/api/conversations/{conversation_id}/messages",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return [m["body"] for m in r.json()["messages"]]
+
+
+def _my_conversation(c: AppController) -> str:
+    rows = c.reader._rows(
+        "SELECT id FROM conversations WHERE assigned_agent = 'a-ana' AND status = 'assigned' "
+        "ORDER BY id LIMIT 1"
+    )
+    return str(rows[0][0]) if rows else ""
+
+
+def _type_and_enter(qtbot: QtBot, c: AppController, text: str) -> None:
+    editor = c.window.conversation.composer.editor
+    editor.setFocus()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+
+
+def test_offer_toast_appears_and_is_accepted(qtbot: QtBot, live: tuple[Any, Any]) -> None:
+    proc, c = live
+    qtbot.waitUntil(lambda: _online(c), timeout=T)
+    c.window.state_selector.request("available", "")
+    qtbot.waitUntil(lambda: c.window.state_selector.text() == "Available", timeout=T)
+    proc.inbound("chat", "visitor-gui-1", "Grace Hopper", "Hello, my invoice is wrong", "support")
+    qtbot.waitUntil(lambda: bool(c.window.offers.toasts), timeout=T)
+    offer_id, toast = next(iter(c.window.offers.toasts.items()))
+    conversation_id = toast.offer.conversation_id
+    assert toast.isVisible() and toast.countdown.text().endswith(" s")
+    qtbot.mouseClick(toast.accept_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: offer_id not in c.window.offers.toasts, timeout=T)
+
+    def assigned_to_me() -> bool:
+        h = c.reader.header(conversation_id)
+        return h is not None and h.assigned_agent == "a-ana" and h.status == "assigned"
+
+    qtbot.waitUntil(assigned_to_me, timeout=T)
+
+
+def test_reply_typed_and_sent_with_enter_reaches_the_router(
+    qtbot: QtBot, live: tuple[Any, Any]
+) -> None:
+    proc, c = live
+    qtbot.waitUntil(lambda: _online(c) and bool(_my_conversation(c)), timeout=T)
+    cid = _my_conversation(c)
+    qtbot.waitUntil(lambda: c.window.inbox.select(cid), timeout=T)
+    qtbot.waitUntil(lambda: c.window.conversation.conversation_id == cid, timeout=T)
+    body = "Thanks for waiting, it is fixed now."
+    _type_and_enter(qtbot, c, body)
+    qtbot.waitUntil(lambda: c.window.conversation.composer.text() == "", timeout=T)
+
+    def marked_sent() -> bool:
+        msgs = c.window.conversation.thread_view.thread_model.messages()
+        return any(m.body == body and status_text(m) == "Sent" for m in msgs)
+
+    qtbot.waitUntil(marked_sent, timeout=T)
+    assert body in _router_bodies(proc, cid)
+
+
+def test_offline_shows_outbox_count_and_sends_after_recovery(
+    qtbot: QtBot, live: tuple[Any, Any]
+) -> None:
+    proc, c = live
+    qtbot.waitUntil(lambda: _online(c) and bool(_my_conversation(c)), timeout=T)
+    cid = _my_conversation(c)
+    qtbot.waitUntil(lambda: c.window.inbox.select(cid), timeout=T)
+    proc.stop()
+    bar = c.window.status
+    qtbot.waitUntil(lambda: bar.connection.text().startswith("Offline"), timeout=T)
+    body = "Written while the router was down."
+    _type_and_enter(qtbot, c, body)
+    qtbot.waitUntil(
+        lambda: (
+            "1 message waiting to be sent" in bar.connection.text()
+            and bar.outbox.text() == "Outbox: 1"
+        ),
+        timeout=T,
+    )
+
+    def marks() -> list[str]:
+        msgs = c.window.conversation.thread_view.thread_model.messages()
+        return [status_text(m) for m in msgs if m.body == body]
+
+    qtbot.waitUntil(lambda: marks() == ["Sending…"], timeout=T)
+    proc.start()  # same port and database
+    qtbot.mouseClick(bar.reconnect, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _online(c) and bar.outbox.text() == "All sent", timeout=T)
+    qtbot.waitUntil(lambda: marks() == ["Sent"], timeout=T)
+    assert _router_bodies(proc, cid).count(body) == 1

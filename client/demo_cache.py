@@ -219,6 +219,21 @@ def add_local_messages(path: Path | str, conversation_id: str, now: float) -> No
     """Add one 'sending' and one 'not sent' agent message, as the outbox would leave them."""
     db = open_store(path)
     with atomic(db):
+        top = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?",
+            [conversation_id],
+        ).fetchone()[0]
+        db.execute(
+            "INSERT INTO messages (id, conversation_id, seq, direction, author, body, "
+            "created_at, status) VALUES (?,?,?,'note','Ana Lima',?,?,'sent')",
+            [
+                str(uuid.uuid4()),
+                conversation_id,
+                top + 1,
+                "Customer is on the legacy plan: check the contract before promising the upgrade.",
+                now - 60,
+            ],
+        )
         for status, body, error in (
             (
                 "failed",

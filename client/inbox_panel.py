@@ -92,7 +92,7 @@ class InboxPanel(QWidget):
         chan_row.setSpacing(4)
         self.channel_group = QButtonGroup(self)
         self.channel_buttons: dict[str | None, QToolButton] = {}
-        all_b = _chip("All channels", head)
+        all_b = _chip("All", head, "Every channel")
         self.channel_group.addButton(all_b)
         self.channel_buttons[None] = all_b
         chan_row.addWidget(all_b)

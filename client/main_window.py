@@ -27,7 +27,6 @@ from client.qt import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QResizeEvent,
     QSplitter,
     Qt,
     QTimer,
@@ -61,16 +60,6 @@ _ERROR_WORDS = {
 def explain(code: str, message: str) -> str:
     """A router refusal in words: the router's own message, else our wording of the code."""
     return message or _ERROR_WORDS.get(code, f"The router refused it ({code or 'no reason'})")
-
-
-class _Central(QWidget):
-    """The central area; keeps the offer toasts in its corner when resized."""
-
-    resized = Signal()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self.resized.emit()
 
 
 class MainWindow(QMainWindow):
@@ -116,7 +105,7 @@ class MainWindow(QMainWindow):
         tl.addWidget(self.state_selector)
 
         # -- three columns ---------------------------------------------------------------------
-        central = _Central(self)
+        central = QWidget(self)
         cl = QHBoxLayout(central)
         cl.setContentsMargins(0, 0, 0, 0)
         splitter = QSplitter(Qt.Orientation.Horizontal, central)
@@ -125,24 +114,28 @@ class MainWindow(QMainWindow):
         self.inbox_model = InboxModel(reader, parent=self)
         self.inbox = InboxPanel(self.inbox_model, splitter)
         self.conversation = ConversationView(reader, splitter)
-        self.phone = PhonePanel(splitter)
+        right = QWidget(splitter)
+        right.setObjectName("rightColumn")
+        rl = _vbox(right)
+        self.offers = OfferStack(right)
+        rl.addWidget(self.offers)
+        self.phone = PhonePanel(right)
+        rl.addWidget(self.phone, 1)
         splitter.addWidget(self.inbox)
         splitter.addWidget(self.conversation)
-        splitter.addWidget(self.phone)
+        splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([390, 740, 230])
-        self.inbox.setMinimumWidth(300)
-        self.phone.setMinimumWidth(190)
+        splitter.setSizes([400, 680, 280])
+        self.inbox.setMinimumWidth(320)
+        right.setMinimumWidth(250)
         cl.addWidget(splitter)
         wrapper = QWidget(self)
         wl = _vbox(wrapper)
         wl.addWidget(top)
         wl.addWidget(central, 1)
         self.setCentralWidget(wrapper)
-        self.offers = OfferStack(central)
-        central.resized.connect(self.offers.reposition)
 
         self.status = StatusBar(self)
         self.setStatusBar(self.status)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import time
 
+from client.elided_label import ElidedLabel
 from client.qt import (
     QColor,
-    QFontMetrics,
     QFrame,
     QGraphicsDropShadowEffect,
     QHBoxLayout,
@@ -32,7 +32,7 @@ from client.store_reader import Offer
 
 log = logging.getLogger(__name__)
 
-TOAST_WIDTH = 340
+TOAST_MIN_WIDTH = 230
 
 
 class OfferToast(QFrame):
@@ -45,7 +45,7 @@ class OfferToast(QFrame):
         super().__init__(parent)
         self.offer = offer
         self.setObjectName("offerToast")
-        self.setFixedWidth(TOAST_WIDTH)
+        self.setMinimumWidth(TOAST_MIN_WIDTH)
         shadow = QGraphicsDropShadowEffect(self)
         shadow.setBlurRadius(24)
         shadow.setOffset(0, 4)
@@ -71,7 +71,7 @@ class OfferToast(QFrame):
         )
         kind.setObjectName("toastKind")
         col.addWidget(kind)
-        self.name = QLabel(offer.customer_name or "Unknown customer", self)
+        self.name = ElidedLabel(offer.customer_name or "Unknown customer", self)
         self.name.setObjectName("toastName")
         col.addWidget(self.name)
         top.addLayout(col, 1)
@@ -81,12 +81,8 @@ class OfferToast(QFrame):
         layout.addLayout(top)
 
         first_line = (offer.preview or "").strip().splitlines()[0] if offer.preview else ""
-        self.preview = QLabel(self)
+        self.preview = ElidedLabel(first_line or "(no preview)", self)
         self.preview.setObjectName("toastPreview")
-        fm = QFontMetrics(self.preview.font())
-        self.preview.setText(
-            fm.elidedText(first_line or "(no preview)", Qt.TextElideMode.ElideRight, 300)
-        )
         self.preview.setToolTip(offer.preview)
         layout.addWidget(self.preview)
 
@@ -165,7 +161,9 @@ class OfferToast(QFrame):
 
 
 class OfferStack(QWidget):
-    """The corner column of toasts, kept in step with the cache's pending offers."""
+    """The column of toasts at the top of the right-hand column, kept in step with the
+    cache's pending offers. It sits in the layout (not floating over the window), so an
+    offer never hides the message the agent is reading or the Send button."""
 
     accept_requested = Signal(str)
     decline_requested = Signal(str)
@@ -173,9 +171,8 @@ class OfferStack(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("offerStack")
-        self.setAttribute(Qt.WidgetAttribute.WA_TranslucentBackground)
         self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(12, 12, 12, 12)
+        self._layout.setContentsMargins(10, 10, 10, 4)
         self._layout.setSpacing(10)
         self.toasts: dict[str, OfferToast] = {}
         self.hide()
@@ -198,22 +195,8 @@ class OfferStack(QWidget):
             self.toasts[oid] = toast
             log.info("offer shown: %s (%s)", oid, offer.channel)
         self.setVisible(bool(self.toasts))
-        self.adjustSize()
-        self.reposition()
-        if self.toasts:
-            self.raise_()
 
     def failed(self, offer_id: str, reason: str) -> None:
         toast = self.toasts.get(offer_id)
         if toast is not None:
             toast.failed(reason)
-
-    def reposition(self) -> None:
-        """Sit in the parent's top-right corner: over the phone column, clear of the composer
-        and its Send button (an agent typing must never hit Accept by accident)."""
-        parent = self.parentWidget()
-        if parent is None:
-            return
-        self.adjustSize()
-        hint = self.sizeHint()
-        self.setGeometry(parent.width() - hint.width() - 4, 40, hint.width(), hint.height())

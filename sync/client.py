@@ -83,6 +83,9 @@ class SyncEngine:
         self._status = ConnectionStatus("offline", "Not started.", 0)
         self._stopped = False
         self._went_live = False
+        self.cache_ready: concurrent.futures.Future[Path] = concurrent.futures.Future()
+        """Resolves with the cache path once it exists and is migrated (the UI opens its
+        read-only connection then), or fails with the reason it cannot be opened."""
 
     # ----------------------------------------------------------------- public, any thread
 
@@ -201,8 +204,10 @@ class SyncEngine:
                 agent = json.loads(known)
                 self._fx.agent_id = agent["id"]
                 self._fx.author = agent.get("name") or agent["id"]
+            self.cache_ready.set_result(self.cache_path)
         except Exception as exc:
             log.exception("cannot open the cache %s", self.cache_path)
+            self.cache_ready.set_exception(exc)
             self._emit(ProtocolIssue("cache", f"The local cache cannot be opened: {exc}", True))
         try:
             self._main = self._loop.create_task(self._connect_forever(), name="sync-main")
@@ -297,10 +302,15 @@ class SyncEngine:
                 self._set_status(stop.state, stop.message)
                 await self._wake.wait()
                 attempt = 0
-            except (RetryError, CursorMismatchError, sqlite3.Error) as retry:
-                if not isinstance(retry, RetryError):
+            except Exception as retry:  # every kind is reported below, then retried
+                if isinstance(retry, CursorMismatchError | sqlite3.Error):
                     log.error("session ended by a cache error", exc_info=retry)
                     self._emit(ProtocolIssue("cache", f"The local cache failed: {retry}"))
+                elif not isinstance(retry, RetryError):
+                    # A bug, or router input the parser let through but the cache refused:
+                    # report it in full and retry later rather than let the sync thread die.
+                    log.error("session ended by an unexpected error", exc_info=retry)
+                    self._emit(ProtocolIssue("internal", f"Sync failed: {retry!r}"))
                 attempt = 0 if self._went_live else attempt + 1
                 delay = backoff_delay(attempt, self._rng, cap=self._backoff_cap)
                 log.info("connection ended (%s); retrying in %.1fs", retry, delay)

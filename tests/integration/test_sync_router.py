@@ -60,6 +60,7 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., tuple[SyncEngine, Reco
                             **kwargs)
         engines.append(engine)
         engine.start()
+        engine.cache_ready.result(10)
         return engine, recorder
 
     yield make
@@ -96,9 +97,9 @@ def take_conversation(router: RouterProcess, engine: SyncEngine, rec: Recorder,
     wait_until(lambda: rows(cache, "SELECT state FROM agent_state") == [("available",)],
                what="agent state available in the cache")
     conversation_id = inbound(router, text)
-    offer = wait_until(lambda: next((o for o in rec.of(OfferReceived)
-                                     if o.conversation_id == conversation_id), None),
-                       what="the offer")
+    offers = wait_until(lambda: [o for o in rec.of(OfferReceived)
+                                 if o.conversation_id == conversation_id], what="the offer")
+    offer: OfferReceived = offers[0]
     assert offer.preview and offer.channel == "chat"
     assert rows(cache, "SELECT id FROM offers") == [(offer.offer_id,)]
     engine.accept(offer.offer_id).result(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sync.store import open_store
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite_utils.Database:
+def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
     store = open_store(tmp_path / "cache.db")
     apply.apply_event(store, 1, {"kind": "conversation", "conversation": {
         "id": "c-1", "channel": "chat", "status": "assigned",

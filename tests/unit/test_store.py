@@ -8,11 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlite_utils
+from sqlite_utils.db import Table
 
 from sync import apply
 from sync.protocol import Snapshot
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite_utils.Database:
+def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
     store = open_store(tmp_path / "cache.db")
     yield store
     store.conn.close()
@@ -127,12 +129,12 @@ def test_fts_finds_bodies_and_customer_names(db: sqlite_utils.Database) -> None:
     ev(db, 1, {"kind": "conversation", "conversation": conversation()})
     ev(db, 2, {"kind": "message", "message": message("m-1", 1, body="The parcel never came")})
     ev(db, 3, {"kind": "message", "message": message("m-2", 2, body="Refund please")})
-    hits = [r["id"] for r in db["messages"].search("parcel")]
+    hits = [r["id"] for r in Table(db, "messages").search("parcel")]
     assert hits == ["m-1"]
-    assert [r["name"] for r in db["customers"].search("costa")] == ["Bea Costa"]
+    assert [r["name"] for r in Table(db, "customers").search("costa")] == ["Bea Costa"]
     # The router's copy replaces the text: the index follows.
     ev(db, 4, {"kind": "message", "message": message("m-1", 1, body="The box arrived")})
-    assert list(db["messages"].search("parcel")) == []
+    assert list(Table(db, "messages").search("parcel")) == []
 
 
 def snapshot(page: int, last: bool, seq: int = 50, agent_state: dict[str, Any] | None = None,

@@ -104,7 +104,8 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
     host, port = sock.getsockname()[:2]
     uv_config = uvicorn.Config(
         create_app(service), ws="websockets", lifespan="on", log_config=None,
-        log_level=args.log_level.lower(), access_log=False, timeout_graceful_shutdown=5,
+        # log_level=None: uvicorn leaves the levels main() set (tokens stay out of DEBUG logs).
+        log_level=None, access_log=False, timeout_graceful_shutdown=5,
         # Frames up to 4x the protocol limit reach us and get a `too_large` error with the
         # connection kept; only absurd frames make the websocket library close it (1009).
         ws_max_size=4 * MAX_FRAME_BYTES,
@@ -129,8 +130,10 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
 
 
 def _request_exit(server: uvicorn.Server, sig: signal.Signals) -> None:
+    """SIGTERM asks for a clean shutdown, and asking again changes nothing (a supervisor may
+    repeat it); a second SIGINT (Ctrl+C twice) forces the exit, as uvicorn does."""
     log.info("received %s, shutting down", sig.name)
-    if server.should_exit:
+    if server.should_exit and sig == signal.SIGINT:
         server.force_exit = True
     server.should_exit = True
 
@@ -139,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # At DEBUG the websockets library (through uvicorn's logger) logs request headers, bearer
+    # tokens included, and frames, message bodies included: those loggers stay at INFO.
+    for name in ("uvicorn.error", "websockets"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
     # uvicorn marks `ws="websockets"` deprecated in favour of its sans-I/O variant; DESIGN.md
     # asks for this implementation (see docs/operations.md), so the warning is not repeated.
     warnings.filterwarnings("ignore", message=r"The `websockets` implementation is deprecated")

@@ -47,9 +47,16 @@ def test_health(router: RouterProcess) -> None:
     assert body["agents"] == {"offline": 3}
 
 
-def test_passwords_and_tokens_are_not_logged(router: RouterProcess) -> None:
+def test_passwords_tokens_and_bodies_are_not_logged_even_at_debug(
+    demo_router: RouterProcess,
+) -> None:
+    router = demo_router  # runs with --log-level DEBUG
     token = router.login("ana")
+    body = "a body that must not reach the log"
+    router.inbound("chat", "v-log", "Logged?", body, "support")
+    assert asyncio.run(_connects(router, token))
     log = router.stderr_tail(lines=10_000)
+    assert "DEBUG" in log and body not in log
     assert "logged in" in log
     assert DEMO_PASSWORD not in log and token not in log
     # ...nor stored in clear in the database.

@@ -10,14 +10,36 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from tests.support.router_proc import AgentConn, RouterProcess
 from tests.support.wait import wait_until
 
 
-def test_sigterm_stops_cleanly_with_status_0(router: RouterProcess) -> None:
-    assert router.stop() == 0
+def test_sigterm_stops_cleanly_with_status_0_closing_sessions(router: RouterProcess) -> None:
+    async def scenario() -> None:
+        conn = await AgentConn.open(router.ws_url, router.login("ana"))
+        await conn.resume(0)
+        assert router.proc is not None
+        router.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await conn.until(lambda f: False)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1012
+
+    run(scenario())
+    assert router.proc is not None
+    assert router.proc.wait(10) == 0
     assert "Application shutdown complete" in router.stderr_tail()
+    assert "Traceback" not in router.stderr_tail()
+
+
+def test_a_repeated_sigterm_still_shuts_down_cleanly(router: RouterProcess) -> None:
+    assert router.proc is not None
+    router.proc.send_signal(signal.SIGTERM)
+    router.proc.send_signal(signal.SIGTERM)
+    assert router.proc.wait(10) == 0
+    assert "Application shutdown complete" in router.stderr_tail()
+    assert "Traceback" not in router.stderr_tail()
 
 
 def test_sigint_stops_cleanly_with_status_0(router: RouterProcess) -> None:

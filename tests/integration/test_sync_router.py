@@ -5,7 +5,12 @@ Every wait is a condition with a deadline (tests/support/wait.py); nothing sleep
 
 from __future__ import annotations
 
+import os
+import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +24,8 @@ from sync.client import SyncEngine
 from sync.store import open_readonly
 from tests.support.router_proc import DEMO_PASSWORD, RouterProcess
 from tests.support.wait import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # The `router` fixture (tests/support/router_proc.py): the real `python -m router
 # --demo-agents` on 127.0.0.1, a free port and a fresh database in tmp_path.
@@ -215,3 +222,59 @@ def test_a_refused_token_is_reported_with_the_routers_message(router: RouterProc
     assert status is not None
     assert status.detail == "This login is not valid; log in again."  # the router's words
     assert not [c for c in rec.of(ConnectionStatus) if c.state == "online"]
+
+
+CHILD = """
+import sys
+import threading
+from sync.client import SyncEngine
+cache, url, token, conversation_id = sys.argv[1:5]
+engine = SyncEngine(cache, url, on_change=lambda change: None, token=token)
+engine.start()
+futures = [engine.send_message(conversation_id, f"burst reply {i:03d}") for i in range(400)]
+for future in futures:
+    future.result(60)
+threading.Event().wait()  # keep sending until killed
+"""
+
+
+def test_client_killed_mid_burst_loses_and_repeats_nothing(
+        router: RouterProcess, make_engine: Any, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.db"
+    engine, rec = make_engine(router.url)
+    conversation_id = take_conversation(router, engine, rec, cache)
+    engine.stop()
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(cache), router.url, router.login("ana"),
+         conversation_id],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
+    try:
+        # Kill at a point chosen by a fixed seed, once some replies are acknowledged.
+        stop_after = random.Random(20261123).randint(10, 40)
+        wait_until(lambda: rows(cache, "SELECT COUNT(*) FROM messages WHERE direction = 'out' "
+                                       "AND status = 'sent'")[0][0] >= stop_after
+                   or child.poll() is not None, timeout=60, what=f"{stop_after} replies sent")
+        assert child.poll() is None, "the child finished before it was killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    # rowid is the order the agent wrote them (created_at becomes the router's time once
+    # acknowledged, so it is no witness of that order).
+    written = rows(cache, "SELECT id, body FROM messages WHERE direction = 'out' ORDER BY rowid")
+    assert len(written) >= stop_after
+    assert rows(cache, "SELECT COUNT(*) FROM outbox")[0][0] > 0, "nothing was in flight"
+    make_engine(router.url)
+    wait_until(lambda: rows(cache, "SELECT COUNT(*) FROM outbox") == [(0,)], timeout=30,
+               what="the outbox drained after the restart")
+    assert rows(cache, "SELECT COUNT(*) FROM messages WHERE direction = 'out' "
+                       "AND status != 'sent'") == [(0,)]
+    stored = router_rows(router, "SELECT id, body FROM messages WHERE conversation_id = ? "
+                                 "AND direction = 'out' ORDER BY seq", conversation_id)
+    # Everything the cache holds reached the router exactly once, in the order it was written.
+    assert stored == written
+    assert len({body for _, body in stored}) == len(stored)

@@ -104,7 +104,7 @@ class ConversationView(QWidget):
 
         self.placeholder = QLabel(
             "Pick a conversation on the left to read it and reply.\n"
-            "New offers pop up in the corner — accept them to start working.",
+            "New offers appear on the right — accept them to start working.",
             self,
         )
         self.placeholder.setObjectName("emptyText")
@@ -119,11 +119,21 @@ class ConversationView(QWidget):
         layout.addWidget(self.header)
         self.thread_view = ThreadView(page)
         layout.addWidget(self.thread_view, 1)
+        self.thread_view.edit_requested.connect(self._edit)
         self.composer = Composer(page)
         layout.addWidget(self.composer)
         self.stack.addWidget(page)
         self.page = page
         self.composer.set_enabled_for(False, "Open a conversation to reply")
+
+    def _edit(self, body: str) -> None:
+        """A refused message goes back to the composer, unless the agent is writing another."""
+        if self.composer.text().strip():
+            self.composer.error.setText("Finish or clear the current draft first.")
+            self.composer.error.show()
+            return
+        self.composer.set_text(body)
+        self.composer.editor.setFocus()
 
     def open(self, conversation_id: str | None) -> None:
         """Show another conversation (None: the placeholder). Keeps a draft per conversation."""

@@ -22,11 +22,14 @@ from client.ops import watch
 from client.phone_panel import PhonePanel
 from client.qt import (
     QAction,
+    QByteArray,
     QCloseEvent,
+    QGuiApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QSettings,
     QSplitter,
     Qt,
     QTimer,
@@ -83,7 +86,7 @@ class MainWindow(QMainWindow):
         self.bridge = bridge
         self.setWindowTitle("Switchboard")
         self.setWindowIcon(icon("app"))
-        self.resize(*DEFAULT_SIZE)
+        self.resize(*self._default_size())
         self.setMinimumSize(980, 600)
 
         # -- top bar ---------------------------------------------------------------------------
@@ -110,6 +113,8 @@ class MainWindow(QMainWindow):
         cl.setContentsMargins(0, 0, 0, 0)
         splitter = QSplitter(Qt.Orientation.Horizontal, central)
         splitter.setObjectName("mainSplitter")
+        self.splitter = splitter
+        splitter.setHandleWidth(1)
         splitter.setChildrenCollapsible(False)
         self.inbox_model = InboxModel(reader, parent=self)
         self.inbox = InboxPanel(self.inbox_model, splitter)
@@ -169,7 +174,7 @@ class MainWindow(QMainWindow):
         self.scheduler = RefreshScheduler(60, self)
         self.scheduler.register("inbox", lambda _k: self.inbox_model.refresh())
         self.scheduler.register("thread", self._refresh_thread)
-        self.scheduler.register("offers", lambda _k: self.offers.show_offers(reader.offers()))
+        self.scheduler.register("offers", lambda _k: self._refresh_offers())
         self.scheduler.register("state", lambda _k: self._refresh_state())
         self.scheduler.register("outbox", lambda _k: self.status.set_outbox(reader.outbox_count()))
         self._fallback = QTimer(self)
@@ -184,6 +189,18 @@ class MainWindow(QMainWindow):
         self.offers.decline_requested.connect(self._decline)
         self.status.reconnect_clicked.connect(self._reconnect)
         self._pending_offer_actions: dict[str, str] = {}
+        self._accepted: dict[str, str] = {}  # offer id -> conversation id, until it is ours
+        self.conversation.thread_view.retry_requested.connect(self._retry)
+        for keys, slot in (
+            ("Ctrl+Shift+A", self._accept_first),
+            ("Ctrl+Shift+D", self._decline_first),
+            ("Ctrl+N", lambda: self.conversation.composer.editor.setFocus()),
+        ):
+            act = QAction(self)
+            act.setShortcut(keys)
+            act.triggered.connect(slot)
+            self.addAction(act)
+        self._restore_layout()
         if bridge is not None:
             self.attach(bridge)
         self.reload()
@@ -321,9 +338,46 @@ class MainWindow(QMainWindow):
             fail,
         )
 
+    def _refresh_offers(self) -> None:
+        self.offers.show_offers(self.reader.offers())
+        # An accepted offer becomes our conversation: open it, as the agent expects.
+        for offer_id, cid in list(self._accepted.items()):
+            header = self.reader.header(cid)
+            if header is None or offer_id in self.offers.toasts:
+                continue
+            del self._accepted[offer_id]
+            if header.assigned_agent == self.inbox_model.agent_id and header.status == "assigned":
+                self.inbox_model.refresh()
+                if not self.inbox.select(cid):
+                    self.conversation.open(cid)
+
+    def _accept_first(self) -> None:
+        for toast in self.offers.toasts.values():
+            if toast.accept_button.isEnabled():
+                toast.accept_button.click()
+                return
+
+    def _decline_first(self) -> None:
+        for toast in self.offers.toasts.values():
+            if toast.decline_button.isEnabled():
+                toast.decline_button.click()
+                return
+
+    def _retry(self, message_id: str) -> None:
+        engine = self._engine()
+        self._call(
+            "retry_message",
+            lambda: engine.retry_message(message_id),
+            lambda _r: self.scheduler.mark("thread", "*"),
+            lambda why: self.status.notify(f"Could not send it again: {why}"),
+        )
+
     def _accept(self, offer_id: str) -> None:
         engine = self._engine()
         self._pending_offer_actions[offer_id] = "accept"
+        toast = self.offers.toasts.get(offer_id)
+        if toast is not None:
+            self._accepted[offer_id] = toast.offer.conversation_id
         self._call(
             "accept",
             lambda: engine.accept(offer_id),
@@ -399,8 +453,32 @@ class MainWindow(QMainWindow):
             "Switchboard — softphone and unified inbox for contact-center agents.",
         )
 
+    def _default_size(self) -> tuple[int, int]:
+        """1360x860, or 95% of a smaller screen (a 1366x768 laptop must fit)."""
+        screen = QGuiApplication.primaryScreen()
+        if screen is None:
+            return DEFAULT_SIZE
+        avail = screen.availableGeometry()
+        return (
+            min(DEFAULT_SIZE[0], int(avail.width() * 0.95)),
+            min(DEFAULT_SIZE[1], int(avail.height() * 0.95)),
+        )
+
+    def _restore_layout(self) -> None:
+        """The agent's window size and column widths from last time (QSettings, no secrets)."""
+        settings = QSettings()
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray | bytes) and geometry:
+            self.restoreGeometry(geometry)
+        splitter = settings.value("window/splitter")
+        if isinstance(splitter, QByteArray | bytes) and splitter:
+            self.splitter.restoreState(splitter)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._fallback.stop()
+        settings = QSettings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/splitter", self.splitter.saveState())
         super().closeEvent(event)
 
 

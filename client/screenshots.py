@@ -22,7 +22,7 @@ def render(out_dir: Path) -> list[Path]:
     """Write the screenshots into `out_dir` and return their paths."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from client.demo_cache import add_local_messages, add_offer, seed_cache
-    from client.main_window import MainWindow
+    from client.main_window import DEFAULT_SIZE, MainWindow
     from client.qt import QApplication
     from client.status_bar import ConnectionStatus
     from client.store_reader import StoreReader
@@ -41,6 +41,7 @@ def render(out_dir: Path) -> list[Path]:
         add_offer(cache, "c-3", expires_at=now + 17, now=now - 13)
         reader = StoreReader(cache)
         win = MainWindow(reader, embedded=True)
+        win.resize(*DEFAULT_SIZE)  # the offscreen screen is small; show the real default
         win.status.set_status(ConnectionStatus("online", outbox=1))
         win.agent_label.setText("Ana Lima")
         win.show()
@@ -67,7 +68,8 @@ def render(out_dir: Path) -> list[Path]:
         seed_cache(empty, conversations=0, now=now)
         reader = StoreReader(empty)
         win = MainWindow(reader, embedded=True)
-        win.status.set_status(ConnectionStatus("connecting", retry_at=time.monotonic() + 4))
+        win.resize(*DEFAULT_SIZE)
+        win.status.set_status(ConnectionStatus("offline", retry_at=time.monotonic() + 4))
         win.show()
         app.processEvents()
         path = out_dir / "empty-inbox.png"

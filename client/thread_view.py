@@ -33,6 +33,7 @@ from client.qt import (
     QStyleOptionViewItem,
     Qt,
     QWidget,
+    Signal,
 )
 from client.store_reader import ThreadMessage
 
@@ -225,7 +226,15 @@ class BubbleDelegate(QStyledItemDelegate):
 
 
 class ThreadView(QListView):
-    """The list view of a thread; keeps to the bottom when the agent is reading the newest."""
+    """The list view of a thread; keeps to the bottom when the agent is reading the newest.
+
+    Signals:
+        retry_requested(message_id): send a 'not sent' message again.
+        edit_requested(body): put a message's text back in the composer.
+    """
+
+    retry_requested = Signal(str)
+    edit_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -255,8 +264,20 @@ class ThreadView(QListView):
         msg: ThreadMessage | None = idx.data(MessageRole) if idx.isValid() else None
         if msg is None:
             return
+        menu = self.menu_for(msg)
+        menu.exec(self.viewport().mapToGlobal(pos))
+
+    def menu_for(self, msg: ThreadMessage) -> QMenu:
+        """The context menu of one message (a failed one can be sent again or edited)."""
         menu = QMenu(self)
+        if msg.status == "failed":
+            retry = QAction("Send again", menu)
+            retry.triggered.connect(lambda: self.retry_requested.emit(msg.id))
+            menu.addAction(retry)
+            edit = QAction("Edit in the composer", menu)
+            edit.triggered.connect(lambda: self.edit_requested.emit(msg.body))
+            menu.addAction(edit)
         copy = QAction("Copy text", menu)
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(msg.body))
         menu.addAction(copy)
-        menu.exec(self.viewport().mapToGlobal(pos))
+        return menu

@@ -27,10 +27,28 @@ def qapp_cls() -> type[QApplication]:
     return QApplication
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """QSettings and QStandardPaths in a throwaway place: tests never read or write the
+    developer's own window layout or data."""
+    from client.qt import QSettings, QStandardPaths
+
+    QStandardPaths.setTestModeEnabled(True)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(
+        QSettings.Format.IniFormat,
+        QSettings.Scope.UserScope,
+        str(tmp_path_factory.mktemp("settings")),
+    )
+
+
 @pytest.fixture(autouse=True)
 def _theme(qapp: QApplication) -> None:
     set_names()
     apply_theme(qapp)
+    from client.qt import QSettings
+
+    QSettings().clear()
 
 
 @pytest.fixture

@@ -68,6 +68,9 @@ def test_offer_toast_appears_and_is_accepted(qtbot: QtBot, live: tuple[Any, Any]
         return h is not None and h.assigned_agent == "a-ana" and h.status == "assigned"
 
     qtbot.waitUntil(assigned_to_me, timeout=T)
+    # The accepted conversation opens by itself, ready for a reply.
+    qtbot.waitUntil(lambda: c.window.conversation.conversation_id == conversation_id, timeout=T)
+    assert c.window.inbox.current_id() == conversation_id
 
 
 def test_reply_typed_and_sent_with_enter_reaches_the_router(
@@ -120,3 +123,36 @@ def test_offline_shows_outbox_count_and_sends_after_recovery(
     qtbot.waitUntil(lambda: _online(c) and bar.outbox.text() == "All sent", timeout=T)
     qtbot.waitUntil(lambda: marks() == ["Sent"], timeout=T)
     assert _router_bodies(proc, cid).count(body) == 1
+
+
+def test_a_reply_the_router_refuses_is_marked_not_sent_with_its_reason(
+    qtbot: QtBot, live: tuple[Any, Any]
+) -> None:
+    _proc, c = live
+
+    def queued() -> str:
+        rows = c.reader._rows("SELECT id FROM conversations WHERE status = 'queued' LIMIT 1")
+        return str(rows[0][0]) if rows else ""
+
+    qtbot.waitUntil(lambda: _online(c) and bool(queued()), timeout=T)
+    cid = queued()
+    qtbot.waitUntil(lambda: c.window.inbox.select(cid), timeout=T)
+    body = "Replying to a conversation that is not mine."
+    _type_and_enter(qtbot, c, body)
+
+    def failed_mark() -> str:
+        msgs = c.window.conversation.thread_view.thread_model.messages()
+        marks = [status_text(m) for m in msgs if m.body == body]
+        return marks[0] if marks and marks[0].startswith("Not sent: ") else ""
+
+    qtbot.waitUntil(lambda: bool(failed_mark()), timeout=T)
+    assert len(failed_mark()) > len("Not sent: ")
+    assert c.window.status.notice.text().startswith("A message was not sent: ")
+    # The text is not lost: "Edit in the composer" puts it back.
+    msg = next(
+        m for m in c.window.conversation.thread_view.thread_model.messages() if m.body == body
+    )
+    menu = c.window.conversation.thread_view.menu_for(msg)
+    edit = next(a for a in menu.actions() if a.text() == "Edit in the composer")
+    edit.trigger()
+    assert c.window.conversation.composer.text() == body

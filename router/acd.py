@@ -133,17 +133,26 @@ class Acd:
             raise CommandError("not_found", "No such conversation.")
         return row
 
-    def change_conversation(self, conversation_id: str, **fields: Any) -> Row:
+    def change_conversation(self, conversation_id: str, before: set[str] | None = None,
+                            **fields: Any) -> Row:
         """Update a conversation and tell everyone who saw it before or sees it now (so a
-        client learns both that it arrived and that it left their view)."""
-        before = self.audience(self.conversation(conversation_id))
+        client learns both that it arrived and that it left their view). Agents who did not
+        see it before also get its messages, so their thread is whole. `before` is given
+        (empty) for a conversation just created."""
+        if before is None:
+            before = self.audience(self.conversation(conversation_id))
         if fields:
             self.storage.update_conversation(conversation_id, self.now(), **fields)
         after = self.conversation(conversation_id)
-        self.emit(before | self.audience(after), {
+        audience = self.audience(after)
+        self.emit(before | audience, {
             "kind": "conversation",
             "conversation": self.storage.conversation_wire(conversation_id),
         })
+        newcomers = audience - before
+        if newcomers:
+            for message in self.storage.messages(conversation_id):
+                self.emit(newcomers, {"kind": "message", "message": message})
         return after
 
     def add_message(
@@ -290,9 +299,10 @@ class Acd:
                 self.storage.add_conversation(conversation_id, channel, customer_id, queue,
                                               subject, self.now())
                 log.info("new %s conversation %s in %s", channel, conversation_id, queue)
-            self.storage.update_conversation(conversation_id, self.now(),
-                                             last_inbound_at=self.now())
-            self.change_conversation(conversation_id)
+                self.change_conversation(conversation_id, before=set(),
+                                         last_inbound_at=self.now())
+            else:
+                self.change_conversation(conversation_id, last_inbound_at=self.now())
             self.add_message(conversation_id, "in", customer_id, body)
             self.route()
         return conversation_id
@@ -304,9 +314,7 @@ class Acd:
             conversation = self.storage.conversation(conversation_id)
             if conversation is None or conversation["status"] not in OPEN_STATUSES:
                 return False
-            self.storage.update_conversation(conversation_id, self.now(),
-                                             last_inbound_at=self.now())
-            self.change_conversation(conversation_id)
+            self.change_conversation(conversation_id, last_inbound_at=self.now())
             self.add_message(conversation_id, "in", conversation["customer_id"], body)
         return True
 
@@ -327,9 +335,6 @@ class Acd:
             fields: dict[str, Any] = {"last_inbound_at": max(inbound) if inbound else None}
             if assigned_agent:
                 fields.update(status="assigned", assigned_agent=assigned_agent)
-            self.change_conversation(conversation_id, **fields)
-            conversation = self.conversation(conversation_id)
-            for message in self.storage.messages(conversation_id):
-                self.emit(self.audience(conversation), {"kind": "message", "message": message})
+            self.change_conversation(conversation_id, before=set(), **fields)
             self.route()
         return conversation_id

@@ -177,13 +177,32 @@ def transfer(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
     conversation = _held(acd, agent, args["conversation_id"])
     queue = args.get("queue")
     if queue is None:
-        raise CommandError("bad_command", "Transfer to an agent is not supported yet; "
-                                          "transfer to a queue.")
+        return _transfer_to_agent(acd, agent, conversation, str(args["agent"]))
     if queue not in acd.config.queues:
         raise CommandError("not_found", f"No queue named \"{queue}\".")
     acd.change_conversation(conversation["id"], status="queued", assigned_agent=None,
                             queue=queue, queued_since=acd.now())
     log.info("agent %s transferred %s to %s", agent["id"], conversation["id"], queue)
+    acd.route()
+    return {}
+
+
+def _transfer_to_agent(acd: Acd, agent: Row, conversation: Row, target_id: str
+                       ) -> dict[str, Any]:
+    """Hand the conversation straight to a colleague who is signed in and has room for it
+    (no offer: the colleague was asked; a refusal says why so the agent can pick a queue)."""
+    target = acd.storage.agent(target_id)
+    if target is None:
+        raise CommandError("not_found", "No such agent.")
+    if target_id == agent["id"]:
+        raise CommandError("conflict", "This conversation is already yours.")
+    if target["state"] == "offline":
+        raise CommandError("conflict", f"{target['name']} is offline.")
+    channel = conversation["channel"]
+    if acd.storage.agent_load(target_id).get(channel, 0) >= target["capacity"].get(channel, 0):
+        raise CommandError("conflict", f"{target['name']} has no room for another {channel}.")
+    acd.change_conversation(conversation["id"], assigned_agent=target_id, status="assigned")
+    log.info("agent %s transferred %s to agent %s", agent["id"], conversation["id"], target_id)
     acd.route()
     return {}
 

@@ -50,9 +50,9 @@ def acd(clock: FakeClock) -> Iterator[Acd]:
     storage.close()
 
 
-def run(acd: Acd, agent: str, name: str, **args: Any) -> dict[str, Any]:
+def run(acd: Acd, who: str, name: str, /, **args: Any) -> dict[str, Any]:
     """Execute a command with a fresh id; return the ack as wire data."""
-    ack = commands.execute(acd, f"a-{agent}", Command(str(uuid.uuid4()), name, args))
+    ack = commands.execute(acd, f"a-{who}", Command(str(uuid.uuid4()), name, args))
     return {"ok": ack.ok, "result": dict(ack.result),
             "code": ack.error.code if ack.error else None}
 
@@ -306,3 +306,51 @@ def test_event_seqs_are_per_agent_and_contiguous(acd: Acd, clock: FakeClock) -> 
         seqs = [s for s, _ in acd.storage.events_after(f"a-{name}", 0)]
         assert seqs == list(range(1, len(seqs) + 1))
         assert acd.storage.last_seq(f"a-{name}") == len(seqs)
+
+
+def test_transfer_to_a_queue_gives_the_new_team_the_whole_thread(acd: Acd,
+                                                                 clock: FakeClock) -> None:
+    available(acd, clock, "ana")
+    conversation = chat(acd)
+    run(acd, "ana", "accept", offer_id=offers_of(acd, "ana")[0]["id"])
+    message_id = str(uuid.uuid4())
+    run(acd, "ana", "send_message", conversation_id=conversation, message_id=message_id,
+        body="Let me pass you to billing.", format="text")
+    assert not [e for e in events(acd, "chloe") if conversation in str(e)]
+    run(acd, "ana", "transfer", conversation_id=conversation, queue="billing")
+    chloe = [e for e in events(acd, "chloe") if conversation in str(e)]
+    assert [e["kind"] for e in chloe] == ["conversation", "message", "message"]
+    assert chloe[-1]["message"]["id"] == message_id
+
+
+def test_transfer_to_an_agent(acd: Acd, clock: FakeClock) -> None:
+    available(acd, clock, "ana")
+    conversation = chat(acd)
+    run(acd, "ana", "accept", offer_id=offers_of(acd, "ana")[0]["id"])
+    target = {"conversation_id": conversation}
+    assert run(acd, "ana", "transfer", agent="a-nobody", **target)["code"] == "not_found"
+    assert run(acd, "ana", "transfer", agent="a-ana", **target)["code"] == "conflict"
+    assert run(acd, "ana", "transfer", agent="a-chloe", **target)["code"] == "conflict"  # offline
+    available(acd, clock, "chloe")
+    assert run(acd, "ana", "transfer", agent="a-chloe", **target)["ok"]
+    row = acd.conversation(conversation)
+    assert (row["status"], row["assigned_agent"]) == ("assigned", "a-chloe")
+    # chloe does not serve support, yet now sees it, with its history; ana sees it leave.
+    assert [e["kind"] for e in events(acd, "chloe") if conversation in str(e)] == [
+        "conversation", "message"]
+    assert events(acd, "ana", "conversation")[-1]["conversation"]["assigned_agent"] == "a-chloe"
+    assert run(acd, "ana", "add_note", conversation_id=conversation,
+               message_id=str(uuid.uuid4()), body="x")["code"] == "forbidden"
+
+
+def test_transfer_to_an_agent_without_room_is_refused(acd: Acd, clock: FakeClock) -> None:
+    available(acd, clock, "ana", "ben")
+    sms = [acd.inbound("sms", f"+1555000{i}", f"C{i}", "hi", "support") for i in range(4)]
+    for name in ("ana", "ben"):
+        for offer in offers_of(acd, name):
+            run(acd, name, "accept", offer_id=offer["id"])
+    mine = [c for c in sms if acd.conversation(c)["assigned_agent"] == "a-ana"]
+    assert len(mine) == 2
+    ack = run(acd, "ana", "transfer", conversation_id=mine[0], agent="a-ben")
+    assert ack["code"] == "conflict"
+    assert acd.conversation(mine[0])["assigned_agent"] == "a-ana"

@@ -142,13 +142,18 @@ def test_offer_accept_reply_ack(router: RouterProcess, make_engine: Any,
                what="status outbox count back to 0")
 
 
+@pytest.mark.parametrize("how", ["stop", "kill"])
 def test_replies_written_while_the_router_is_down_arrive_once_in_order(
-        router: RouterProcess, make_engine: Any, tmp_path: Path) -> None:
+        router: RouterProcess, make_engine: Any, tmp_path: Path, how: str) -> None:
     cache = tmp_path / "cache.db"
     engine, rec = make_engine(router.url)
     conversation_id = take_conversation(router, engine, rec, cache)
 
-    router.kill()  # mid-conversation, no goodbye
+    # Mid-conversation: a clean shutdown, or a crash with no goodbye.
+    if how == "stop":
+        router.stop()
+    else:
+        router.kill()
     wait_until(lambda: rec.state() == "offline", what="the engine to notice")
     bodies = ["First offline reply", "Second offline reply", "Third offline reply"]
     ids = [engine.send_message(conversation_id, body).result(10) for body in bodies]

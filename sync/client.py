@@ -147,6 +147,13 @@ class SyncEngine:
         return self._submit(self._queue("wrap_up", {"conversation_id": conversation_id,
                                                     "disposition": disposition, "note": note}))
 
+    def call_event(self, call_id: str, direction: str, remote: str, state: str,
+                   at: float) -> concurrent.futures.Future[str]:
+        """Report a voice call's progress (handled by the PBX) so the router's metrics see it."""
+        return self._submit(self._queue("call_event", {
+            "call_id": call_id, "direction": direction, "remote": remote, "state": state,
+            "at": at}))
+
     def mark_read(self, conversation_id: str) -> concurrent.futures.Future[None]:
         """The agent opened the conversation: reset its unread count."""
         return self._submit(self._mark_read(conversation_id))

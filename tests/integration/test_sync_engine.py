@@ -20,7 +20,17 @@ from sync.apply import apply_event, bind_agent
 from sync.changes import Change, CommandFailed, ConnectionStatus, ProtocolIssue
 from sync.client import SyncEngine
 from sync.effects import backoff_delay
-from sync.protocol import Command, Event, Live, Resume, Snapshot, ack_error, ack_ok
+from sync.login import is_loopback, websocket_url
+from sync.protocol import (
+    Command,
+    Event,
+    Live,
+    ProtocolError,
+    Resume,
+    Snapshot,
+    ack_error,
+    ack_ok,
+)
 from sync.store import open_readonly, open_store
 from tests.support.scripted_router import AGENT, Peer, scripted_router
 from tests.support.wait import wait_until
@@ -87,6 +97,39 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert 0.25 <= delays[0] <= 0.5
     assert all(4.0 <= d <= 8.0 for d in delays[6:])
     assert len({round(d, 6) for d in delays[6:]}) > 1  # not in lock step
+
+
+def test_router_addresses() -> None:
+    assert websocket_url("http://127.0.0.1:8765") == "ws://127.0.0.1:8765/agent/v1"
+    assert websocket_url("https://acd.example.com/") == "wss://acd.example.com/agent/v1"
+    with pytest.raises(ValueError, match="Not a router address"):
+        websocket_url("ftp://acd.example.com")
+    assert is_loopback("http://localhost:1") and not is_loopback("https://acd.example.com")
+
+
+def test_actions_are_refused_before_anything_is_written(tmp_path: Path, engine_for: Any) -> None:
+    async def script(peer: Peer) -> None:
+        await peer.hello()
+        await peer.recv()
+        await peer.send(Event(1, CONV))
+        await peer.send(Live(1))
+
+    with scripted_router(script) as router:
+        engine, rec = engine_for(router.url)
+        wait_until(lambda: rec.state() == "online", what="online")
+        with pytest.raises(ProtocolError, match="limit is 20000"):
+            engine.send_message("c-1", "x" * 20001).result(10)
+        with pytest.raises(LookupError):
+            engine.send_message("c-unknown", "hello").result(10)
+        with pytest.raises(ProtocolError, match="state"):
+            engine.set_state("sleeping").result(10)
+        assert q(tmp_path, "SELECT COUNT(*) FROM outbox") == [(0,)]
+        assert q(tmp_path, "SELECT COUNT(*) FROM messages") == [(0,)]
+        engine.call_event("k-1", "in", "+15550100", "answered", 5.0).result(10)
+        assert q(tmp_path, "SELECT name FROM outbox") == [("call_event",)]
+        engine.stop()
+        with pytest.raises(RuntimeError, match="stopped"):
+            engine.send_message("c-1", "too late").result(10)
 
 
 def test_version_mismatch_stops_until_asked(tmp_path: Path, engine_for: Any) -> None:

@@ -35,8 +35,10 @@ def load(router_url: str, username: str) -> Stored:
     try:
         return Stored(keyring.get_password(SERVICE, _key(router_url, username)), True)
     except keyring.errors.KeyringError as exc:
-        log.warning("no usable keychain: %s", type(exc).__name__)
-        return Stored(None, False, f"The system keychain is not available ({exc}).")
+        log.warning("no usable keychain: %s", exc)
+        return Stored(
+            None, False, "The system keychain is not available, so the password is not remembered."
+        )
 
 
 def save(router_url: str, username: str, password: str) -> Stored:
@@ -48,5 +50,9 @@ def save(router_url: str, username: str, password: str) -> Stored:
         keyring.set_password(SERVICE, _key(router_url, username), password)
         return Stored(password, True)
     except keyring.errors.KeyringError as exc:
-        log.warning("could not store the password in the keychain: %s", type(exc).__name__)
-        return Stored(password, False, f"The password could not be remembered ({exc}).")
+        log.warning("could not store the password in the keychain: %s", exc)
+        return Stored(
+            password,
+            False,
+            "The system keychain is not available, so the password is not remembered.",
+        )

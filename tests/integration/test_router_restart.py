@@ -125,3 +125,59 @@ def test_disconnected_agent_goes_offline_after_the_grace_period(tmp_path: Path) 
             await conn.close()
 
         run(learn_it_on_return())
+
+
+def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(
+    demo_router: RouterProcess,
+) -> None:
+    """Commands pipelined, the router killed after some acks, then the client resends every
+    command with the same ids (as an outbox does): each acts exactly once."""
+    token = demo_router.login("ana")
+    count = 40
+    commands = [(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(count)]
+
+    async def first_session() -> tuple[str, dict[str, dict], int]:
+        conn = await AgentConn.open(demo_router.ws_url, token)
+        frames, live = await conn.resume(0)
+        mine = next(c for f in frames for c in f["conversations"]
+                    if c["assigned_agent"] == "a-ana" and c["channel"] == "email")
+        for command_id, message_id in commands:
+            await conn.send({"type": "command", "id": command_id, "name": "add_note",
+                             "args": {"conversation_id": mine["id"], "message_id": message_id,
+                                      "body": f"note {message_id}"}})
+        await conn.until(lambda f: sum(x["type"] == "ack" for x in conn.frames) >= 10)
+        demo_router.kill()
+        acks = {f["id"]: f for f in conn.frames if f["type"] == "ack"}
+        seqs = [f["seq"] for f in conn.events()]
+        assert seqs == list(range(live["seq"] + 1, live["seq"] + 1 + len(seqs)))
+        return mine["id"], acks, seqs[-1] if seqs else live["seq"]
+
+    conversation, early_acks, cursor = run(first_session())
+    assert 10 <= len(early_acks) <= count
+    demo_router.start()
+
+    async def second_session() -> dict[str, dict]:
+        conn = await AgentConn.open(demo_router.ws_url, token)
+        replayed, live = await conn.resume(cursor)
+        assert [f["seq"] for f in replayed] == list(range(cursor + 1, live["seq"] + 1))
+        acks = {}
+        for command_id, message_id in commands:
+            acks[command_id] = await conn.command(
+                "add_note", command_id, conversation_id=conversation, message_id=message_id,
+                body=f"note {message_id}")
+        await conn.close()
+        return acks
+
+    acks = run(second_session())
+    assert all(a["ok"] for a in acks.values())
+    for command_id, ack in early_acks.items():
+        assert acks[command_id] == ack
+    messages = httpx.get(f"{demo_router.url}/api/conversations/{conversation}/messages",
+                         headers={"Authorization": f"Bearer {token}"}).json()["messages"]
+    ids = [m["id"] for m in messages]
+    assert sorted(i for i in ids if i in {m for _, m in commands}) == sorted(
+        m for _, m in commands)
+    assert len(ids) == len(set(ids))
+    assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
+    # Acks carry the message seq; each seq belongs to exactly one of our notes.
+    assert len({a["result"]["seq"] for a in acks.values()}) == count

@@ -221,11 +221,13 @@ class SyncEngine:
             # stop() cancels it: the normal way out.
             with contextlib.suppress(asyncio.CancelledError):
                 self._loop.run_until_complete(self._main)
+            # Our own tasks (the writer) are cancelled; the agent's actions already submitted
+            # are left to finish, so each future the UI holds resolves (they are short writes).
             for task in list(self._tasks):
                 task.cancel()
-            if self._tasks:
-                self._loop.run_until_complete(asyncio.gather(*self._tasks,
-                                                             return_exceptions=True))
+            pending = asyncio.all_tasks(self._loop)
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         finally:
             self._set_status("offline", "Stopped.")
@@ -299,6 +301,7 @@ class SyncEngine:
         while True:
             self._wake.clear()
             if self._fx is None:
+                self._set_status("offline", "The local cache cannot be opened.")
                 await self._wake.wait()
                 continue
             self._set_status("connecting", f"Connecting to {self.base_url}…")

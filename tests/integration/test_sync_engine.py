@@ -293,3 +293,24 @@ def test_another_agent_on_the_same_cache_starts_from_zero(tmp_path: Path,
         wait_until(lambda: rec.state() == "online", what="online")
         assert q(tmp_path, "SELECT COUNT(*) FROM conversations") == [(0,)]
         assert q(tmp_path, "SELECT value FROM sync_state WHERE key = 'agent_id'") == [("a-ana",)]
+
+
+def test_stop_settles_every_future_the_ui_holds(tmp_path: Path, engine_for: Any) -> None:
+    async def script(peer: Peer) -> None:
+        await peer.hello()
+        await peer.recv()
+        await peer.send(Event(1, CONV))
+        await peer.send(Live(1))
+
+    with scripted_router(script) as router:
+        engine, rec = engine_for(router.url)
+        wait_until(lambda: rec.state() == "online", what="online")
+        futures = [engine.send_message("c-1", f"reply {i}") for i in range(50)]
+        engine.stop()
+        assert all(f.done() for f in futures)
+        ids = [f.result() for f in futures if f.exception() is None]
+        refused = [f.exception() for f in futures if f.exception() is not None]
+        assert all(isinstance(e, RuntimeError) for e in refused)
+        stored = {r[0] for r in q(tmp_path, "SELECT id FROM messages WHERE direction = 'out'")}
+        assert stored == set(ids)
+        assert rec.of(ConnectionStatus)[-1].detail == "Stopped."

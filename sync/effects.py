@@ -107,6 +107,8 @@ class SessionEffects:
         self.sendq: asyncio.Queue[Resume | Command] | None = None
 
     def carry_out(self, effects: list[Effect]) -> None:
+        """Do each effect in order; what changed is reported even when one of them ends the
+        session (by raising), so the UI never misses a write that did commit."""
         changes = Changes()
         try:
             for effect in effects:
@@ -115,13 +117,14 @@ class SessionEffects:
             self.report(changes)
 
     def report(self, ch: Changes) -> None:
+        """Tell the listener what a write touched: one DataChanged, then offer news."""
         if ch.tables:
             self.emit(DataChanged(frozenset(ch.tables), frozenset(ch.conversation_ids)))
         for offer in ch.offers_added:
             self.emit(OfferReceived(offer["id"], offer.get("conversation_id"),
-                                     offer.get("channel"), offer.get("queue"),
-                                     offer.get("customer_name"), offer.get("preview"),
-                                     offer.get("expires_at")))
+                                    offer.get("channel"), offer.get("queue"),
+                                    offer.get("customer_name"), offer.get("preview"),
+                                    offer.get("expires_at")))
         for offer_id, reason in ch.offers_revoked:
             self.emit(OfferRevoked(offer_id, reason))
 
@@ -167,8 +170,8 @@ class SessionEffects:
             self.emit(DataChanged(frozenset({"*"})))
         queues = agent.get("queues")
         self.emit(SessionStarted(self.agent_id, self.author,
-                                  tuple(queues) if isinstance(queues, list) else (),
-                                  effect.server_time))
+                                 tuple(queues) if isinstance(queues, list) else (),
+                                 effect.server_time))
 
     def _settle(self, effect: Acked, changes: Changes) -> None:
         settled = outbox.settle(self.db, effect.id, effect.ok, dict(effect.result), effect.error)
@@ -183,9 +186,9 @@ class SessionEffects:
         if not settled.ok:
             error = settled.error
             self.emit(CommandFailed(settled.command_id, settled.name,
-                                     error.code if error else "internal",
-                                     error.message if error else "Refused.",
-                                     settled.conversation_id, settled.message_id))
+                                    error.code if error else "internal",
+                                    error.message if error else "Refused.",
+                                    settled.conversation_id, settled.message_id))
         self.on_outbox_changed()
 
     def _fatal(self, effect: Fatal) -> None:
@@ -193,7 +196,7 @@ class SessionEffects:
         if effect.kind is FatalKind.AUTH:
             raise AuthLostError(effect.message)
         self.emit(ProtocolIssue(_ISSUE[effect.kind], effect.message,
-                                 fatal=not effect.kind.retryable))
+                                fatal=not effect.kind.retryable))
         if effect.kind.retryable:
             raise RetryError(effect.message)
         raise HaltError("offline", effect.message)

@@ -176,11 +176,14 @@ class StoreReader:
         if flt.channel:
             clauses.append("c.channel = ?")
             args.append(flt.channel)
+        # `+c.status` keeps SQLite on the last_message_at index: it walks rows in display
+        # order and stops after one page (0.4 ms on 100k conversations) instead of collecting
+        # every matching status and sorting them (30-70 ms, measured).
         if flt.scope == "mine":
-            clauses.append("c.assigned_agent = ? AND c.status IN ('assigned', 'wrap_up')")
+            clauses.append("c.assigned_agent = ? AND +c.status IN ('assigned', 'wrap_up')")
             args.append(agent_id or "")
         elif flt.scope == "queue":
-            clauses.append("c.status IN ('queued', 'offered')")
+            clauses.append("+c.status IN ('queued', 'offered')")
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return where, args
 

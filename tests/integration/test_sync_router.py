@@ -283,3 +283,26 @@ def test_client_killed_mid_burst_loses_and_repeats_nothing(
     # Everything the cache holds reached the router exactly once, in the order it was written.
     assert stored == written
     assert len({body for _, body in stored}) == len(stored)
+
+
+def test_a_fresh_cache_fills_from_the_routers_snapshot(demo_router: RouterProcess,
+                                                      make_engine: Any, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.db"
+    _, rec = make_engine(demo_router.url)
+    wait_until(lambda: rec.state() == "online", what="online")
+    theirs = router_rows(demo_router, "SELECT id FROM conversations WHERE assigned_agent = ?",
+                         "a-ana")
+    assert theirs, "the demo router assigns conversations to ana"
+    mine = rows(cache, "SELECT id, last_message_preview, last_message_at, unread "
+                       "FROM conversations")
+    assert {r[0] for r in theirs} <= {r[0] for r in mine}
+    for _, preview, last_at, unread in mine:
+        assert preview and last_at and unread == 0  # history, not news
+    stored = router_rows(demo_router, "SELECT COUNT(*) FROM messages m JOIN conversations c "
+                                      "ON c.id = m.conversation_id WHERE c.assigned_agent = ?",
+                         "a-ana")[0][0]
+    cached = rows(cache, "SELECT COUNT(*) FROM messages m JOIN conversations c "
+                         "ON c.id = m.conversation_id WHERE c.assigned_agent = 'a-ana'")[0][0]
+    assert cached == stored
+    cursor = int(rows(cache, "SELECT value FROM sync_state WHERE key = 'cursor'")[0][0])
+    assert cursor > 0

@@ -97,8 +97,16 @@ class AgentSession:
         self._wakeup: asyncio.Event | None = None
 
     async def send(self, frame: Frame) -> None:
+        """Send one frame; frames from the reader (acks) and the pusher (events) never
+        interleave mid-write.
+
+        Raises:
+            WebSocketDisconnect: the connection is gone (also when the other task saw it go).
+        """
         text = encode(frame)
         async with self._send_lock:
+            if self.ws.application_state != WebSocketState.CONNECTED:
+                raise WebSocketDisconnect(code=1006)
             await self.ws.send_text(text)
 
     async def run(self) -> None:

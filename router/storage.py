@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 _LIVE_STATUSES = ("queued", "offered", "assigned", "wrap_up")
+CALL_OVER_STATES = ("ended", "failed", "missed", "rejected", "disconnected", "canceled")
+"""`call_event` states (any case) after which a call no longer holds the agent's voice slot;
+`disconnected` is what the phone engine (pjsua2) reports."""
 
 
 def open_connection(path: str | Path) -> sqlite3.Connection:
@@ -155,9 +158,10 @@ class Storage:
             "GROUP BY c.channel", (agent_id,)
         ):
             load[row[0]] = load.get(row[0], 0) + row[1]
+        marks = ", ".join("?" for _ in CALL_OVER_STATES)
         calls = self._one(
-            "SELECT COUNT(*) AS n FROM calls WHERE agent_id = ? AND state NOT IN "
-            "('ended', 'failed', 'missed', 'rejected')", (agent_id,)
+            f"SELECT COUNT(*) AS n FROM calls WHERE agent_id = ? AND lower(state) NOT IN "
+            f"({marks})", (agent_id, *CALL_OVER_STATES)
         )
         if calls and calls["n"]:
             load["voice"] = load.get("voice", 0) + int(calls["n"])

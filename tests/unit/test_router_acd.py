@@ -283,7 +283,7 @@ def test_call_event_makes_the_agent_busy_until_the_call_ends(acd: Acd,
     assert acd.storage.agent("a-ana")["state"] == "busy"  # type: ignore[index]
     chat(acd)
     assert offers_of(acd, "ana") == []
-    run(acd, "ana", "call_event", state="ended", **call)
+    run(acd, "ana", "call_event", state="DISCONNECTED", **call)
     assert acd.storage.agent("a-ana")["state"] == "available"  # type: ignore[index]
     assert len(offers_of(acd, "ana")) == 1
 

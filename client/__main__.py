@@ -82,18 +82,37 @@ def _application() -> object:
     return app
 
 
+def _log_to_file(data_dir: Path | None) -> Path:
+    """Also log to <data dir>/logs/switchboard.log: a desktop app's stderr goes nowhere, and
+    "details are in the log" must be true. Rotated, so it never fills the disk."""
+    from logging.handlers import RotatingFileHandler
+
+    from client.app import default_data_dir
+
+    folder = (data_dir or default_data_dir()) / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "switchboard.log"
+    handler = RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return path
+
+
 def _run(args: argparse.Namespace) -> int:
     from client.app import AppController, Options
     from client.qt import QApplication
 
     _application()
+    log_path = _log_to_file(args.data_dir)
     controller = AppController(Options(data_dir=args.data_dir, router_url=args.router_url))
     QApplication.instance().aboutToQuit.connect(controller.shutdown)  # type: ignore[union-attr]
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         # An unexpected error in a slot: logged in full, and told to the agent in words.
         log.error("unexpected error", exc_info=(kind, exc, tb))
-        controller.window.status.notify(f"Something went wrong: {exc}. Details are in the log.")
+        controller.window.status.notify(
+            f"Something went wrong: {exc}. Details are in the log ({log_path})."
+        )
 
     sys.excepthook = hook
     controller.start()

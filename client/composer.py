@@ -67,6 +67,7 @@ class Composer(QWidget):
 
         self.editor = _Editor(self)
         self.editor.setObjectName("composerEditor")
+        self.editor.setAccessibleName("Reply")
         self.editor.setTabChangesFocus(True)
         self.editor.setFixedHeight(84)
         layout.addWidget(self.editor)

@@ -137,7 +137,7 @@ class InboxDelegate(QStyledItemDelegate):
         elif row.status in ("queued", "offered"):
             painter.setFont(small)
             painter.setPen(palette.TEXT_FAINT)
-            tag = "In queue"
+            tag = "Offered" if row.status == "offered" else "In queue"
             tw = fm_small.horizontalAdvance(tag)
             painter.drawText(
                 QRect(right - tw, line2_y, tw, fm.height() + 2), Qt.AlignmentFlag.AlignVCenter, tag

@@ -112,6 +112,7 @@ class InboxPanel(QWidget):
         self.stack = QStackedWidget(self)
         self.view = QListView(self.stack)
         self.view.setObjectName("inboxList")
+        self.view.setAccessibleName("Conversations")
         self.view.setModel(model)
         self.view.setItemDelegate(InboxDelegate(self.view))
         self.view.setUniformItemSizes(True)

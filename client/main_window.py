@@ -22,6 +22,7 @@ from client.ops import watch
 from client.phone_panel import PhonePanel
 from client.qt import (
     QAction,
+    QApplication,
     QByteArray,
     QCloseEvent,
     QGuiApplication,
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         right.setObjectName("rightColumn")
         rl = _vbox(right)
         self.offers = OfferStack(right)
+        self.offers.setAccessibleName("Offers")
         rl.addWidget(self.offers)
         self.phone = PhonePanel(right)
         rl.addWidget(self.phone, 1)
@@ -339,7 +341,17 @@ class MainWindow(QMainWindow):
         )
 
     def _refresh_offers(self) -> None:
+        before = set(self.offers.toasts)
         self.offers.show_offers(self.reader.offers())
+        count = len(self.offers.toasts)
+        self.setWindowTitle(
+            f"Switchboard — {count} offer{'s' if count != 1 else ''} waiting"
+            if count
+            else "Switchboard"
+        )
+        if set(self.offers.toasts) - before:
+            # A new offer while the agent is in another window: flash the taskbar entry.
+            QApplication.alert(self, 0)
         # An accepted offer becomes our conversation: open it, as the agent expects.
         for offer_id, cid in list(self._accepted.items()):
             header = self.reader.header(cid)

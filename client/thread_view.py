@@ -77,8 +77,10 @@ class ThreadModel(QAbstractListModel):
         msg = self._msgs[index.row()]
         if role == MessageRole:
             return msg
-        if role == Qt.ItemDataRole.DisplayRole:
-            return msg.body
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            # Screen readers hear who wrote it and whether it went out, not only the text.
+            mark = status_text(msg)
+            return f"{msg.author}: {msg.body}" + (f" ({mark})" if mark else "")
         return None
 
     def messages(self) -> list[ThreadMessage]:
@@ -239,6 +241,7 @@ class ThreadView(QListView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("thread")
+        self.setAccessibleName("Messages")
         self.thread_model = ThreadModel(self)
         self.setModel(self.thread_model)
         self.setItemDelegate(BubbleDelegate(self))

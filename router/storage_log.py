@@ -1,0 +1,66 @@
+"""Storage part: the per-agent event streams and the stored command acks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from router.storage_base import Row, SqlBase
+
+
+class LogRows(SqlBase):
+    """Event streams (append-only, per-agent seq) and acks (command-id dedup)."""
+
+    # ------------------------------------------------------------------ events
+
+    def append_event(self, agent_id: str, event: Mapping[str, Any], now: float) -> int:
+        """Append to the agent's stream and return the new seq (one more than the last)."""
+        self.conn.execute("UPDATE agents SET last_seq = last_seq + 1 WHERE id = ?", (agent_id,))
+        row = self._one("SELECT last_seq FROM agents WHERE id = ?", (agent_id,))
+        assert row is not None, agent_id
+        seq = int(row["last_seq"])
+        self.conn.execute(
+            "INSERT INTO events (agent_id, seq, event, created_at) VALUES (?, ?, ?, ?)",
+            (agent_id, seq, json.dumps(event, ensure_ascii=False), now),
+        )
+        return seq
+
+    def last_seq(self, agent_id: str) -> int:
+        row = self._one("SELECT last_seq FROM agents WHERE id = ?", (agent_id,))
+        return 0 if row is None else int(row["last_seq"])
+
+    def first_retained_seq(self, agent_id: str) -> int | None:
+        row = self._one("SELECT MIN(seq) AS s FROM events WHERE agent_id = ?", (agent_id,))
+        return None if row is None or row["s"] is None else int(row["s"])
+
+    def events_after(self, agent_id: str, since: int, limit: int = 500) -> list[tuple[int, Row]]:
+        return [
+            (int(r["seq"]), json.loads(r["event"]))
+            for r in self.conn.execute(
+                "SELECT seq, event FROM events WHERE agent_id = ? AND seq > ? ORDER BY seq "
+                "LIMIT ?", (agent_id, since, limit),
+            )
+        ]
+
+    def prune_events(self, agent_id: str, keep: int) -> int:
+        return self.conn.execute(
+            "DELETE FROM events WHERE agent_id = ? AND seq <= "
+            "(SELECT last_seq FROM agents WHERE id = ?) - ?", (agent_id, agent_id, keep),
+        ).rowcount
+
+    # ------------------------------------------------------------------ acks
+
+    def stored_ack(self, agent_id: str, command_id: str) -> Row | None:
+        row = self._one("SELECT ack FROM acks WHERE agent_id = ? AND command_id = ?",
+                        (agent_id, command_id))
+        return None if row is None else json.loads(row["ack"])
+
+    def store_ack(
+        self, agent_id: str, command_id: str, name: str, ack: Mapping[str, Any], now: float
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO acks (agent_id, command_id, name, ack, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (agent_id, command_id, name, json.dumps(ack), now),
+        )

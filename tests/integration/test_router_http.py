@@ -119,3 +119,15 @@ def test_conversation_messages_for_an_agent_who_may_see_it(demo_router: RouterPr
     assert missing.status_code == 404
     anonymous = httpx.get(f"{demo_router.url}/api/conversations/{billing}/messages")
     assert anonymous.status_code == 401
+
+
+def test_demo_traffic_brings_new_conversations(tmp_path: Path) -> None:
+    args = ["--demo", "--demo-rate", "600", "--demo-seed", "7"]  # about ten a second
+    with RouterProcess(tmp_path / "r.db", args) as proc:
+        seeded = httpx.get(f"{proc.url}/health").json()["queued"]
+        assert seeded >= 5  # no agents: the demo's conversations for ana wait in the queue
+        wait_until(lambda: httpx.get(f"{proc.url}/health").json()["queued"] >= seeded + 3,
+                   timeout=10, what="demo arrivals")
+        # and the demo pauses once enough wait, instead of piling up
+        wait_until(lambda: httpx.get(f"{proc.url}/health").json()["queued"] >= 15, timeout=15)
+        assert httpx.get(f"{proc.url}/health").json()["queued"] == 15

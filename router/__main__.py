@@ -83,8 +83,11 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     # A restart on the same port must not wait for the old connections' TIME_WAIT.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -100,7 +103,12 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
     if args.demo:
         service.starters.append(DemoTraffic(args.demo_rate, args.demo_seed).start)
 
-    sock = _bind(args.host, args.port)
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        log.error("cannot listen on %s port %s: %s", args.host, args.port, exc)
+        storage.close()
+        return 1
     host, port = sock.getsockname()[:2]
     uv_config = uvicorn.Config(
         create_app(service), ws="websockets", lifespan="on", log_config=None,

@@ -181,3 +181,11 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(
     assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
     # Acks carry the message seq; each seq belongs to exactly one of our notes.
     assert len({a["result"]["seq"] for a in acks.values()}) == count
+
+
+def test_a_taken_port_is_reported_and_exits_non_zero(router: RouterProcess,
+                                                     tmp_path: Path) -> None:
+    second = RouterProcess(tmp_path / "other.db", ["--demo-agents"], port=router.port)
+    with pytest.raises(RuntimeError, match=r"cannot listen on 127\.0\.0\.1 port"):
+        second.start()
+    assert second.proc is not None and second.proc.returncode == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from client.elided_label import ElidedLabel
 from client.qt import (
     QHBoxLayout,
     QKeyEvent,
@@ -80,10 +81,9 @@ class Composer(QWidget):
         self.note_toggle.setCheckable(True)
         self.note_toggle.setToolTip("Write a note only your team sees")
         row.addWidget(self.note_toggle)
-        self.hint = QLabel("Enter to send · Shift+Enter for a new line", self)
+        self.hint = ElidedLabel("Enter to send · Shift+Enter for a new line", self)
         self.hint.setObjectName("hint")
-        row.addWidget(self.hint)
-        row.addStretch(1)
+        row.addWidget(self.hint, 1)
         self.error = QLabel(self)
         self.error.setObjectName("composerError")
         self.error.setWordWrap(True)

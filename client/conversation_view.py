@@ -11,6 +11,7 @@ import dataclasses
 import logging
 
 from client.composer import Composer
+from client.elided_label import ElidedLabel
 from client.qt import (
     QHBoxLayout,
     QLabel,
@@ -50,10 +51,18 @@ class ConversationHeaderBar(QWidget):
         layout.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
         col = QVBoxLayout()
         col.setSpacing(2)
+        top = QHBoxLayout()
+        top.setSpacing(10)
         self.name = QLabel(self)
         self.name.setObjectName("customerName")
         self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        col.addWidget(self.name)
+        top.addWidget(self.name)
+        top.addStretch(1)
+        # Status beside the name; the identities below get the full width to wrap in.
+        self.status = ElidedLabel(parent=self)
+        self.status.setObjectName("statusTag")
+        top.addWidget(self.status, 0, Qt.AlignmentFlag.AlignVCenter)
+        col.addLayout(top)
         self.identities = QLabel(self)
         self.identities.setObjectName("identities")
         self.identities.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -64,9 +73,6 @@ class ConversationHeaderBar(QWidget):
         self.subject.setWordWrap(True)
         col.addWidget(self.subject)
         layout.addLayout(col, 1)
-        self.status = QLabel(self)
-        self.status.setObjectName("statusTag")
-        layout.addWidget(self.status, 0, Qt.AlignmentFlag.AlignTop)
 
     def show_header(self, h: ConversationHeader, my_agent: str | None) -> None:
         self.icon.setPixmap(channel_icon(h.channel).pixmap(32, 32))
@@ -83,7 +89,9 @@ class ConversationHeaderBar(QWidget):
         if h.status == "assigned":
             status = "Assigned to you" if h.assigned_agent == my_agent else "Assigned"
         chan = CHANNEL_NAMES.get(h.channel, h.channel)
-        self.status.setText(f"{chan} · {h.queue} · {status}" if h.queue else f"{chan} · {status}")
+        text = f"{chan} · {h.queue} · {status}" if h.queue else f"{chan} · {status}"
+        self.status.setText(text)
+        self.status.setToolTip(text)
 
 
 class ConversationView(QWidget):

@@ -18,7 +18,10 @@ class ElidedLabel(QLabel):
         return QSize(40, super().minimumSizeHint().height())
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(40, super().sizeHint().height())
+        # Ask for the whole text; accept as little as minimumSizeHint when space is short.
+        m = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(" ".join(self.text().split()))
+        return QSize(width + m.left() + m.right() + 2, super().sizeHint().height())
 
     def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802
         painter = QPainter(self)

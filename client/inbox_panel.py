@@ -19,6 +19,7 @@ from client.qt import (
     QLabel,
     QListView,
     QModelIndex,
+    QResizeEvent,
     QSize,
     QStackedWidget,
     Qt,
@@ -154,6 +155,18 @@ class InboxPanel(QWidget):
         self._tick.timeout.connect(model.tick)
         self._tick.start()
         self._update_empty()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        """Narrow column: channel chips show icons only (names stay in the tooltips)."""
+        super().resizeEvent(event)
+        style = (
+            Qt.ToolButtonStyle.ToolButtonIconOnly
+            if self.width() < 400
+            else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+        )
+        for ch, b in self.channel_buttons.items():
+            if ch is not None and b.toolButtonStyle() != style:
+                b.setToolButtonStyle(style)
 
     def current_filter(self) -> InboxFilter:
         scope = next((s for s, b in self.scope_buttons.items() if b.isChecked()), "all")

@@ -32,6 +32,7 @@ from client.qt import (
     QStyledItemDelegate,
     QStyleOptionViewItem,
     Qt,
+    QTimer,
     QWidget,
     Signal,
 )
@@ -261,6 +262,8 @@ class ThreadView(QListView):
         self.thread_model.set_messages(conversation_id, msgs)
         if switching or at_bottom:
             self.scrollToBottom()
+            # Row heights are laid out lazily; scroll again once they are known.
+            QTimer.singleShot(0, self.scrollToBottom)
 
     def _menu(self, pos: QPoint) -> None:
         idx = self.indexAt(pos)

@@ -8,17 +8,14 @@ an unreachable router) comes back as words in the place the agent is looking.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
-from collections.abc import Callable
-from typing import Any
 
+from client.agent_actions import AgentActions
 from client.bridge import SyncBridge
 from client.conversation_view import ConversationView
 from client.inbox_model import InboxModel
 from client.inbox_panel import InboxPanel
 from client.offer_toast import OfferStack
-from client.ops import watch
 from client.phone_panel import PhonePanel
 from client.qt import (
     QAction,
@@ -48,22 +45,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (1360, 860)
 FALLBACK_REFRESH_MS = 3000
-
-_ERROR_WORDS = {
-    "forbidden": "You may not act on this conversation",
-    "not_found": "It no longer exists",
-    "offer_gone": "Too late — the offer expired or another agent took it",
-    "conflict": "Not possible in your current state",
-    "too_large": "The message is too long",
-    "unauthorized": "Your session has expired; log in again",
-    "token_expired": "Your session has expired; log in again",
-    "internal": "The router had a problem; it will be retried",
-}
-
-
-def explain(code: str, message: str) -> str:
-    """A router refusal in words: the router's own message, else our wording of the code."""
-    return message or _ERROR_WORDS.get(code, f"The router refused it ({code or 'no reason'})")
 
 
 class MainWindow(QMainWindow):
@@ -184,18 +165,10 @@ class MainWindow(QMainWindow):
         self._fallback.timeout.connect(self.mark_all)
         self._fallback.start()
 
-        self.inbox.opened.connect(self._open)
-        self.conversation.composer.send_requested.connect(self._send)
-        self.state_selector.state_requested.connect(self._set_state)
-        self.offers.accept_requested.connect(self._accept)
-        self.offers.decline_requested.connect(self._decline)
-        self.status.reconnect_clicked.connect(self._reconnect)
-        self._pending_offer_actions: dict[str, str] = {}
-        self._accepted: dict[str, str] = {}  # offer id -> conversation id, until it is ours
-        self.conversation.thread_view.retry_requested.connect(self._retry)
+        self.agent = AgentActions(self)
         for keys, slot in (
-            ("Ctrl+Shift+A", self._accept_first),
-            ("Ctrl+Shift+D", self._decline_first),
+            ("Ctrl+Shift+A", self.agent.accept_first),
+            ("Ctrl+Shift+D", self.agent.decline_first),
             ("Ctrl+N", lambda: self.conversation.composer.editor.setFocus()),
         ):
             act = QAction(self)
@@ -215,7 +188,7 @@ class MainWindow(QMainWindow):
         bridge.connection.connect(self.status.set_status)
         bridge.connection.connect(lambda _s: self.scheduler.mark("outbox"))
         bridge.changed.connect(self._on_changed)
-        bridge.command_failed.connect(self._on_command_failed)
+        bridge.command_failed.connect(self.agent.on_command_failed)
         bridge.offers_changed.connect(lambda: self.scheduler.mark("offers"))
         bridge.issue.connect(self._on_issue)
         bridge.session.connect(self._on_session)
@@ -264,82 +237,6 @@ class MainWindow(QMainWindow):
             self.agent_label.setText(name)
             self.conversation.my_name = name
 
-    # -- actions ---------------------------------------------------------------------------------
-
-    def _engine(self) -> Any:
-        return self.bridge.engine if self.bridge is not None else None
-
-    def _call(
-        self,
-        what: str,
-        fn: Callable[[], Any],
-        on_ok: Callable[[Any], None],
-        on_fail: Callable[[str], None],
-    ) -> None:
-        """Run an engine call; deliver its outcome (now or via its Future) on the UI thread."""
-        if self._engine() is None:
-            on_fail("Not connected to the sync engine yet — try again in a moment.")
-            return
-        try:
-            result = fn()
-        except Exception as exc:  # the engine refused before queueing: tell the agent
-            log.warning("%s refused by the engine: %s", what, exc)
-            on_fail(str(exc) or type(exc).__name__)
-            return
-        if isinstance(result, concurrent.futures.Future):
-            watch(result, on_ok, lambda exc: on_fail(str(exc) or type(exc).__name__))
-        else:
-            on_ok(result)
-
-    def _open(self, conversation_id: str) -> None:
-        self.conversation.open(conversation_id)
-        engine = self._engine()
-        mark_read = getattr(engine, "mark_read", None)
-        if callable(mark_read):
-            row = self.inbox_model.row_for_id(conversation_id)
-            if row >= 0 and self.inbox_model.row_at(row).unread:
-                self._call(
-                    "mark_read",
-                    lambda: mark_read(conversation_id),
-                    lambda _r: None,
-                    lambda why: self.status.notify(f"Could not mark as read: {why}", 5000),
-                )
-
-    def _send(self, body: str, is_note: bool) -> None:
-        cid = self.conversation.conversation_id
-        composer = self.conversation.composer
-        if cid is None:
-            composer.refused("Open a conversation first.")
-            return
-        engine = self._engine()
-
-        def ok(_message_id: object) -> None:
-            composer.accepted()
-            self.scheduler.mark("thread", cid)
-            self.scheduler.mark("inbox")
-            self.scheduler.mark("outbox")
-
-        self._call(
-            "add_note" if is_note else "send_message",
-            lambda: (engine.add_note if is_note else engine.send_message)(cid, body),
-            ok,
-            lambda why: composer.refused(f"Not sent: {why}"),
-        )
-
-    def _set_state(self, state: str, reason: str) -> None:
-        engine = self._engine()
-
-        def fail(why: str) -> None:
-            self.state_selector.request_failed()
-            self.status.notify(f"Could not change your state: {why}", 8000)
-
-        self._call(
-            "set_state",
-            lambda: engine.set_state(state, reason or None),
-            lambda _r: self.scheduler.mark("state"),
-            fail,
-        )
-
     def _refresh_offers(self) -> None:
         before = set(self.offers.toasts)
         self.offers.show_offers(self.reader.offers())
@@ -352,88 +249,7 @@ class MainWindow(QMainWindow):
         if set(self.offers.toasts) - before:
             # A new offer while the agent is in another window: flash the taskbar entry.
             QApplication.alert(self, 0)
-        # An accepted offer becomes our conversation: open it, as the agent expects.
-        for offer_id, cid in list(self._accepted.items()):
-            header = self.reader.header(cid)
-            if header is None or offer_id in self.offers.toasts:
-                continue
-            del self._accepted[offer_id]
-            if header.assigned_agent == self.inbox_model.agent_id and header.status == "assigned":
-                self.inbox_model.refresh()
-                if not self.inbox.select(cid):
-                    self.conversation.open(cid)
-
-    def _accept_first(self) -> None:
-        for toast in self.offers.toasts.values():
-            if toast.accept_button.isEnabled():
-                toast.accept_button.click()
-                return
-
-    def _decline_first(self) -> None:
-        for toast in self.offers.toasts.values():
-            if toast.decline_button.isEnabled():
-                toast.decline_button.click()
-                return
-
-    def _retry(self, message_id: str) -> None:
-        engine = self._engine()
-        self._call(
-            "retry_message",
-            lambda: engine.retry_message(message_id),
-            lambda _r: self.scheduler.mark("thread", "*"),
-            lambda why: self.status.notify(f"Could not send it again: {why}"),
-        )
-
-    def _accept(self, offer_id: str) -> None:
-        engine = self._engine()
-        self._pending_offer_actions[offer_id] = "accept"
-        toast = self.offers.toasts.get(offer_id)
-        if toast is not None:
-            self._accepted[offer_id] = toast.offer.conversation_id
-        self._call(
-            "accept",
-            lambda: engine.accept(offer_id),
-            lambda _r: self.scheduler.mark("offers"),
-            lambda why: self.offers.failed(offer_id, f"Could not accept: {why}"),
-        )
-
-    def _decline(self, offer_id: str) -> None:
-        engine = self._engine()
-        self._pending_offer_actions[offer_id] = "decline"
-        self._call(
-            "decline",
-            lambda: engine.decline(offer_id),
-            lambda _r: self.scheduler.mark("offers"),
-            lambda why: self.offers.failed(offer_id, f"Could not decline: {why}"),
-        )
-
-    def _reconnect(self) -> None:
-        engine = self._engine()
-        self._call(
-            "reconnect",
-            lambda: engine.reconnect_now(),
-            lambda _r: None,
-            lambda why: self.status.notify(f"Could not reconnect: {why}", 8000),
-        )
-
-    def _on_command_failed(self, command_id: str, name: str, code: str, message: str) -> None:
-        """The router refused an action: say it where the agent looks."""
-        why = explain(code, message)
-        log.info("command %s (%s) refused: %s", name, command_id, code)
-        if name in ("accept", "decline"):
-            for offer_id in list(self._pending_offer_actions):
-                self.offers.failed(offer_id, f"Could not {name}: {why}")
-            self.scheduler.mark("offers")
-        elif name == "set_state":
-            self.state_selector.request_failed()
-            self.status.notify(f"Could not change your state: {why}", 8000)
-        elif name in ("send_message", "add_note"):
-            # The thread shows "Not sent: <reason>" on the message itself (from the cache).
-            self.scheduler.mark("thread", "*")
-            self.status.notify(f"A message was not sent: {why}", 8000)
-        else:
-            self.status.notify(f"{name.replace('_', ' ').capitalize()} failed: {why}", 8000)
-        self.scheduler.mark("outbox")
+        self.agent.open_accepted()
 
     def _on_issue(self, message: str, fatal: bool) -> None:
         """The engine met something it cannot use: say so; a fatal one stays on screen."""

@@ -156,3 +156,23 @@ def test_a_reply_the_router_refuses_is_marked_not_sent_with_its_reason(
     edit = next(a for a in menu.actions() if a.text() == "Edit in the composer")
     edit.trigger()
     assert c.window.conversation.composer.text() == body
+
+
+def test_declined_offer_disappears_and_stays_unassigned(
+    qtbot: QtBot, live: tuple[Any, Any]
+) -> None:
+    _proc, c = live
+    qtbot.waitUntil(lambda: _online(c), timeout=T)
+    c.window.state_selector.request("available", "")
+    qtbot.waitUntil(lambda: bool(c.window.offers.toasts), timeout=T)
+    offer_id, toast = next(iter(c.window.offers.toasts.items()))
+    conversation_id = toast.offer.conversation_id
+    qtbot.keyClick(
+        c.window,
+        Qt.Key.Key_D,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    qtbot.waitUntil(lambda: offer_id not in c.window.offers.toasts, timeout=T)
+    header = c.reader.header(conversation_id)
+    assert header is not None and header.assigned_agent != "a-ana"
+    assert c.window.conversation.conversation_id != conversation_id

@@ -72,7 +72,7 @@ def test_composer_enter_sends_shift_enter_breaks_and_refusal_keeps_text(
     composer = window.conversation.composer
     sent: list[tuple[str, bool]] = []
     composer.send_requested.connect(lambda body, note: sent.append((body, note)))
-    window.conversation.composer.send_requested.disconnect(window._send)
+    window.conversation.composer.send_requested.disconnect(window.agent.send)
     composer.editor.setFocus()
     qtbot.keyClicks(composer.editor, "first line")
     qtbot.keyClick(composer.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)

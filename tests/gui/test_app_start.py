@@ -70,3 +70,30 @@ def test_no_display_prints_one_line_and_exits_2() -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == NO_DISPLAY
     assert "xvfb-run -a ./dev run" in result.stderr
+
+
+def test_first_paint_does_not_wait_for_the_network_stack(tmp_path: Path) -> None:
+    """The window is built and painted before sync.client, websockets or keyring load."""
+    code = (
+        "import sys, pathlib\n"
+        "from client.__main__ import _application\n"
+        "_application()\n"
+        "from client.app import AppController, Options\n"
+        f"c = AppController(Options(data_dir=pathlib.Path({str(tmp_path)!r})))\n"
+        "c.window.show()\n"
+        "from client.qt import QApplication\n"
+        "QApplication.processEvents()\n"
+        "late = [m for m in ('sync.client', 'websockets', 'keyring') if m in sys.modules]\n"
+        "print('LATE', late)\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=deadline(60),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "LATE []" in result.stdout

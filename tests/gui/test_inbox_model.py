@@ -82,3 +82,18 @@ def test_a_missing_cache_file_is_an_empty_inbox_not_a_crash(qtbot: QtBot, tmp_pa
     model = InboxModel(StoreReader(tmp_path / "not-yet.db"))
     model.fetchMore()
     assert model.rowCount() == 0
+
+
+def test_waiting_times_repaint_every_second(qtbot: QtBot, seeded: Path) -> None:
+    from client.inbox_model import WaitRole
+
+    model = InboxModel(StoreReader(seeded))
+    panel = InboxPanel(model)
+    qtbot.addWidget(panel)
+    model.fetchMore()
+    with qtbot.waitSignal(
+        model.dataChanged, timeout=3000, check_params_cb=lambda _a, _b, roles: WaitRole in roles
+    ):
+        pass
+    waits = [model.data(model.index(i), WaitRole) for i in range(model.rowCount())]
+    assert any(w is not None and w > 0 for w in waits)

@@ -176,3 +176,37 @@ def test_declined_offer_disappears_and_stays_unassigned(
     header = c.reader.header(conversation_id)
     assert header is not None and header.assigned_agent != "a-ana"
     assert c.window.conversation.conversation_id != conversation_id
+
+
+def test_a_customer_message_arrives_live_unread_and_opening_marks_it_read(
+    qtbot: QtBot, live: tuple[Any, Any]
+) -> None:
+    proc, c = live
+
+    def chat_of_mine() -> tuple[str, str, str] | None:
+        rows = c.reader._rows(
+            "SELECT c.id, i.value, cu.name FROM conversations c "
+            "JOIN customers cu ON cu.id = c.customer_id "
+            "JOIN identities i ON i.customer_id = c.customer_id AND i.kind = 'chat' "
+            "WHERE c.assigned_agent = 'a-ana' AND c.status = 'assigned' AND c.channel = 'chat'"
+        )
+        return (str(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
+
+    qtbot.waitUntil(lambda: _online(c) and chat_of_mine() is not None, timeout=T)
+    found = chat_of_mine()
+    assert found is not None
+    cid, visitor, name = found
+    body = "Are you still there?"
+    assert proc.inbound("chat", visitor, name, body, "sales") == cid
+
+    def unread() -> int:
+        row = c.window.inbox_model.row_for_id(cid)
+        return c.window.inbox_model.row_at(row).unread if row >= 0 else -1
+
+    qtbot.waitUntil(lambda: unread() > 0, timeout=T)
+    assert c.window.inbox_model.row_at(0).id == cid  # newest activity first
+    assert c.window.inbox_model.row_at(0).preview == body
+    c.window.inbox.select(cid)
+    qtbot.waitUntil(lambda: unread() == 0, timeout=T)
+    msgs = c.window.conversation.thread_view.thread_model.messages()
+    assert msgs[-1].body == body and msgs[-1].author == name

@@ -98,6 +98,25 @@ def _log_to_file(data_dir: Path | None) -> Path:
     return path
 
 
+def _quit_on_signals() -> None:
+    """SIGINT/SIGTERM (Ctrl+C in a terminal, a session logout) quit through Qt, so shutdown
+    runs and the embedded router is stopped instead of being orphaned."""
+    import signal
+
+    from client.qt import QApplication, QTimer
+
+    def quit_app(signum: int, _frame: object) -> None:
+        log.info("received signal %s, quitting", signum)
+        QApplication.quit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, quit_app)
+    # Python runs signal handlers only between bytecodes: wake the interpreter now and then.
+    timer = QTimer(QApplication.instance())
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+
+
 def _run(args: argparse.Namespace) -> int:
     from client.app import AppController, Options
     from client.qt import QApplication
@@ -115,6 +134,7 @@ def _run(args: argparse.Namespace) -> int:
         )
 
     sys.excepthook = hook
+    _quit_on_signals()
     controller.start()
     return QApplication.exec()
 

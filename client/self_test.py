@@ -28,7 +28,7 @@ class SelfTest(QObject):
         self.c = controller
         self.deadline = time.monotonic() + deadline_s
         self.deadline_s = deadline_s
-        self.step = "waiting for the embedded router and the connection"
+        self.step = "waiting for the router and the connection"
         self.code: int | None = None
         self.reason = ""
         self.message_id: str | None = None

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import warnings
 from collections.abc import Generator
 from pathlib import Path
@@ -63,6 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds a disconnected agent keeps their state (default 60)")
     p.add_argument("--token-ttl", type=float, default=12 * 3600.0,
                    help="seconds a login token is valid (default 43200)")
+    p.add_argument("--exit-with-stdin", action="store_true",
+                   help="stop when standard input closes (the app that started us died)")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
     return p.parse_args(argv)
@@ -123,6 +126,8 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # Windows: no loop signal handlers
             loop.add_signal_handler(sig, _request_exit, server, sig)
+    if args.exit_with_stdin:
+        _watch_stdin(loop, server)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
@@ -135,6 +140,26 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
     log.info("router listening on http://%s:%s (db %s)", url_host, port, db_path)
     await task
     return 0
+
+
+def _watch_stdin(loop: asyncio.AbstractEventLoop, server: uvicorn.Server) -> None:
+    """Stop when our stdin reaches EOF.
+
+    The desktop app starts the embedded router with a pipe on stdin and never writes to it;
+    when the app dies, even by kill -9, the kernel closes the pipe, and this is the one signal
+    of that which works on every OS (no prctl(PR_SET_PDEATHSIG) on macOS or Windows).
+    """
+
+    def wait_for_eof() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError) as exc:
+            log.warning("stdin watch stopped: %s", exc)
+        log.info("stdin closed: the app that started the router is gone, shutting down")
+        loop.call_soon_threadsafe(_request_exit, server, signal.SIGTERM)
+
+    threading.Thread(target=wait_for_eof, name="stdin-watch", daemon=True).start()
 
 
 def _request_exit(server: uvicorn.Server, sig: signal.Signals) -> None:

@@ -133,18 +133,29 @@ class SoftCall(pj.Call):
         key: the engine's id for this call ("call3"): stable, unlike pjsua's reused ints.
     """
 
-    def __init__(self, account: Any, key: str, post: Post, call_id: int = -1) -> None:
+    def __init__(
+        self,
+        account: Any,
+        key: str,
+        post: Post,
+        call_id: int = -1,
+        adopt: Callable[[Any], SoftCall] | None = None,
+    ) -> None:
         if call_id >= 0:
             super().__init__(account, call_id)
         else:
             super().__init__(account)
         self.key = key
         self._post = post
+        self._account = account
+        self._adopt = adopt
         self.account_name: str = account.settings.name
         self.muted = False
         self.on_hold = False
         self.remote_direction = "sendrecv"
         self.connected_slots: dict[int, int] = {}  # media index -> conference slot
+        self.info_digits = ""  # SIP INFO digits still to send, one transaction at a time
+        self.info_in_flight = False
 
     def onCallState(self, prm: Any) -> None:  # noqa: N802 (pjsua2's name)
         """Engine thread: the INVITE session moved."""
@@ -172,6 +183,19 @@ class SoftCall(pj.Call):
         if remote:
             self.remote_direction = sdp_direction(remote)
 
+    def onCallTsxState(self, prm: Any) -> None:  # noqa: N802 (pjsua2's name)
+        """Engine thread: note when our INFO (DTMF) transaction has its final answer."""
+        if prm.e.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx = prm.e.body.tsxState.tsx
+        if (
+            tsx.role == pj.PJSIP_ROLE_UAC
+            and tsx.method == "INFO"
+            and tsx.state in (pj.PJSIP_TSX_STATE_COMPLETED, pj.PJSIP_TSX_STATE_TERMINATED)
+            and self.info_in_flight
+        ):
+            self._post("_info_done", {"call": self.key, "code": int(tsx.statusCode)})
+
     def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802 (pjsua2's name)
         """Media thread (RFC 4733) or engine thread (SIP INFO): post the digit."""
         method = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
@@ -183,6 +207,17 @@ class SoftCall(pj.Call):
                 "method": method,
                 "duration_ms": int(prm.duration),
             },
+        )
+
+    def onCallTransferRequest(self, prm: Any) -> None:  # noqa: N802 (pjsua2's name)
+        """Engine thread: the far end REFERs us elsewhere (we are the transferee). PJSIP
+        places the new call itself; we hand it a SoftCall so its events reach the UI."""
+        if self._adopt is None:
+            return
+        new = self._adopt(self._account)
+        prm.newCall = new
+        self._post(
+            "transfer_request", {"call": self.key, "to": str(prm.dstUri), "new_call": new.key}
         )
 
     def onCallTransferStatus(self, prm: Any) -> None:  # noqa: N802 (pjsua2's name)

@@ -267,10 +267,15 @@ class Engine(CommandHandlers):
         self._call_counter += 1
         return f"call{self._call_counter}"
 
+    def new_call(self, acc: Any, call_id: int = -1) -> SoftCall:
+        """A SoftCall registered with the engine (outgoing, incoming or transferred)."""
+        call = SoftCall(acc, self.new_call_key(), self.post, call_id, adopt=self.new_call)
+        self.calls[call.key] = call
+        return call
+
     def _on_incoming(self, acc: SoftAccount, call_id: int, message: str) -> None:
         # Inside onIncomingCall: the Call object must exist before the callback returns.
-        call = SoftCall(acc, self.new_call_key(), self.post, call_id)
-        self.calls[call.key] = call
+        call = self.new_call(acc, call_id)
         self.post("_incoming", {"call": call.key, "message": message})
 
     def _drain(self) -> None:

@@ -56,7 +56,7 @@ class CommandHandlers:
         def post(self, kind: str, data: dict[str, Any]) -> None: ...
         def later(self, delay: float, fn: Callable[[], None]) -> None: ...
         def add_account(self, settings: AccountSettings) -> SoftAccount: ...
-        def new_call_key(self) -> str: ...
+        def new_call(self, acc: Any, call_id: int = -1) -> SoftCall: ...
         def stop(self) -> None: ...
 
     # Accounts ----------------------------------------------------------------------------
@@ -135,14 +135,17 @@ class CommandHandlers:
             uri = numbers.to_sip_uri(str(to), acc.settings.domain, region)
         except numbers.NumberError as exc:
             raise EngineError("bad_args", str(exc)) from exc
-        call = SoftCall(acc, self.new_call_key(), self.post)
+        call = self.new_call(acc)
         prm = pj.CallOpParam(True)
         for name, value in (headers or {}).items():
             h = pj.SipHeader()
             h.hName, h.hValue = str(name), str(value)
             prm.txOption.headers.append(h)
-        self.call_pj(call.makeCall, uri, prm, what=f"calling {uri}")
-        self.calls[call.key] = call
+        try:
+            self.call_pj(call.makeCall, uri, prm, what=f"calling {uri}")
+        except EngineError:
+            self.calls.pop(call.key, None)
+            raise
         return {"call": call.key, "uri": uri}
 
     def cmd_answer(self, call: str) -> dict[str, Any]:
@@ -196,15 +199,21 @@ class CommandHandlers:
         c = self._call(call)
         if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits):
             raise EngineError("bad_args", "DTMF digits are 0-9, *, # and A-D")
-        prm = pj.CallSendDtmfParam()
-        prm.digits = digits
         if method == "info":
-            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            # PJSIP would send one INFO per digit at once; a proxy with several worker
+            # processes reorders them and the far end refuses the lower CSeq (500), losing a
+            # digit. So: one INFO at a time, the next when the previous one is answered.
+            c.info_digits += digits
+            if not c.info_in_flight:
+                self._send_next_info_digit(c)
         elif method == "rfc4733":
+            prm = pj.CallSendDtmfParam()
+            prm.digits = digits
             prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
+            self.call_pj(c.sendDtmf, prm, what="sending DTMF")
         else:
             raise EngineError("bad_args", "method must be rfc4733 or info")
-        self.call_pj(c.sendDtmf, prm, what="sending DTMF")
+        log.info("sending %d DTMF digit(s) on %s by %s", len(digits), call, method)
         return {"call": call, "digits": digits}
 
     def cmd_transfer(self, call: str, to: str) -> dict[str, Any]:
@@ -261,6 +270,17 @@ class CommandHandlers:
             raise EngineError("not_found", f"no call {key!r} (it may have ended)")
         return c
 
+    def _send_next_info_digit(self, c: SoftCall) -> None:
+        if not c.info_digits:
+            c.info_in_flight = False
+            return
+        digit, c.info_digits = c.info_digits[0], c.info_digits[1:]
+        prm = pj.CallSendDtmfParam()
+        prm.digits = digit
+        prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+        c.info_in_flight = True
+        self.call_pj(c.sendDtmf, prm, what="sending DTMF by SIP INFO")
+
     def _set_mute(self, key: str, muted: bool) -> dict[str, Any]:
         c = self._call(key)
         c.muted = muted
@@ -294,11 +314,33 @@ class CommandHandlers:
             c = self.calls.get(data["call"])
             if c is not None and c.isActive():
                 self._connect_media(c)
+        elif kind == "_info_done":
+            c = self.calls.get(data["call"])
+            if c is not None:
+                if data["code"] >= 300:
+                    self.emit_event(
+                        "error",
+                        {
+                            "code": "sip_error",
+                            "call": c.key,
+                            "message": "the far end refused a DTMF digit "
+                            f"(SIP INFO {data['code']})",
+                        },
+                    )
+                self._send_next_info_digit(c)
+        elif kind == "transfer_state":
+            self.emit_event(kind, data)
+            c = self.calls.get(data["call"])
+            if c is not None and data["final"] and 200 <= data["code"] < 300:
+                log.info("transfer of %s succeeded: hanging up our leg", c.key)
+                self.call_pj(c.hangup, pj.CallOpParam(True), what="ending the transferred call")
         elif kind == "call_state":
             self.emit_event("call_state", data)
             if data["state"] == "disconnected":
                 self._forget_call(data["call"])
         else:
+            if kind == "dtmf":
+                log.info("DTMF received on %s by %s", data["call"], data["method"])
             self.emit_event(kind, data)
 
     def _incoming(self, key: str, message: str) -> None:

@@ -197,7 +197,8 @@ def _decode_command(obj: dict[str, Any], msg_id: str | None) -> Command:
             msg_id,
             "unknown_command",
         )
-    args = obj.get("args") or {}
+    args = obj.get("args")
+    args = {} if args is None else args
     if not isinstance(args, dict):
         raise ProtocolError("'args' must be an object", msg_id, "bad_args")
     unknown = sorted(set(args) - set(COMMANDS[cmd]))

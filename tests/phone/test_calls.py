@@ -95,8 +95,56 @@ def test_dtmf_digits_arrive_at_the_far_end(
 ) -> None:
     alice, bob, a_call, b_call = _connected_pair(kamailio, engine_factory, tmp_path)
     alice.request("dtmf", call=a_call, digits="1#9", method=method)
-    wait_until(lambda: len(bob.events("dtmf")) >= 3, timeout=10, what="three digits at bob")
+    alice.request("dtmf", call=a_call, digits="*05", method=method)  # while the first go out
+    wait_until(lambda: len(bob.events("dtmf")) >= 6, timeout=10, what="six digits at bob")
     got = bob.events("dtmf")
     assert {d["call"] for d in got} == {b_call}
-    assert "".join(d["digit"] for d in got) == "1#9"
+    assert "".join(d["digit"] for d in got) == "1#9*05"
     assert {d["method"] for d in got} == {method}
+
+
+def _speaker_bytes(e: EnginePeer) -> int:
+    return e.speaker.stat().st_size if e.speaker.exists() else 0
+
+
+def _tail_rms(e: EnginePeer, seconds: float) -> float:
+    samples, rate = read_samples(e.speaker)
+    tail = samples[-int(seconds * rate) :]
+    return (sum((x / 32768) ** 2 for x in tail) / max(1, len(tail))) ** 0.5
+
+
+def test_mute_sends_silence_and_unmute_sends_the_mic_again(
+    kamailio: Kamailio, engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> None:
+    alice, bob, a_call, _ = _connected_pair(kamailio, engine_factory, tmp_path)
+    assert alice.request("mute", call=a_call)["muted"] is True
+    grown = _speaker_bytes(bob) + 32000  # one more second heard by bob
+    wait_until(lambda: _speaker_bytes(bob) > grown, what="a second of audio at bob")
+    muted_level = _tail_rms(bob, 0.5)
+    alice.request("unmute", call=a_call)
+    grown = _speaker_bytes(bob) + 32000
+    wait_until(lambda: _speaker_bytes(bob) > grown, what="a second of audio at bob")
+    unmuted_level = _tail_rms(bob, 0.5)
+    print(f"bob hears {muted_level:.4f} rms while alice is muted, {unmuted_level:.3f} after")
+    assert muted_level < 0.005 < 0.1 < unmuted_level
+
+
+def test_blind_transfer_moves_the_caller_to_a_third_agent(
+    kamailio: Kamailio, engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> None:
+    alice, bob, a_call, b_call = _connected_pair(kamailio, engine_factory, tmp_path)
+    carol = engine_factory("carol")
+    _registered(carol, "carol", kamailio)
+    bob.request("transfer", call=b_call, to="carol")
+    req = alice.wait_event("transfer_request")
+    assert req["call"] == a_call and "carol" in req["to"]
+    inc = carol.wait_event("incoming_call")
+    assert "alice" in inc["from"]
+    carol.request("answer", call=inc["call"])
+    alice.wait_call_state(req["new_call"], "confirmed")
+    final = bob.wait_event("transfer_state", lambda d: d["final"])
+    assert final["code"] == 200
+    bob.wait_call_state(b_call, "disconnected")
+    alice.wait_call_state(a_call, "disconnected")
+    alice.request("hangup", call=req["new_call"])
+    carol.wait_call_state(inc["call"], "disconnected")

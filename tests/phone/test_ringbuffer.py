@@ -1,0 +1,83 @@
+"""The ring buffers between the device clock and the media clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from softphone.ringbuffer import RingBuffer
+
+pytestmark = pytest.mark.phone
+
+FRAME = 640  # 20 ms at 16 kHz mono 16-bit
+
+
+def frame(n: int) -> bytes:
+    return bytes([n % 251 + 1]) * FRAME
+
+
+def test_audio_starts_after_40_ms_and_arrives_in_order() -> None:
+    rb = RingBuffer(FRAME)
+    rb.write(frame(1))
+    assert rb.read(FRAME) == bytes(FRAME)  # 20 ms queued: still priming
+    rb.write(frame(2))
+    assert rb.read(FRAME) == frame(1)
+    rb.write(frame(3))
+    assert rb.read(FRAME) == frame(2)
+    assert rb.read(FRAME) == frame(3)
+
+
+def test_underrun_gives_silence_and_primes_again() -> None:
+    rb = RingBuffer(FRAME)
+    for i in range(2):
+        rb.write(frame(i))
+    rb.read(FRAME)
+    rb.read(FRAME)
+    assert rb.read(FRAME) == bytes(FRAME)
+    assert rb.underruns == 1
+    rb.write(frame(7))
+    assert rb.read(FRAME) == bytes(FRAME)  # one frame is not 40 ms
+    rb.write(frame(8))
+    assert rb.read(FRAME) == frame(7)
+
+
+def test_a_standing_queue_is_trimmed_to_the_target_but_a_burst_is_not() -> None:
+    rb = RingBuffer(FRAME, window_reads=50)
+    for i in range(10):  # a 200 ms backlog that never drains: standing latency
+        rb.write(frame(i))
+    for i in range(10, 60):
+        rb.write(frame(i))
+        rb.read(FRAME)
+    assert rb.trimmed_bytes > 0
+    assert rb.fill <= rb.target_bytes + FRAME
+
+    burst = RingBuffer(FRAME, window_reads=50)
+    for i in range(2):
+        burst.write(frame(i))
+    for i in range(60):  # steady 1:1 flow with a 100 ms burst in the middle, drained after
+        if i == 20:
+            for j in range(5):
+                burst.write(frame(100 + j))
+        if i in (30, 32, 34, 36, 38):
+            burst.read(FRAME)  # the consumer catches up
+        burst.write(frame(i))
+        burst.read(FRAME)
+    assert burst.trimmed_bytes == 0
+
+
+def test_overflow_drops_the_oldest_audio() -> None:
+    rb = RingBuffer(FRAME, capacity_ms=100)
+    for i in range(8):
+        rb.write(frame(i))
+    assert rb.dropped_bytes == 3 * FRAME
+    assert rb.read(FRAME) == frame(3)
+
+
+def test_wraparound_keeps_bytes_intact() -> None:
+    rb = RingBuffer(FRAME, capacity_ms=50)  # not a multiple of the frame size
+    data = bytes(range(256)) * 10
+    out = b""
+    for i in range(0, len(data), 300):
+        rb.write(data[i : i + 300])
+        if rb.fill >= 2 * FRAME:
+            out += rb.read(FRAME)
+    assert out and data.startswith(out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,8 @@ class AudioBackend(abc.ABC):
     """
 
     name = "abstract"
+    #: Set by the engine: called with ("devices" | "error", data) from the backend's thread.
+    listener: Callable[[str, dict[str, Any]], None] | None = None
 
     def __init__(self, clock_rate: int, frame_ms: int = 20) -> None:
         self.clock_rate = clock_rate

@@ -74,6 +74,7 @@ class Engine(CommandHandlers):
     def __init__(self, options: EngineOptions, backend: AudioBackend, emit: Emit) -> None:
         self.options = options
         self.backend = backend
+        backend.listener = self.post  # hot-plug and device errors reach the UI as events
         self._emit = emit
         self._commands: queue.SimpleQueue[rpc.Command] = queue.SimpleQueue()
         self._posted: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()

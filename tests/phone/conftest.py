@@ -10,6 +10,7 @@ import pytest
 
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.peers import Kamailio, free_port
+from tests.phone.pulse import Pulse
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
 
@@ -35,12 +36,32 @@ def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
 
 
 @pytest.fixture
+def pulse(tmp_path: Path) -> Iterator[Pulse]:
+    """A private PulseAudio daemon with a null-sink headset (tests/phone/pulse.py)."""
+    for tool in ("pulseaudio", "pactl", "paplay", "parec"):
+        _need(tool)
+    workdir = tmp_path / "pulse"
+    workdir.mkdir()
+    p = Pulse(workdir)
+    p.start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+@pytest.fixture
 def engine_factory(tmp_path: Path) -> Iterator[Callable[..., EnginePeer]]:
     """Start engine processes; all are shut down (and must exit 0) at the end."""
     started: list[EnginePeer] = []
 
-    def start(name: str, mic: Path | None = None, extra: list[str] | None = None) -> EnginePeer:
-        peer = EnginePeer(tmp_path, name, mic, extra)
+    def start(
+        name: str,
+        mic: Path | None = None,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> EnginePeer:
+        peer = EnginePeer(tmp_path, name, mic, extra, env)
         started.append(peer)
         return peer
 

@@ -30,7 +30,12 @@ class EnginePeer:
     """
 
     def __init__(
-        self, workdir: Path, name: str, mic: Path | None = None, extra: list[str] | None = None
+        self,
+        workdir: Path,
+        name: str,
+        mic: Path | None = None,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.workdir = workdir
@@ -58,7 +63,12 @@ class EnginePeer:
         argv += extra or []
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log
+            argv,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
         )
         self.messages: list[rpc.Message] = []
         self.raw_lines: list[str] = []

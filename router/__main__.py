@@ -151,8 +151,10 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, server: uvicorn.Server) -> Non
     """
 
     def wait_for_eof() -> None:
+        # os.read, not sys.stdin: a daemon thread blocked inside a BufferedReader holds its
+        # lock at interpreter shutdown, and CPython aborts (`_enter_buffered_busy`).
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
         except (OSError, ValueError) as exc:
             log.warning("stdin watch stopped: %s", exc)

@@ -50,3 +50,25 @@ def test_router_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_router_watching_stdin_still_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """The stdin watch thread must not abort the interpreter at shutdown (exit 0, not 134)."""
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, SWITCHBOARD_DEMO_PASSWORD="pw")
+    router = subprocess.Popen(
+        [sys.executable, "-m", "router", "--port", "0", "--db", str(tmp_path / "r.db"),
+         "--demo-agents", "--exit-with-stdin"],
+        cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert router.stdout is not None
+        assert router.stdout.readline().startswith("SWITCHBOARD_ROUTER_LISTENING")
+        router.send_signal(signal.SIGTERM)
+        _, err = router.communicate(timeout=20)
+        assert router.returncode == 0, err[-2000:]
+        assert "Fatal Python error" not in err
+    finally:
+        router.kill()
+        router.wait()

@@ -23,8 +23,11 @@ from pathlib import Path
 import uvicorn
 
 from router.app import create_app
+from router.auth import hash_password
 from router.config import RouterConfig, system_clock
+from router.config_file import ConfigError, load_config_file, parse_config
 from router.demo import PASSWORD_ENV, DemoTraffic, seed_agents
+from router.demo_config import DEMO_CONFIG
 from router.service import Service
 from router.storage import Storage
 from sync.protocol import MAX_FRAME_BYTES
@@ -58,10 +61,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--demo-rate", type=float, default=2.0,
                    help="new demo conversations per minute (0 = none; default 2)")
     p.add_argument("--demo-seed", type=int, default=None, help="seed of the demo's randomness")
-    p.add_argument("--offer-timeout", type=float, default=20.0,
-                   help="seconds to accept an offer (default 20)")
-    p.add_argument("--grace", type=float, default=60.0,
+    p.add_argument("--config", type=Path, default=None,
+                   help="router config (TOML: queues, skills, agents, codes, hours, strategy);"
+                        " default: the built-in demo config")
+    p.add_argument("--offer-timeout", type=float, default=None,
+                   help="seconds to accept an offer (default 20, or the config's)")
+    p.add_argument("--grace", type=float, default=None,
                    help="seconds a disconnected agent keeps their state (default 60)")
+    p.add_argument("--wrap-up-timeout", type=float, default=None,
+                   help="seconds of after-contact work before available again (default 30)")
+    p.add_argument("--metrics-interval", type=float, default=1.0,
+                   help="seconds between live metrics pushes to agents (0 = none; default 1)")
     p.add_argument("--token-ttl", type=float, default=12 * 3600.0,
                    help="seconds a login token is valid (default 43200)")
     p.add_argument("--exit-with-stdin", action="store_true",
@@ -94,14 +104,51 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def load_config(args: argparse.Namespace) -> RouterConfig:
+    """The config file (or the built-in demo config), then the command-line overrides.
+
+    Raises:
+        ConfigError: the file is wrong; the message names the key.
+    """
+    base = RouterConfig(token_ttl=args.token_ttl,
+                        metrics_push_interval=max(0.0, args.metrics_interval))
+    if args.config is not None:
+        config = load_config_file(args.config, base)
+    else:
+        config = parse_config(DEMO_CONFIG, base, source="built-in demo config")
+    if args.offer_timeout is not None:
+        config.offer_timeout = args.offer_timeout
+    if args.grace is not None:
+        config.disconnect_grace = args.grace
+    if args.wrap_up_timeout is not None:
+        config.wrap_up_timeout = args.wrap_up_timeout
+    return config
+
+
+def apply_agents(storage: Storage, config: RouterConfig, now: float) -> None:
+    """Create or refresh the config file's agents (a missing password hash keeps the stored
+    one; an agent without any cannot log in)."""
+    with storage.transaction():
+        for agent in config.agents:
+            storage.upsert_agent(agent.id, agent.username, agent.name, agent.password_hash or "",
+                                 agent.queues, agent.capacity or config.capacity, now,
+                                 agent.skills, agent.supervises)
+    log.info("config agents ready: %d", len(config.agents))
+
+
 async def serve(args: argparse.Namespace, password: str | None) -> int:
-    config = RouterConfig(offer_timeout=args.offer_timeout, disconnect_grace=args.grace,
-                          token_ttl=args.token_ttl)
+    try:
+        config = load_config(args)
+    except ConfigError as exc:
+        log.error("bad router config: %s", exc)
+        return 2
     db_path: Path = args.db or default_db_path()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     storage = Storage(db_path)
     if password is not None:
         seed_agents(storage, config, password, system_clock())
+    elif args.config is not None:
+        apply_agents(storage, config, system_clock())
     service = Service(storage, config, system_clock, demo_api=args.demo or args.demo_agents)
     if args.demo:
         service.starters.append(DemoTraffic(args.demo_rate, args.demo_seed).start)
@@ -174,6 +221,11 @@ def _request_exit(server: uvicorn.Server, sig: signal.Signals) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["hash-password"]:
+        # For the config file's `password_hash`: the password comes from stdin, never argv.
+        print(hash_password(sys.stdin.readline().rstrip("\n")))
+        return 0
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

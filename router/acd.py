@@ -1,14 +1,17 @@
-"""The ACD: conversations, offers and agent states, with an event for every change.
+"""The ACD: tasks (conversations), reservations (offers) and workers (agents), with an event
+for every change.
 
 `Acd` is synchronous and owns no sockets, tasks or timers: it is driven by the router's
-endpoint (commands, connects, disconnects), by channels (inbound customer messages) and by
-`tick()`, which the service calls at the deadline `tick()` returned. Time comes from the injected
-clock, so tests move a fake clock instead of sleeping. Who-gets-what is decided by the pure
-functions of `router.routing`; this class gathers their inputs and applies their answers.
+endpoint (commands, connects, disconnects), by channels (`router.intake`: inbound customer
+messages, abandons, surveys) and by `tick()`, which the service calls at the deadline `tick()`
+returned. Time comes from the injected clock, so tests move a fake clock instead of sleeping.
+Who-gets-what is decided by the pure functions of `router.routing`; this class gathers their
+inputs and applies their answers; timed changes (wrap-up ends, overflow, callbacks) live in
+`router.timers`, task transitions in `router.tasks`.
 
-Every change appends an event to the stream of each agent who may see it, inside the same
-transaction as the change; after the commit, `notify` is called with the agents whose streams
-grew, and the sessions push the new events from storage.
+Every change appends an event to the stream of each agent who may see it, and a fact to the
+router-wide log the metrics are computed from, inside the same transaction as the change;
+after the commit, `notify` is called with the agents whose streams grew.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 IDENTITY_KIND = {"email": "email", "chat": "chat", "sms": "phone", "voice": "phone"}
 OPEN_STATUSES = ("queued", "offered", "assigned", "wrap_up")
 HELD_STATUSES = ("assigned", "wrap_up")
+WIRE_REASON = {"timeout": "timeout", "rejected": "declined", "canceled": "canceled",
+               "rescinded": "canceled", "taken": "taken"}
+"""Reservation status (TaskRouter's word, stored) -> `offer_revoked.reason` on the wire."""
 
 
 class CommandError(Exception):
@@ -55,8 +61,13 @@ def new_id(prefix: str) -> str:
 
 
 def may_see(agent: Row, conversation: Row) -> bool:
-    """An agent sees their own conversations and the waiting ones of their queues."""
+    """An agent sees their own conversations and the waiting ones of their queues; a
+    supervisor also sees every open one of the queues they supervise."""
     if conversation["assigned_agent"] == agent["id"]:
+        return True
+    if conversation["status"] != "closed" and conversation["queue"] in agent.get(
+        "supervises", ()
+    ):
         return True
     return conversation["status"] in ("queued", "offered") and conversation["queue"] in agent[
         "queues"
@@ -73,7 +84,8 @@ class Acd:
         self.notify: Callable[[set[str]], None] = lambda agents: None
         """Called after each commit with the agents whose event streams grew."""
         self.on_outbound: list[Callable[[str], None]] = []
-        """Called after commit with the conversation id when an agent sent a message."""
+        """Called after commit with the conversation id when an agent sent a message (the
+        channel connectors deliver it; the demo answers it)."""
         self._connections: dict[str, int] = {}
         self._disconnected_at: dict[str, float] = {}
         self._touched: set[str] = set()
@@ -115,8 +127,18 @@ class Acd:
             self.storage.append_event(agent_id, event, now)
             self._touched.add(agent_id)
 
+    def fact(self, kind: str, task: Row | None = None, agent_id: str | None = None,
+             **data: Any) -> None:
+        """Append a fact to the router-wide log (docs/metrics.md); `task` gives its task id,
+        queue, channel and customer."""
+        columns: dict[str, str | None] = {"agent_id": agent_id}
+        if task is not None:
+            columns.update(task_id=task["id"], queue=task["queue"], channel=task["channel"],
+                           customer_id=task["customer_id"])
+        self.storage.add_fact(self.now(), kind, data, **columns)
+
     def queue_agents(self, queue: str) -> set[str]:
-        return {a["id"] for a in self.storage.agents() if queue in a["queues"]}
+        return set(self.storage.members_of(queue))
 
     def audience(self, conversation: Row) -> set[str]:
         """The agents who may see this conversation now."""
@@ -125,6 +147,8 @@ class Acd:
             out.add(conversation["assigned_agent"])
         if conversation["status"] in ("queued", "offered"):
             out |= self.queue_agents(conversation["queue"])
+        if conversation["status"] != "closed":
+            out |= set(self.storage.supervisors_of(conversation["queue"]))
         return out
 
     def conversation(self, conversation_id: str) -> Row:
@@ -132,6 +156,17 @@ class Acd:
         if row is None:
             raise CommandError("not_found", "No such conversation.")
         return row
+
+    def wire(self, conversation_id: str) -> Row:
+        """The conversation row for the wire, with `sla_due` (when it breaches its queue's
+        service-level threshold) while it waits."""
+        wire = self.storage.conversation_wire(conversation_id)
+        assert wire is not None, conversation_id
+        row = self.conversation(conversation_id)
+        if row["status"] in ("queued", "offered") and row["queue_entered_at"] is not None:
+            wire["sla_due"] = (row["queue_entered_at"]
+                               + self.config.queue(row["queue"]).service_level.seconds)
+        return wire
 
     def change_conversation(self, conversation_id: str, before: set[str] | None = None,
                             **fields: Any) -> Row:
@@ -145,10 +180,8 @@ class Acd:
             self.storage.update_conversation(conversation_id, self.now(), **fields)
         after = self.conversation(conversation_id)
         audience = self.audience(after)
-        self.emit(before | audience, {
-            "kind": "conversation",
-            "conversation": self.storage.conversation_wire(conversation_id),
-        })
+        self.emit(before | audience, {"kind": "conversation",
+                                      "conversation": self.wire(conversation_id)})
         newcomers = audience - before
         if newcomers:
             for message in self.storage.messages(conversation_id):
@@ -169,17 +202,24 @@ class Acd:
                   {"kind": "message", "message": self.storage.message(mid)})
         return seq
 
-    def set_agent_state(self, agent_id: str, state: str, reason: str | None = None) -> None:
-        """Change an agent's state, emit it, and give back offers they can no longer take."""
+    def set_agent_state(self, agent_id: str, state: str, reason: str | None = None,
+                        wrap_until: float | None = None) -> None:
+        """Change an agent's state, emit it, and take back offers they can no longer take
+        (reservations `rescinded`; a busy agent keeps offers on channels a call allows)."""
         now = self.now()
         self.storage.set_agent_state(agent_id, state, reason, now)
+        self.storage.set_wrap_until(agent_id, wrap_until if state == "wrap_up" else None)
         if state == "available":
             self.storage.set_idle_since(agent_id, now)
         else:
             for offer in self.storage.pending_offers(agent_id):
-                self.end_offer(offer, "canceled", "canceled")
-        self.emit([agent_id], {"kind": "agent_state", "state": state, "reason": reason,
-                               "since": now})
+                self.end_offer(offer, "rescinded")
+        event: dict[str, Any] = {"kind": "agent_state", "state": state, "reason": reason,
+                                 "since": now}
+        if state == "wrap_up" and wrap_until is not None:
+            event["until"] = wrap_until
+        self.emit([agent_id], event)
+        self.fact("worker_state", agent_id=agent_id, state=state, reason=reason)
         log.info("agent %s is now %s", agent_id, state)
 
     # ------------------------------------------------------------------ offers and routing
@@ -189,26 +229,30 @@ class Acd:
         offer_id = new_id("o")
         self.storage.add_offer(offer_id, conversation_id, agent_id, now,
                                now + self.config.offer_timeout)
-        self.change_conversation(conversation_id, status="offered")
+        self.storage.set_last_offered(agent_id, now)
+        task = self.change_conversation(conversation_id, status="offered")
         offer = self.storage.offer(offer_id)
         assert offer is not None
         self.emit([agent_id], {"kind": "offer", "offer": self.storage.offer_wire(offer)})
+        self.fact("reservation_created", task, agent_id, reservation=offer_id)
         log.info("offered %s to %s (offer %s)", conversation_id, agent_id, offer_id)
         return offer_id
 
-    def end_offer(self, offer: Row, status: str, reason: str) -> None:
-        """Close a pending offer (`expired`, `declined`, `canceled`) and requeue its
-        conversation."""
+    def end_offer(self, offer: Row, status: str, requeue: bool = True) -> None:
+        """Close a pending reservation (`timeout`, `rejected`, `canceled`, `rescinded`) and,
+        with `requeue`, put its task back in the queue."""
         self.storage.end_offer(offer["id"], status, self.now())
         self.emit([offer["agent_id"]], {"kind": "offer_revoked", "offer_id": offer["id"],
-                                        "reason": reason})
+                                        "reason": WIRE_REASON[status]})
         conversation = self.conversation(offer["conversation_id"])
-        if conversation["status"] == "offered":
+        self.fact(f"reservation_{status}", conversation, offer["agent_id"],
+                  reservation=offer["id"])
+        if requeue and conversation["status"] == "offered":
             self.change_conversation(conversation["id"], status="queued")
         log.info("offer %s %s", offer["id"], status)
 
     def route(self) -> None:
-        """Offer waiting conversations to free agents (see `router.routing`)."""
+        """Offer waiting tasks to free workers (see `router.routing`)."""
         now = self.now()
         waiting_rows = self.storage.waiting_conversations()
         if not waiting_rows:
@@ -216,28 +260,35 @@ class Acd:
         refused: dict[str, set[str]] = {}
         for row in self.storage.refusals(now - self.config.reoffer_after):
             refused.setdefault(row["conversation_id"], set()).add(row["agent_id"])
-        waiting = [
-            routing.Waiting(c["id"], c["channel"], c["queue"], c["queued_since"] or 0.0,
-                            frozenset(refused.get(c["id"], ())))
-            for c in waiting_rows
-        ]
+        waiting = []
+        for c in waiting_rows:
+            spec = self.config.queue(c["queue"])
+            waiting.append(routing.Waiting(
+                c["id"], c["channel"], c["queue"], c["queued_since"] or 0.0,
+                frozenset(refused.get(c["id"], ())), spec.priority, spec.skills))
+        loads = self.storage.all_loads()
         agents = [
             routing.AgentSlot(a["id"], frozenset(a["queues"]), a["capacity"], a["state"],
-                              a["idle_since"], self.storage.agent_load(a["id"]))
-            for a in self.storage.agents() if a["state"] == "available"
+                              a["idle_since"], loads.get(a["id"], {}), a["skills"],
+                              a["last_offered_at"])
+            for a in self.storage.agents_in_states(("available", "busy"))
         ]
-        for assignment in routing.plan(waiting, agents, now):
+        for assignment in routing.plan(waiting, agents, now, self.config.strategy,
+                                       self.config.voice_blocks):
             self.make_offer(assignment.conversation_id, assignment.agent_id)
 
     def tick(self) -> float | None:
-        """Expire offers, take lapsed agents offline, route; return the next deadline."""
+        """Expire offers, take lapsed agents offline, run the timers, route; return the next
+        deadline."""
+        from router import timers
+
         now = self.now()
         with self.transaction():
             pending = self.storage.pending_offers()
             for offer_id in routing.expired(pending, now):
                 offer = self.storage.offer(offer_id)
                 if offer is not None and offer["status"] == "pending":
-                    self.end_offer(offer, "expired", "timeout")
+                    self.end_offer(offer, "timeout")
             for agent_id in routing.lapsed(self._disconnected_at, now,
                                            self.config.disconnect_grace):
                 del self._disconnected_at[agent_id]
@@ -245,9 +296,10 @@ class Acd:
                 if agent is not None and agent["state"] != "offline":
                     log.info("agent %s has been disconnected past the grace period", agent_id)
                     self.set_agent_state(agent_id, "offline", "disconnected")
+            timers.run_due(self, now)
             self.route()
         return routing.next_deadline(self.storage.pending_offers(), self._disconnected_at,
-                                     self.config.disconnect_grace)
+                                     self.config.disconnect_grace, timers.deadlines(self))
 
     # ------------------------------------------------------------------ connections
 
@@ -274,6 +326,9 @@ class Acd:
     def is_connected(self, agent_id: str) -> bool:
         return self._connections.get(agent_id, 0) > 0
 
+    def connected_agents(self) -> list[str]:
+        return sorted(a for a, n in self._connections.items() if n > 0)
+
     # ------------------------------------------------------------------ customers' side
 
     def find_or_add_customer(self, channel: str, address: str, name: str) -> str:
@@ -285,56 +340,25 @@ class Acd:
             self.storage.add_identity(customer_id, kind, address)
         return customer_id
 
-    def inbound(
-        self, channel: str, address: str, name: str, body: str, queue: str,
-        subject: str | None = None,
-    ) -> str:
-        """A customer wrote: continue their open conversation on this channel, or queue a new
-        one. Returns the conversation id."""
-        with self.transaction():
-            customer_id = self.find_or_add_customer(channel, address, name)
-            conversation_id = self.storage.open_conversation_for(customer_id, channel)
-            if conversation_id is None:
-                conversation_id = new_id("c")
-                self.storage.add_conversation(conversation_id, channel, customer_id, queue,
-                                              subject, self.now())
-                log.info("new %s conversation %s in %s", channel, conversation_id, queue)
-                self.change_conversation(conversation_id, before=set(),
-                                         last_inbound_at=self.now())
-            else:
-                self.change_conversation(conversation_id, last_inbound_at=self.now())
-            self.add_message(conversation_id, "in", customer_id, body)
-            self.route()
-        return conversation_id
+    def inbound(self, channel: str, address: str, name: str, body: str, queue: str,
+                subject: str | None = None) -> str:
+        """See `router.intake.inbound`."""
+        from router import intake
+
+        return intake.inbound(self, channel, address, name, body, queue, subject)
 
     def customer_reply(self, conversation_id: str, body: str) -> bool:
-        """The customer of an open conversation wrote again (a reply to the agent). Returns
-        False, changing nothing, when the conversation is closed or gone."""
-        with self.transaction():
-            conversation = self.storage.conversation(conversation_id)
-            if conversation is None or conversation["status"] not in OPEN_STATUSES:
-                return False
-            self.change_conversation(conversation_id, last_inbound_at=self.now())
-            self.add_message(conversation_id, "in", conversation["customer_id"], body)
-        return True
+        """See `router.intake.customer_reply`."""
+        from router import intake
+
+        return intake.customer_reply(self, conversation_id, body)
 
     def import_conversation(
         self, channel: str, customer_id: str, queue: str, subject: str | None,
         history: list[HistoryLine], assigned_agent: str | None = None,
     ) -> str:
-        """Create a conversation with past messages (demo seed), assigned or queued."""
-        with self.transaction():
-            conversation_id = new_id("c")
-            start = history[0].at if history else self.now()
-            self.storage.add_conversation(conversation_id, channel, customer_id, queue, subject,
-                                          start)
-            for line in history:
-                self.storage.add_message(str(uuid.uuid4()), conversation_id, line.direction,
-                                         line.author, line.body, line.at)
-            inbound = [h.at for h in history if h.direction == "in"]
-            fields: dict[str, Any] = {"last_inbound_at": max(inbound) if inbound else None}
-            if assigned_agent:
-                fields.update(status="assigned", assigned_agent=assigned_agent)
-            self.change_conversation(conversation_id, before=set(), **fields)
-            self.route()
-        return conversation_id
+        """See `router.intake.import_conversation`."""
+        from router import intake
+
+        return intake.import_conversation(self, channel, customer_id, queue, subject, history,
+                                          assigned_agent)

@@ -1,4 +1,5 @@
-"""The router's Starlette app: login, health, message history, demo inbound, `/agent/v1`.
+"""The router's Starlette app: login, health, message history, metrics, demo customers,
+`/agent/v1`.
 
 HTTP handlers are small: they parse, call the ACD or the authenticator, and shape the JSON of
 docs/protocol.md. Errors are `{"error": {"code", "message"}}` everywhere, like the websocket.
@@ -16,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from router import __version__
-from router.acd import IDENTITY_KIND, may_see
+from router import __version__, intake, metrics_http
+from router.acd import IDENTITY_KIND, CommandError, may_see
 from router.auth import AuthError, bearer_token
 from router.service import Service
 from router.session import agent_endpoint
@@ -103,6 +104,29 @@ async def demo_inbound(request: Request) -> JSONResponse:
     return JSONResponse({"conversation_id": conversation_id})
 
 
+async def demo_abandon(request: Request) -> JSONResponse:
+    """`POST /api/demo/abandon {conversation_id}`: the customer leaves before an answer."""
+    service: Service = request.app.state.service
+    body = await _json_object(request)
+    if body is None or not isinstance(body.get("conversation_id"), str):
+        return _error(400, "bad_request", "Send JSON {conversation_id}.")
+    return JSONResponse({"abandoned": intake.customer_left(service.acd,
+                                                           body["conversation_id"])})
+
+
+async def demo_survey(request: Request) -> JSONResponse:
+    """`POST /api/demo/survey {conversation_id, score}`: a post-conversation survey answer."""
+    service: Service = request.app.state.service
+    body = await _json_object(request)
+    if body is None or not isinstance(body.get("conversation_id"), str):
+        return _error(400, "bad_request", "Send JSON {conversation_id, score}.")
+    try:
+        intake.survey_answer(service.acd, body["conversation_id"], body.get("score"))  # type: ignore[arg-type]
+    except CommandError as exc:
+        return _error(404 if exc.code == "not_found" else 400, exc.code, exc.message)
+    return JSONResponse({})
+
+
 def create_app(service: Service) -> Starlette:
     """The ASGI app for one `Service`; the service starts and stops with the app."""
 
@@ -119,11 +143,16 @@ def create_app(service: Service) -> Starlette:
         Route("/api/login", login, methods=["POST"]),
         Route("/api/conversations/{conversation_id}/messages", conversation_messages,
               methods=["GET"]),
+        Route("/metrics", metrics_http.prometheus, methods=["GET"]),
+        Route("/api/metrics/export", metrics_http.export, methods=["GET"]),
         WebSocketRoute("/agent/v1", agent_endpoint),
     ]
     if service.demo_api:
         routes.append(Route("/api/demo/inbound", demo_inbound, methods=["POST"]))
+        routes.append(Route("/api/demo/abandon", demo_abandon, methods=["POST"]))
+        routes.append(Route("/api/demo/survey", demo_survey, methods=["POST"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.service = service
+    app.state.metrics_registry = metrics_http.make_registry(service)
     return app
 

@@ -43,7 +43,10 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Constant-time check of `password` against a `hash_password` string."""
+    """Constant-time check of `password` against a `hash_password` string (an empty one,
+    an agent from the config without a password yet, never matches)."""
+    if not stored:
+        return False
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
     except ValueError:
@@ -67,7 +70,8 @@ def _token_hash(token: str) -> str:
 def agent_public(agent: dict[str, Any]) -> dict[str, Any]:
     """What the agent and the wire see of an agent row (never the password hash)."""
     return {"id": agent["id"], "name": agent["name"], "queues": list(agent["queues"]),
-            "capacity": dict(agent["capacity"])}
+            "capacity": dict(agent["capacity"]), "skills": dict(agent.get("skills") or {}),
+            "supervises": list(agent.get("supervises") or [])}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from router import tasks
 from router.acd import HELD_STATUSES, Acd, CommandError, may_see
 from router.storage import Row
 from sync.protocol import (
@@ -130,10 +131,19 @@ def _message(acd: Acd, agent: Row, conversation_id: str, message_id: str, direct
 # ---------------------------------------------------------------------- handlers
 
 
+def _code(given: str, codes: tuple[str, ...], what: str) -> str:
+    """`given` if it is one of `codes` (any case); refuses otherwise."""
+    if any(given.casefold() == c.casefold() for c in codes):
+        return given
+    raise CommandError("bad_command", f"Unknown {what} \"{given}\" (known: {', '.join(codes)}).")
+
+
 def set_state(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
     state, reason = args["state"], args.get("reason")
     if state != "away":
         reason = None
+    elif reason is not None:
+        reason = _code(reason, acd.config.reason_codes, "away reason")
     if (agent["state"], agent["state_reason"]) != (state, reason):
         acd.set_agent_state(agent["id"], state, reason)
         acd.route()
@@ -144,17 +154,13 @@ def accept(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
     offer = _offer(acd, agent, args["offer_id"])
     if agent["state"] == "offline":
         raise CommandError("conflict", "You are offline; set yourself available first.")
-    acd.storage.end_offer(offer["id"], "accepted", acd.now())
-    acd.storage.set_idle_since(agent["id"], acd.now())
-    acd.change_conversation(offer["conversation_id"], status="assigned",
-                            assigned_agent=agent["id"], queued_since=None)
-    log.info("agent %s accepted %s", agent["id"], offer["conversation_id"])
-    return {"conversation_id": offer["conversation_id"]}
+    task = tasks.assign(acd, offer, agent["id"])
+    return {"conversation_id": task["id"]}
 
 
 def decline(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
     offer = _offer(acd, agent, args["offer_id"])
-    acd.end_offer(offer, "declined", "declined")
+    acd.end_offer(offer, "rejected")
     acd.route()
     return {}
 
@@ -174,59 +180,77 @@ def add_note(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def transfer(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
-    conversation = _held(acd, agent, args["conversation_id"])
+    """The agent who holds a conversation, or a supervisor of its queue, moves it to a queue
+    or hands it to a member of its queue."""
+    conversation = _visible(acd, agent, args["conversation_id"])
+    supervising = conversation["queue"] in agent["supervises"]
+    if not supervising:
+        conversation = _held(acd, agent, args["conversation_id"])
+    elif conversation["status"] == "closed":
+        raise CommandError("conflict", "This conversation is closed.")
     queue = args.get("queue")
     if queue is None:
-        return _transfer_to_agent(acd, agent, conversation, str(args["agent"]))
-    if queue not in acd.config.queues:
-        raise CommandError("not_found", f"No queue named \"{queue}\".")
-    acd.change_conversation(conversation["id"], status="queued", assigned_agent=None,
-                            queue=queue, queued_since=acd.now())
-    log.info("agent %s transferred %s to %s", agent["id"], conversation["id"], queue)
+        tasks.transfer_to_agent(acd, agent["id"], conversation, str(args["agent"]))
+    else:
+        if queue not in acd.config.queue_specs:
+            raise CommandError("not_found", f"No queue named \"{queue}\".")
+        for offer in acd.storage.pending_offers():
+            if offer["conversation_id"] == conversation["id"]:
+                acd.end_offer(offer, "canceled", requeue=False)
+        tasks.transfer_to_queue(acd, agent["id"], conversation, queue)
     acd.route()
     return {}
 
 
-def _transfer_to_agent(acd: Acd, agent: Row, conversation: Row, target_id: str
-                       ) -> dict[str, Any]:
-    """Hand the conversation straight to a colleague who is signed in and has room for it
-    (no offer: the colleague was asked; a refusal says why so the agent can pick a queue)."""
-    target = acd.storage.agent(target_id)
-    if target is None:
-        raise CommandError("not_found", "No such agent.")
-    if target_id == agent["id"]:
-        raise CommandError("conflict", "This conversation is already yours.")
-    if target["state"] == "offline":
-        raise CommandError("conflict", f"{target['name']} is offline.")
-    channel = conversation["channel"]
-    if acd.storage.agent_load(target_id).get(channel, 0) >= target["capacity"].get(channel, 0):
-        raise CommandError("conflict", f"{target['name']} has no room for another {channel}.")
-    acd.change_conversation(conversation["id"], assigned_agent=target_id, status="assigned")
-    log.info("agent %s transferred %s to agent %s", agent["id"], conversation["id"], target_id)
-    acd.route()
+def end_conversation(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
+    conversation = _held(acd, agent, args["conversation_id"])
+    tasks.start_wrapping(acd, agent, conversation)
+    return {}
+
+
+def set_disposition(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
+    conversation = _held(acd, agent, args["conversation_id"])
+    code = _code(args["disposition"], acd.config.wrap_up_codes, "disposition")
+    tasks.set_disposition(acd, agent["id"], conversation, code)
     return {}
 
 
 def wrap_up(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
     conversation = _held(acd, agent, args["conversation_id"])
-    note = args.get("note")
-    if note:
-        acd.add_message(conversation["id"], "note", agent["id"], note)
-    acd.change_conversation(conversation["id"], status="closed",
-                            disposition=args["disposition"])
+    code = _code(args["disposition"], acd.config.wrap_up_codes, "disposition")
+    tasks.complete(acd, agent["id"], conversation, code, args.get("note"))
     acd.route()
     return {}
+
+
+def schedule_callback(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
+    conversation = _held(acd, agent, args["conversation_id"])
+    at = float(args["at"])
+    if at <= acd.now():
+        raise CommandError("conflict", "The callback time has already passed.")
+    queue = args.get("queue") or conversation["queue"]
+    if queue not in acd.config.queue_specs:
+        raise CommandError("not_found", f"No queue named \"{queue}\".")
+    callback_id = tasks.schedule_callback(acd, agent["id"], conversation, at, queue,
+                                          args.get("note"))
+    return {"callback_id": callback_id}
 
 
 def call_event(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
     acd.storage.upsert_call(agent["id"], args["call_id"], args["direction"], args["remote"],
                             args["state"], float(args["at"]))
-    # Busy while on a call (only from available: an away agent making a call stays away).
+    acd.fact("call", agent_id=agent["id"], call=args["call_id"], state=args["state"].lower(),
+             direction=args["direction"])
+    # Busy while on a call (only from available: an away agent making a call stays away);
+    # after it, after-contact work for the wrap-up time, then available again.
     on_call = acd.storage.agent_load(agent["id"]).get("voice", 0) > 0
     if on_call and agent["state"] == "available":
         acd.set_agent_state(agent["id"], "busy", "call")
     elif not on_call and agent["state"] == "busy":
-        acd.set_agent_state(agent["id"], "available")
+        if acd.config.wrap_up_timeout > 0:
+            tasks.enter_wrap_up(acd, agent)
+        else:
+            acd.set_agent_state(agent["id"], "available")
         acd.route()
     return {}
 
@@ -238,6 +262,9 @@ HANDLERS: dict[str, Handler] = {
     "send_message": send_message,
     "add_note": add_note,
     "transfer": transfer,
+    "end_conversation": end_conversation,
+    "set_disposition": set_disposition,
     "wrap_up": wrap_up,
+    "schedule_callback": schedule_callback,
     "call_event": call_event,
 }

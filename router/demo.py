@@ -1,11 +1,11 @@
 """Demo data and traffic, so a newcomer's inbox is alive the moment the app starts.
 
-`seed_agents` creates ana, ben and chloe with the password from `SWITCHBOARD_DEMO_PASSWORD`
-(never a built-in one). `seed_customers` creates customers reachable on email, chat and SMS, a
-few conversations already assigned to ana with some history, and a few waiting ones; it runs
-once per database. `DemoTraffic` then brings new conversations at a set rate and has the
-customer answer a little after an agent replies. Everything random comes from one seeded
-`random.Random`, so a demo run can be repeated.
+`seed_agents` creates the demo config's agents (ana, ben, chloe, supervisor sam) with the
+password from `SWITCHBOARD_DEMO_PASSWORD` (never a built-in one). `seed_customers` creates
+customers reachable on email, chat and SMS, a few conversations already assigned to ana with
+some history, and a few waiting ones; it runs once per database. `DemoTraffic` then brings new
+conversations at a set rate and has the customer answer a little after an agent replies.
+Everything random comes from one seeded `random.Random`, so a demo run can be repeated.
 """
 
 from __future__ import annotations
@@ -26,21 +26,6 @@ log = logging.getLogger(__name__)
 PASSWORD_ENV = "SWITCHBOARD_DEMO_PASSWORD"
 MAX_WAITING = 15
 """New demo conversations pause while this many wait, so an unattended demo does not pile up."""
-
-
-@dataclass(frozen=True)
-class DemoAgent:
-    id: str
-    username: str
-    name: str
-    queues: tuple[str, ...]
-
-
-DEMO_AGENTS = (
-    DemoAgent("a-ana", "ana", "Ana Lima", ("support", "sales")),
-    DemoAgent("a-ben", "ben", "Ben Okafor", ("support", "billing")),
-    DemoAgent("a-chloe", "chloe", "Chloé Martin", ("sales", "billing")),
-)
 
 
 @dataclass(frozen=True)
@@ -94,12 +79,14 @@ REPLIES = [
 
 
 def seed_agents(storage: Storage, config: RouterConfig, password: str, now: float) -> None:
-    """Create or refresh the demo agents with `password` (hashed; never logged)."""
+    """Create or refresh the config's agents (the built-in demo config: ana, ben, chloe and
+    the supervisor sam) with `password` (hashed; never logged). Embedded/demo mode only."""
     with storage.transaction():
-        for agent in DEMO_AGENTS:
+        for agent in config.agents:
             storage.upsert_agent(agent.id, agent.username, agent.name, hash_password(password),
-                                 agent.queues, config.capacity, now)
-    log.info("demo agents ready: %s", ", ".join(a.username for a in DEMO_AGENTS))
+                                 agent.queues, agent.capacity or config.capacity, now,
+                                 agent.skills, agent.supervises)
+    log.info("demo agents ready: %s", ", ".join(a.username for a in config.agents))
 
 
 def seed_customers(acd: Acd, rng: random.Random) -> None:

@@ -109,6 +109,45 @@ CREATE TABLE calls (
 );
 """
 
+_M002 = """
+ALTER TABLE agents ADD COLUMN skills TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE agents ADD COLUMN supervises TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE agents ADD COLUMN wrap_until REAL;
+ALTER TABLE agents ADD COLUMN last_offered_at REAL NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN queue_entered_at REAL;
+ALTER TABLE conversations ADD COLUMN direction TEXT NOT NULL DEFAULT 'inbound';
+UPDATE conversations SET queue_entered_at = queued_since;
+UPDATE offers SET status = 'rejected' WHERE status = 'declined';
+UPDATE offers SET status = 'timeout' WHERE status = 'expired';
+CREATE INDEX idx_conversations_wrap ON conversations(status, assigned_agent);
+-- The router-wide append-only log of task, reservation and worker changes: the metrics
+-- service computes every figure from it (docs/metrics.md).
+CREATE TABLE facts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    task_id TEXT,
+    agent_id TEXT,
+    queue TEXT,
+    channel TEXT,
+    customer_id TEXT,
+    data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX idx_facts_at ON facts(at);
+CREATE TABLE callbacks (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    agent_id TEXT NOT NULL REFERENCES agents(id),
+    queue TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    note TEXT,
+    status TEXT NOT NULL,             -- scheduled | queued
+    task_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX idx_callbacks_due ON callbacks(status, due_at);
+"""
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -121,7 +160,10 @@ def _script(sql: str) -> Migration:
     return run
 
 
-MIGRATIONS: list[tuple[str, Migration]] = [("001_initial", _script(_M001))]
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("001_initial", _script(_M001)),
+    ("002_routing_model", _script(_M002)),
+]
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -1,8 +1,9 @@
 """The running router: storage, ACD, authenticator, session hub and background tasks.
 
 The ACD itself has no timers; `Service` runs one ticker task that calls `Acd.tick()` at the
-deadline it returns (offer expiry, disconnect grace) or when woken after a command, so routing
-never waits on a polling interval and tests can drive `Acd` without any of this.
+deadline it returns (offer expiry, disconnect grace, wrap-up ends, overflow, callbacks) or when
+woken after a command, so routing never waits on a polling interval and tests can drive `Acd`
+without any of this. A second task pushes live metrics once per interval.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from router.acd import Acd
 from router.auth import Authenticator
 from router.config import Clock, RouterConfig
+from router.metrics_live import LiveMetrics
 from router.session import Hub
 from router.storage import Storage
 
@@ -38,6 +40,7 @@ class Service:
         self.auth = Authenticator(storage, clock, config.token_ttl)
         self.hub = Hub()
         self.acd.notify = self._on_events
+        self.live = LiveMetrics(self.acd)
         self.starters: list[Callable[[Service], Awaitable[None]]] = []
         """Extra async set-up run at start (the demo registers its traffic here)."""
         self._wake = asyncio.Event()
@@ -71,6 +74,8 @@ class Service:
         for starter in self.starters:
             await starter(self)
         self.spawn(self._ticker(), "router-ticker")
+        if self.config.metrics_push_interval > 0:
+            self.spawn(self._metrics_pusher(), "router-metrics")
         log.info("router service started")
 
     async def stop(self) -> None:
@@ -98,6 +103,15 @@ class Service:
             timeout = _MAX_TICK if deadline is None else min(_MAX_TICK, max(0.0, deadline - now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _metrics_pusher(self) -> None:
+        """Push live figures to connected agents, at most once per interval each."""
+        while True:
+            await asyncio.sleep(self.config.metrics_push_interval)
+            try:
+                self.live.push(self.clock())
+            except Exception:
+                log.exception("pushing live metrics failed; retrying next interval")
 
     def _prune(self) -> None:
         with self.storage.transaction():

@@ -112,6 +112,7 @@ class AgentSession:
     async def run(self) -> None:
         log.info("agent %s connected", self.agent_id)
         self.acd.connected(self.agent_id)
+        self.service.live.forget(self.agent_id)
         self.service.wake()
         try:
             await self.send(Hello(PROTOCOL_VERSION, agent_public(self.agent),

@@ -1,10 +1,11 @@
 """The router's storage: every read and write of the router database goes through `Storage`.
 
 Keeping SQL behind this one class (assembled from the parts in `storage_agents`,
-`storage_inbox` and `storage_log`) is what lets a later PostgreSQL implementation (several router
-nodes, row locks, LISTEN/NOTIFY) replace SQLite without touching routing or sessions. Callers
-group writes with `with storage.transaction():` (one `BEGIN IMMEDIATE` ... `COMMIT`), so an
-action, its events and its stored ack land together or not at all.
+`storage_inbox`, `storage_log` and `storage_tasks`) is what lets a later PostgreSQL
+implementation (several router nodes, row locks, LISTEN/NOTIFY) replace SQLite without touching
+routing or sessions. Callers group writes with `with storage.transaction():` (one `BEGIN
+IMMEDIATE` ... `COMMIT`), so an action, its events and its stored ack land together or not at
+all.
 
 The connection is used from the router's single asyncio thread only; statements are short.
 """
@@ -22,6 +23,7 @@ from router.storage_agents import CALL_OVER_STATES, AgentRows
 from router.storage_base import Row
 from router.storage_inbox import LIVE_STATUSES, InboxRows
 from router.storage_log import LogRows
+from router.storage_tasks import TaskRows
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def open_connection(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-class Storage(AgentRows, InboxRows, LogRows):
+class Storage(AgentRows, InboxRows, LogRows, TaskRows):
     """The router's data, with domain-level methods (no SQL outside this class)."""
 
     def __init__(self, path: str | Path) -> None:

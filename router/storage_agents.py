@@ -23,21 +23,28 @@ class AgentRows(SqlBase):
             return None
         row["queues"] = json.loads(row["queues"])
         row["capacity"] = json.loads(row["capacity"])
+        row["skills"] = json.loads(row.get("skills") or "{}")
+        row["supervises"] = json.loads(row.get("supervises") or "[]")
         return row
 
     def upsert_agent(
         self, agent_id: str, username: str, name: str, password_hash: str,
         queues: Sequence[str], capacity: Mapping[str, int], now: float,
+        skills: Mapping[str, int] | None = None, supervises: Sequence[str] = (),
     ) -> None:
-        """Create an agent, or update their name, password, queues and capacity."""
+        """Create an agent, or update their name, password, queues, capacity, skills and
+        supervised queues (an empty `password_hash` keeps the stored one)."""
         self.conn.execute(
             "INSERT INTO agents (id, username, name, password_hash, queues, capacity, "
-            "state_since, idle_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "state_since, idle_since, skills, supervises) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET username = excluded.username, name = excluded.name, "
-            "password_hash = excluded.password_hash, queues = excluded.queues, "
-            "capacity = excluded.capacity",
+            "password_hash = CASE WHEN excluded.password_hash = '' THEN agents.password_hash "
+            "ELSE excluded.password_hash END, queues = excluded.queues, "
+            "capacity = excluded.capacity, skills = excluded.skills, "
+            "supervises = excluded.supervises",
             (agent_id, username, name, password_hash, json.dumps(list(queues)),
-             json.dumps(dict(capacity)), now, now),
+             json.dumps(dict(capacity)), now, now, json.dumps(dict(skills or {})),
+             json.dumps(list(supervises))),
         )
 
     def agent(self, agent_id: str) -> Row | None:
@@ -58,6 +65,28 @@ class AgentRows(SqlBase):
 
     def set_idle_since(self, agent_id: str, when: float) -> None:
         self.conn.execute("UPDATE agents SET idle_since = ? WHERE id = ?", (when, agent_id))
+
+    def set_last_offered(self, agent_id: str, when: float) -> None:
+        self.conn.execute("UPDATE agents SET last_offered_at = ? WHERE id = ?",
+                          (when, agent_id))
+
+    def set_wrap_until(self, agent_id: str, when: float | None) -> None:
+        self.conn.execute("UPDATE agents SET wrap_until = ? WHERE id = ?", (when, agent_id))
+
+    def wrap_deadlines(self) -> list[Row]:
+        """(id, wrap_until) of agents in after-contact work with a timer."""
+        return self._all("SELECT id, wrap_until FROM agents WHERE state = 'wrap_up' "
+                         "AND wrap_until IS NOT NULL ORDER BY wrap_until")
+
+    def supervisors_of(self, queue: str) -> list[str]:
+        return [r["id"] for r in self._all(
+            "SELECT agents.id FROM agents, json_each(agents.supervises) AS q "
+            "WHERE q.value = ?", (queue,))]
+
+    def members_of(self, queue: str) -> list[str]:
+        return [r["id"] for r in self._all(
+            "SELECT agents.id FROM agents, json_each(agents.queues) AS q WHERE q.value = ?",
+            (queue,))]
 
     def agent_load(self, agent_id: str) -> dict[str, int]:
         """Work the agent holds per channel: assigned/wrap-up conversations, pending offers
@@ -82,6 +111,40 @@ class AgentRows(SqlBase):
         if calls and calls["n"]:
             load["voice"] = load.get("voice", 0) + int(calls["n"])
         return load
+
+    def agents_in_states(self, states: Sequence[str]) -> list[Row]:
+        marks = ", ".join("?" for _ in states)
+        return [a for a in (self._agent(r) for r in self._all(
+            f"SELECT * FROM agents WHERE state IN ({marks}) ORDER BY id", tuple(states)))
+            if a is not None]
+
+    def all_loads(self) -> dict[str, dict[str, int]]:
+        """`agent_load` for every agent holding work, in three queries (routing runs on every
+        arrival, so it must not cost a query per agent)."""
+        loads: dict[str, dict[str, int]] = {}
+
+        def add(agent_id: str, channel: str, n: int) -> None:
+            per = loads.setdefault(agent_id, {})
+            per[channel] = per.get(channel, 0) + n
+
+        for row in self.conn.execute(
+            "SELECT assigned_agent, channel, COUNT(*) FROM conversations WHERE status IN "
+            "('assigned', 'wrap_up') AND assigned_agent IS NOT NULL "
+            "GROUP BY assigned_agent, channel"
+        ):
+            add(row[0], row[1], row[2])
+        for row in self.conn.execute(
+            "SELECT o.agent_id, c.channel, COUNT(*) FROM offers o JOIN conversations c "
+            "ON c.id = o.conversation_id WHERE o.status = 'pending' GROUP BY o.agent_id, c.channel"
+        ):
+            add(row[0], row[1], row[2])
+        marks = ", ".join("?" for _ in CALL_OVER_STATES)
+        for row in self.conn.execute(
+            f"SELECT agent_id, COUNT(*) FROM calls WHERE lower(state) NOT IN ({marks}) "
+            f"GROUP BY agent_id", CALL_OVER_STATES
+        ):
+            add(row[0], "voice", row[1])
+        return loads
 
     # ------------------------------------------------------------------ tokens
 

@@ -51,12 +51,14 @@ class InboxRows(SqlBase):
 
     def add_conversation(
         self, conversation_id: str, channel: str, customer_id: str, queue: str,
-        subject: str | None, now: float,
+        subject: str | None, now: float, direction: str = "inbound",
     ) -> None:
         self.conn.execute(
             "INSERT INTO conversations (id, channel, customer_id, queue, status, subject, "
-            "created_at, updated_at, queued_since) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-            (conversation_id, channel, customer_id, queue, subject, now, now, now),
+            "created_at, updated_at, queued_since, queue_entered_at, direction) "
+            "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+            (conversation_id, channel, customer_id, queue, subject, now, now, now, now,
+             direction),
         )
 
     def conversation(self, conversation_id: str) -> Row | None:
@@ -83,7 +85,14 @@ class InboxRows(SqlBase):
             "assigned_agent": row["assigned_agent"], "subject": row["subject"],
             "created_at": row["created_at"], "updated_at": row["updated_at"],
             "last_inbound_at": row["last_inbound_at"],
+            "direction": row["direction"], "disposition": row["disposition"],
         }
+
+    def held_conversations(self, agent_id: str, statuses: Sequence[str]) -> list[Row]:
+        marks = ", ".join("?" for _ in statuses)
+        return self._all(
+            f"SELECT * FROM conversations WHERE assigned_agent = ? AND status IN ({marks}) "
+            f"ORDER BY created_at, id", (agent_id, *statuses))
 
     def waiting_conversations(self) -> list[Row]:
         """Queued conversations, oldest wait first."""
@@ -92,15 +101,18 @@ class InboxRows(SqlBase):
             "ORDER BY queued_since, created_at, id"
         )
 
-    def visible_conversation_ids(self, agent_id: str, queues: Sequence[str]) -> list[str]:
-        """What the agent may see: theirs (any status), and queued/offered ones of their
-        queues."""
+    def visible_conversation_ids(self, agent_id: str, queues: Sequence[str],
+                                 supervises: Sequence[str] = ()) -> list[str]:
+        """What the agent may see: theirs (any status), queued/offered ones of their
+        queues, and every open one of the queues they supervise."""
         marks = ", ".join("?" for _ in queues) or "NULL"
+        smarks = ", ".join("?" for _ in supervises) or "NULL"
         return [r["id"] for r in self._all(
             f"SELECT id FROM conversations WHERE assigned_agent = ? "
             f"OR (status IN ('queued', 'offered') AND queue IN ({marks})) "
+            f"OR (status != 'closed' AND queue IN ({smarks})) "
             f"ORDER BY created_at, id",
-            (agent_id, *queues),
+            (agent_id, *queues, *supervises),
         )]
 
     def open_conversation_for(self, customer_id: str, channel: str) -> str | None:
@@ -210,5 +222,5 @@ class InboxRows(SqlBase):
         """(conversation_id, agent_id) of offers declined or lapsed after `since`."""
         return self._all(
             "SELECT conversation_id, agent_id FROM offers WHERE status IN "
-            "('declined', 'expired') AND ended_at > ?", (since,),
+            "('rejected', 'timeout') AND ended_at > ?", (since,),
         )

@@ -53,7 +53,8 @@ def build_snapshot(storage: Storage, agent: Row, page_size: int) -> list[Snapsho
     conversations: list[Row] = []
     customers: dict[str, Row] = {}
     messages: list[Row] = []
-    for conversation_id in storage.visible_conversation_ids(agent["id"], agent["queues"]):
+    for conversation_id in storage.visible_conversation_ids(agent["id"], agent["queues"],
+                                                                 agent["supervises"]):
         row = storage.conversation(conversation_id)
         if row is None or not may_see(agent, row):
             continue

@@ -81,6 +81,25 @@ def _check_wrap_up(args: Mapping[str, Any]) -> None:
         raise ProtocolError(TOO_LARGE, f"wrap_up: the note is over {MAX_BODY_CHARS} characters.")
 
 
+def _check_conversation(name: str) -> ArgCheck:
+    def check(args: Mapping[str, Any]) -> None:
+        req_str(args, "conversation_id", name, BAD_COMMAND)
+        if "disposition" in args:
+            req_str(args, "disposition", name, BAD_COMMAND)
+    return check
+
+
+def _check_schedule_callback(args: Mapping[str, Any]) -> None:
+    req_str(args, "conversation_id", "schedule_callback", BAD_COMMAND)
+    req_num(args, "at", "schedule_callback", BAD_COMMAND)
+    req_str(args, "queue", "schedule_callback", BAD_COMMAND, optional=True)
+    req_str(args, "note", "schedule_callback", BAD_COMMAND, optional=True)
+    note = args.get("note")
+    if isinstance(note, str) and len(note) > MAX_BODY_CHARS:
+        raise ProtocolError(TOO_LARGE, f"schedule_callback: the note is over {MAX_BODY_CHARS}"
+                                       " characters.")
+
+
 def _check_call_event(args: Mapping[str, Any]) -> None:
     for key in ("call_id", "remote", "state"):
         req_str(args, key, "call_event", BAD_COMMAND)
@@ -108,6 +127,13 @@ COMMANDS: dict[str, tuple[frozenset[str], frozenset[str], ArgCheck]] = {
                  frozenset({"conversation_id"}), _check_transfer),
     "wrap_up": (frozenset({"conversation_id", "disposition", "note"}),
                 frozenset({"conversation_id", "disposition"}), _check_wrap_up),
+    "end_conversation": (frozenset({"conversation_id"}), frozenset({"conversation_id"}),
+                         _check_conversation("end_conversation")),
+    "set_disposition": (frozenset({"conversation_id", "disposition"}),
+                        frozenset({"conversation_id", "disposition"}),
+                        _check_conversation("set_disposition")),
+    "schedule_callback": (frozenset({"conversation_id", "at", "queue", "note"}),
+                          frozenset({"conversation_id", "at"}), _check_schedule_callback),
     "call_event": (frozenset({"call_id", "direction", "remote", "state", "at"}),
                    frozenset({"call_id", "direction", "remote", "state", "at"}),
                    _check_call_event),

@@ -20,7 +20,9 @@ def test_login_returns_a_token_and_the_agent(router: RouterProcess) -> None:
     assert response.status_code == 200
     body = response.json()
     assert body["agent"] == {"id": "a-ana", "name": "Ana Lima", "queues": ["support", "sales"],
-                             "capacity": {"voice": 1, "chat": 3, "sms": 2, "email": 5}}
+                             "capacity": {"voice": 1, "chat": 3, "sms": 2, "email": 5},
+                             "skills": {"english": 4, "spanish": 4, "sales_products": 3},
+                             "supervises": []}
     assert len(body["token"]) >= 32
     assert body["expires_at"] > httpx.get(f"{router.url}/health").json()["time"]
 
@@ -44,7 +46,7 @@ def test_login_with_a_malformed_body_is_a_bad_request(router: RouterProcess) -> 
 def test_health(router: RouterProcess) -> None:
     body = httpx.get(f"{router.url}/health").json()
     assert body["status"] == "ok"
-    assert body["agents"] == {"offline": 3}
+    assert body["agents"] == {"offline": 4}  # ana, ben, chloe and the supervisor sam
 
 
 def test_passwords_tokens_and_bodies_are_not_logged_even_at_debug(

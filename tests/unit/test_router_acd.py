@@ -275,15 +275,21 @@ def test_transfer_requeues_and_wrap_up_closes(acd: Acd, clock: FakeClock) -> Non
                disposition="solved")["code"] == "conflict"
 
 
-def test_call_event_makes_the_agent_busy_until_the_call_ends(acd: Acd,
-                                                             clock: FakeClock) -> None:
+def test_call_event_makes_the_agent_busy_then_wrap_up_then_available(
+        acd: Acd, clock: FakeClock) -> None:
     available(acd, clock, "ana")
     call = {"call_id": "k1", "direction": "in", "remote": "+15550100", "at": clock()}
     assert run(acd, "ana", "call_event", state="connected", **call)["ok"]
     assert acd.storage.agent("a-ana")["state"] == "busy"  # type: ignore[index]
     chat(acd)
-    assert offers_of(acd, "ana") == []
+    assert offers_of(acd, "ana") == []  # a call blocks new chats
     run(acd, "ana", "call_event", state="DISCONNECTED", **call)
+    assert acd.storage.agent("a-ana")["state"] == "wrap_up"  # type: ignore[index]
+    assert offers_of(acd, "ana") == []
+    deadline = acd.tick()
+    assert deadline == clock() + acd.config.wrap_up_timeout
+    clock.advance(acd.config.wrap_up_timeout)
+    acd.tick()
     assert acd.storage.agent("a-ana")["state"] == "available"  # type: ignore[index]
     assert len(offers_of(acd, "ana")) == 1
 
@@ -330,15 +336,17 @@ def test_transfer_to_an_agent(acd: Acd, clock: FakeClock) -> None:
     target = {"conversation_id": conversation}
     assert run(acd, "ana", "transfer", agent="a-nobody", **target)["code"] == "not_found"
     assert run(acd, "ana", "transfer", agent="a-ana", **target)["code"] == "conflict"
-    assert run(acd, "ana", "transfer", agent="a-chloe", **target)["code"] == "conflict"  # offline
     available(acd, clock, "chloe")
-    assert run(acd, "ana", "transfer", agent="a-chloe", **target)["ok"]
+    # chloe does not serve support: an agent only receives work of their own queues.
+    assert run(acd, "ana", "transfer", agent="a-chloe", **target)["code"] == "forbidden"
+    assert not [e for e in events(acd, "chloe") if conversation in str(e)]
+    assert run(acd, "ana", "transfer", agent="a-ben", **target)["code"] == "conflict"  # offline
+    available(acd, clock, "ben")
+    assert run(acd, "ana", "transfer", agent="a-ben", **target)["ok"]
     row = acd.conversation(conversation)
-    assert (row["status"], row["assigned_agent"]) == ("assigned", "a-chloe")
-    # chloe does not serve support, yet now sees it, with its history; ana sees it leave.
-    assert [e["kind"] for e in events(acd, "chloe") if conversation in str(e)] == [
-        "conversation", "message"]
-    assert events(acd, "ana", "conversation")[-1]["conversation"]["assigned_agent"] == "a-chloe"
+    assert (row["status"], row["assigned_agent"]) == ("assigned", "a-ben")
+    assert events(acd, "ben", "conversation")[-1]["conversation"]["assigned_agent"] == "a-ben"
+    assert events(acd, "ana", "conversation")[-1]["conversation"]["assigned_agent"] == "a-ben"
     assert run(acd, "ana", "add_note", conversation_id=conversation,
                message_id=str(uuid.uuid4()), body="x")["code"] == "forbidden"
 

@@ -40,7 +40,7 @@ def test_login_issues_a_token_stored_only_as_a_digest(storage: Storage) -> None:
     auth = Authenticator(storage, Clock(), token_ttl=60)
     login = auth.login("ana", "s3cret")
     assert login.agent == {"id": "a-ana", "name": "Ana", "queues": ["support"],
-                           "capacity": {"chat": 3}}
+                           "capacity": {"chat": 3}, "skills": {}, "supervises": []}
     assert login.expires_at == 5060.0
     stored = [r[0] for r in storage.conn.execute("SELECT token_hash FROM tokens")]
     assert len(stored) == 1 and stored[0] != login.token and login.token not in stored[0]

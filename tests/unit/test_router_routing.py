@@ -74,3 +74,73 @@ def test_expired_lapsed_and_next_deadline() -> None:
     assert lapsed({"a": 100.0}, now=159.0, grace=60.0) == []
     assert next_deadline(offers, {"a": 0.0}, grace=5.0) == 5.0
     assert next_deadline([], {}, grace=5.0) is None
+
+
+# ---------------------------------------------------------------------- skills, priority,
+# strategies
+
+
+def skilled(agent_id: str, skills: dict[str, int], idle_since: float = 0.0, **kw: object
+            ) -> AgentSlot:
+    return AgentSlot(agent_id, frozenset({"support"}), CAP, "available", idle_since,
+                     skills=skills, **kw)  # type: ignore[arg-type]
+
+
+def test_an_agent_below_a_required_skill_level_is_not_eligible() -> None:
+    item = Waiting("c1", "chat", "support", 1.0, skills={"french": 3})
+    assert not eligible(skilled("a", {"french": 2}), item)
+    assert not eligible(skilled("a", {}), item)
+    assert eligible(skilled("a", {"french": 3}), item)
+
+
+def test_best_skill_match_goes_before_longest_idle() -> None:
+    item = Waiting("c1", "chat", "support", 1.0, skills={"french": 1})
+    agents = [skilled("idle", {"french": 1}, idle_since=0), skilled("expert", {"french": 5},
+                                                                    idle_since=90)]
+    assert plan([item], agents, now=100) == [Assignment("c1", "expert")]
+
+
+def test_higher_priority_queue_is_served_before_an_older_task() -> None:
+    a = AgentSlot("a", frozenset({"support", "vip"}), {"chat": 1}, "available", 0.0)
+    old = Waiting("old", "chat", "support", 1.0)
+    vip = Waiting("vip", "chat", "vip", 50.0, priority=5)
+    assert plan([old, vip], [a], now=100) == [Assignment("vip", "a")]
+
+
+def test_least_occupied_strategy() -> None:
+    busy = skilled("busy", {}, idle_since=0, load={"email": 4})
+    free = skilled("free", {}, idle_since=50)
+    item = Waiting("c1", "chat", "support", 1.0)
+    assert plan([item], [busy, free], 100, strategy="longest_idle") == [Assignment("c1", "busy")]
+    assert plan([item], [busy, free], 100, strategy="least_occupied") == [
+        Assignment("c1", "free")]
+
+
+def test_round_robin_strategy_takes_turns() -> None:
+    agents = [skilled("a", {}, idle_since=0, last_offered=30.0),
+              skilled("b", {}, idle_since=90, last_offered=10.0)]
+    items = [Waiting(f"c{i}", "email", "support", float(i)) for i in range(3)]
+    assert [x.agent_id for x in plan(items, agents, 100, strategy="round_robin")] == [
+        "b", "a", "b"]
+
+
+def test_a_call_blocks_new_chats_unless_configured() -> None:
+    on_call = AgentSlot("a", frozenset({"support"}), CAP, "busy", 0.0, {"voice": 1})
+    chat_item = Waiting("c1", "chat", "support", 1.0)
+    email_item = Waiting("e1", "email", "support", 1.0)
+    assert not eligible(on_call, chat_item)
+    assert eligible(on_call, email_item)
+    assert eligible(on_call, chat_item, voice_blocks=())
+    assert not eligible(on_call, Waiting("v1", "voice", "support", 1.0), voice_blocks=())
+
+
+def test_overflow_after_the_queue_wait() -> None:
+    from router.model import QueueSpec
+    from router.routing import overflow_deadlines, overflowing
+
+    specs = {"sales": QueueSpec("sales", overflow_after=60, overflow_to="support")}
+    rows = [{"id": "c1", "queue": "sales", "queue_entered_at": 100.0},
+            {"id": "c2", "queue": "support", "queue_entered_at": 0.0}]
+    assert overflowing(rows, specs, 159.9) == []
+    assert overflowing(rows, specs, 160.0) == [("c1", "support")]
+    assert overflow_deadlines(rows, specs) == [160.0]

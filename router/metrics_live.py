@@ -1,0 +1,108 @@
+"""Live figures: queue depth, longest wait, agents by state and today's service level,
+pushed to connected agents as `metrics` events at most once per interval, and only when their
+figures changed (the event log is not filled with repeats).
+
+Today's sums come from the same `metrics.Aggregator` as the export, fed incrementally from
+the fact log (only the facts after the last one read), and restarted at midnight UTC.
+
+The `metrics` event keeps the shape the desktop client stores (one cache row per key): the
+agent's own figures at the top level (`handled`, `aht`, `asa`, `service_level`, ...) and,
+added compatibly, `queues`: `{queue: {depth, longest_wait, service_level, agents}}` for the
+queues they work in or supervise, and `at`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from router.metrics import Aggregator
+
+if TYPE_CHECKING:
+    from router.acd import Acd
+
+log = logging.getLogger(__name__)
+
+AGENT_KEYS = ("offered", "handled", "aht", "asa", "acw", "service_level", "occupancy",
+              "transfers", "csat", "completed")
+
+
+class LiveMetrics:
+    """Today's aggregator, the live queue figures, and what each agent was last sent."""
+
+    def __init__(self, acd: Acd) -> None:
+        self.acd = acd
+        self._day = -1.0
+        self._agg = self._new_aggregator()
+        self._sent: dict[str, dict[str, Any]] = {}
+
+    def _new_aggregator(self) -> Aggregator:
+        return Aggregator(self.acd.config.queue_specs, 86400.0, self.acd.config.fcr_window)
+
+    def refresh(self, now: float) -> Aggregator:
+        """Feed the facts logged since the last refresh (all of today's after midnight)."""
+        day = now - now % 86400.0
+        if day != self._day:
+            self._day = day
+            self._agg = self._new_aggregator()
+            self._agg.feed(self.acd.storage.facts(start=day))
+        else:
+            self._agg.feed(self.acd.storage.facts(after_id=self._agg.last_id))
+        self._agg.close_states(now)
+        return self._agg
+
+    def queues(self, now: float) -> dict[str, dict[str, Any]]:
+        """Live figures of every configured queue."""
+        out: dict[str, dict[str, Any]] = {}
+        waiting = {r["queue"]: r for r in self.acd.storage.queue_waiting()}
+        agents = self.acd.storage.agents()
+        for name in self.acd.config.queue_specs:
+            row = waiting.get(name)
+            states: dict[str, int] = {}
+            for agent in agents:
+                if name in agent["queues"]:
+                    states[agent["state"]] = states.get(agent["state"], 0) + 1
+            today = self._agg.figures("queue", name, now)
+            out[name] = {
+                "depth": int(row["depth"]) if row else 0,
+                "longest_wait": round(now - row["oldest"], 1) if row and row["oldest"] else 0.0,
+                "service_level": today["service_level"],
+                "target": self.acd.config.queue(name).service_level.percent / 100.0,
+                "agents": states,
+            }
+        return out
+
+    def agent_payload(self, agent: dict[str, Any], queues: dict[str, dict[str, Any]],
+                      now: float) -> dict[str, Any]:
+        own = self._agg.figures("agent", agent["id"], now)
+        payload: dict[str, Any] = {k: own[k] for k in AGENT_KEYS}
+        names = list(dict.fromkeys([*agent["queues"], *agent.get("supervises", [])]))
+        payload["queues"] = {q: queues[q] for q in names if q in queues}
+        return payload
+
+    def forget(self, agent_id: str) -> None:
+        """The agent (re)connected: send them figures at the next push even if unchanged."""
+        self._sent.pop(agent_id, None)
+
+    def push(self, now: float) -> int:
+        """Emit a `metrics` event to each connected agent whose figures changed. Returns how
+        many were sent."""
+        connected = self.acd.connected_agents()
+        if not connected:
+            return 0
+        self.refresh(now)
+        queues = self.queues(now)
+        sent = 0
+        with self.acd.transaction():
+            for agent_id in connected:
+                agent = self.acd.storage.agent(agent_id)
+                if agent is None:
+                    continue
+                payload = self.agent_payload(agent, queues, now)
+                if self._sent.get(agent_id) == payload:
+                    continue
+                self._sent[agent_id] = payload
+                self.acd.emit([agent_id], {"kind": "metrics",
+                                           "metrics": {**payload, "at": now}})
+                sent += 1
+        return sent

@@ -152,14 +152,21 @@ class EmbeddedRouter(QObject):
                 return line.strip()
         return self._stderr[-1].strip() if self._stderr else ""
 
-    def _on_finished(self, code: int, _status: QProcess.ExitStatus) -> None:
+    def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._deadline.stop()
+        crashed = status == QProcess.ExitStatus.CrashExit
         if self._stopping:
-            log.info("embedded router stopped (exit %s)", code)
+            if crashed or code != 0:
+                # Asked to stop, but it did not stop cleanly: worth a look in the logs.
+                log.warning("embedded router ended badly while stopping (%s %s): %s",
+                            "crash" if crashed else "exit", code, self.last_error_line())
+            else:
+                log.info("embedded router stopped")
             self.stopped.emit()
             return
         detail = self.last_error_line()
-        reason = f"The local router stopped unexpectedly (exit code {code})"
+        how = "crashed" if crashed else f"stopped unexpectedly (exit code {code})"
+        reason = f"The local router {how}"
         self.failed.emit(f"{reason}: {detail}" if detail else reason)
 
     def _on_error(self, error: QProcess.ProcessError) -> None:

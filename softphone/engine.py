@@ -349,6 +349,10 @@ class Engine(CommandHandlers):
                     ep.libHandleEvents(10)
             self.calls.clear()
             if self.bridge is not None:
+                # Stop the conference clock first: the port's callbacks run on the clock's
+                # thread, and deleting the Python port while one is in flight crashes (the
+                # director calls into a half-destroyed object). No clock, no callbacks.
+                ep.audDevManager().setNoDev()
                 self.bridge.destroy()
                 self.bridge = None
             for acc in self.accounts.values():

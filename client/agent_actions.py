@@ -53,6 +53,7 @@ class AgentActions(QObject):
         window.offers.accept_requested.connect(self.accept)
         window.offers.decline_requested.connect(self.decline)
         window.status.reconnect_clicked.connect(self.reconnect)
+        window.conversation.draft_changed.connect(self.save_draft)
 
     def _engine(self) -> Any:
         return self.w.bridge.engine if self.w.bridge is not None else None
@@ -93,6 +94,17 @@ class AgentActions(QObject):
                 lambda _r: self.w.scheduler.mark("inbox"),
                 lambda why: self.w.status.notify(f"Could not mark as read: {why}", 5000),
             )
+
+    def save_draft(self, conversation_id: str, text: str) -> None:
+        """Persist the composer's draft through the engine (a full disk is said in words)."""
+        if self._engine() is None:
+            return
+        self.call(
+            "save_draft",
+            lambda e: e.save_draft(conversation_id, text),
+            lambda _r: None,
+            lambda why: self.w.status.notify(f"Draft not saved: {why}", 8000),
+        )
 
     def send(self, body: str, is_note: bool) -> None:
         cid = self.w.conversation.conversation_id

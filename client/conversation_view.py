@@ -18,8 +18,10 @@ from client.qt import (
     QSize,
     QStackedWidget,
     Qt,
+    QTimer,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
 from client.resources import CHANNEL_NAMES, channel_icon
 from client.store_reader import ConversationHeader, StoreReader, ThreadMessage
@@ -27,6 +29,7 @@ from client.thread_view import ThreadView
 
 log = logging.getLogger(__name__)
 
+DRAFT_SAVE_MS = 500
 IDENTITY_NAMES = {"email": "Email", "phone": "Phone", "chat": "Chat visitor", "sms": "SMS"}
 STATUS_NAMES = {
     "queued": "In queue",
@@ -95,7 +98,10 @@ class ConversationHeaderBar(QWidget):
 
 
 class ConversationView(QWidget):
-    """Header + thread + composer for one conversation at a time."""
+    """Header + thread + composer for one conversation at a time; emits
+    `draft_changed(conversation_id, text)` (debounced) so the owner can persist the draft."""
+
+    draft_changed = Signal(str, str)
 
     def __init__(self, reader: StoreReader, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,6 +139,24 @@ class ConversationView(QWidget):
         self.stack.addWidget(page)
         self.page = page
         self.composer.set_enabled_for(False, "Open a conversation to reply")
+        # Drafts reach the cache (through the engine) half a second after the agent stops
+        # typing, so a crash or a kill loses at most that half second of typing.
+        self._loading = False
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_SAVE_MS)
+        self._draft_timer.timeout.connect(self.flush_draft)
+        self.composer.editor.textChanged.connect(self._on_composer_text)
+
+    def _on_composer_text(self) -> None:
+        if not self._loading:
+            self._draft_timer.start()
+
+    def flush_draft(self) -> None:
+        """Hand the composer's text to the engine now (debounce ended, or switching away)."""
+        self._draft_timer.stop()
+        if self.conversation_id:
+            self.draft_changed.emit(self.conversation_id, self.composer.text())
 
     def _edit(self, body: str) -> None:
         """A refused message goes back to the composer, unless the agent is writing another."""
@@ -148,10 +172,19 @@ class ConversationView(QWidget):
         if conversation_id == self.conversation_id:
             self.refresh()
             return
+        if self._draft_timer.isActive():
+            self.flush_draft()
         self._save_draft()
         self.conversation_id = conversation_id
         self.composer.error.hide()
-        self.composer.set_text(self._drafts.pop(conversation_id, "") if conversation_id else "")
+        text = ""
+        if conversation_id:
+            text = self._drafts.pop(conversation_id, "") or self.reader.draft(conversation_id)
+        self._loading = True
+        try:
+            self.composer.set_text(text)
+        finally:
+            self._loading = False
         self.refresh()
 
     def _save_draft(self) -> None:

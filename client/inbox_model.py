@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
-from client.qt import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from client.qt import (
+    QAbstractListModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
 from client.store_reader import PAGE_SIZE, InboxFilter, InboxRow, StoreReader
 
 log = logging.getLogger(__name__)
@@ -42,10 +50,14 @@ def waiting_seconds(row: InboxRow, now: float) -> float | None:
 class InboxModel(QAbstractListModel):
     """Conversations, newest activity first, loaded a page at a time.
 
+    `search_stale` is emitted when the cache changed while search results are shown.
+
     Args:
         reader: the read-only cache reader.
         page_size: rows per `fetchMore`.
     """
+
+    search_stale = Signal()
 
     def __init__(
         self, reader: StoreReader, page_size: int = PAGE_SIZE, parent: QObject | None = None
@@ -103,6 +115,11 @@ class InboxModel(QAbstractListModel):
         return self._filter
 
     @property
+    def reader_path(self) -> Path:
+        """The cache file, for readers on other threads (each needs its own connection)."""
+        return self._reader.path
+
+    @property
     def agent_id(self) -> str | None:
         return self._agent_id
 
@@ -124,6 +141,14 @@ class InboxModel(QAbstractListModel):
         self.endResetModel()
         self.fetchMore()
 
+    def show_results(self, flt: InboxFilter, rows: list[InboxRow]) -> None:
+        """Show search results found off the UI thread (the whole list: nothing to fetch)."""
+        self._filter = flt
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._exhausted = True
+        self.endResetModel()
+
     def row_for_id(self, conversation_id: str) -> int:
         for i, row in enumerate(self._rows):
             if row.id == conversation_id:
@@ -139,7 +164,14 @@ class InboxModel(QAbstractListModel):
             self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [WaitRole])
 
     def refresh(self) -> None:
-        """Re-read the rows already loaded (at least one page) and move rows in place."""
+        """Re-read the rows already loaded (at least one page) and move rows in place.
+
+        Search results are not re-read here (a search may take longer than a frame): the
+        model says `search_stale` and the panel runs the search again off the UI thread.
+        """
+        if self._filter.text:
+            self.search_stale.emit()
+            return
         want = max(len(self._rows), self._page)
         new = self._query(0, want)
         self._exhausted = len(new) < want

@@ -8,15 +8,18 @@ needs "a conversation was chosen".
 from __future__ import annotations
 
 import logging
+import threading
 
 from client.inbox_delegate import InboxDelegate
 from client.inbox_model import IdRole, InboxModel
+from client.ops import Op
 from client.qt import (
     QAbstractItemView,
     QButtonGroup,
     QHBoxLayout,
     QItemSelectionModel,
     QLabel,
+    QLineEdit,
     QListView,
     QModelIndex,
     QResizeEvent,
@@ -30,7 +33,7 @@ from client.qt import (
     Signal,
 )
 from client.resources import CHANNEL_NAMES, channel_icon, icon
-from client.store_reader import InboxFilter
+from client.store_reader import InboxFilter, InboxRow, StoreReader
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,8 @@ EMPTY_ALL = "No conversations yet — you'll see them here when customers write.
 EMPTY_FILTERED = "Nothing matches these filters."
 EMPTY_MINE = "Nothing assigned to you right now. Accept an offer or pick one from the queue."
 EMPTY_QUEUE = "The queue is empty. Nice work."
+EMPTY_SEARCH = "No conversation mentions that. Check the spelling or try fewer words."
+SEARCH_DEBOUNCE_MS = 200
 
 
 def _chip(text: str, parent: QWidget, tooltip: str = "") -> QToolButton:
@@ -108,6 +113,26 @@ class InboxPanel(QWidget):
         chan_row.addStretch(1)
         all_b.setChecked(True)
         hl.addLayout(chan_row)
+
+        # Full-text search runs on a worker with its own read connection (a common word over
+        # a million messages can take longer than a frame); a newer query makes older
+        # answers stale, which `_search_gen` detects.
+        self.search = QLineEdit(head)
+        self.search.setObjectName("inboxSearch")
+        self.search.setPlaceholderText("Search messages and customers")
+        self.search.setAccessibleName("Search conversations")
+        self.search.setClearButtonEnabled(True)
+        hl.addWidget(self.search)
+        self._searcher: StoreReader | None = None
+        self._search_gen = 0
+        self._search_lock = threading.Lock()  # one connection: one search at a time
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self._apply_filter)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search.returnPressed.connect(self._apply_filter)
+        model.search_stale.connect(self._search_timer.start)
         layout.addWidget(head)
 
         self.stack = QStackedWidget(self)
@@ -171,14 +196,46 @@ class InboxPanel(QWidget):
     def current_filter(self) -> InboxFilter:
         scope = next((s for s, b in self.scope_buttons.items() if b.isChecked()), "all")
         channel = next((c for c, b in self.channel_buttons.items() if b.isChecked()), None)
-        return InboxFilter(channel=channel, scope=scope)
+        return InboxFilter(channel=channel, scope=scope, text=self.search.text().strip())
 
     def _apply_filter(self) -> None:
+        self._search_timer.stop()
+        flt = self.current_filter()
+        self._search_gen += 1
+        if flt.text:
+            self._run_search(flt, self._search_gen)
+            return
         current = self.current_id()
-        self.model.set_filter(self.current_filter())
+        self.model.set_filter(flt)
         if current:
             self.select(current, emit=False)
         self._update_empty()
+
+    def _run_search(self, flt: InboxFilter, gen: int) -> None:
+        if self._searcher is None:
+            self._searcher = StoreReader(self.model.reader_path)
+        searcher = self._searcher
+        agent = self.model.agent_id
+
+        def show(rows: list[InboxRow]) -> None:
+            if gen != self._search_gen:
+                return  # the agent typed on: a newer search is coming
+            current = self.current_id()
+            self.model.show_results(flt, rows)
+            if current:
+                self.select(current, emit=False)
+            self._update_empty()
+
+        def failed(exc: Exception) -> None:
+            log.error("search failed: %s", exc)
+            self.empty_label.setText(f"Search failed: {exc}")
+            self.stack.setCurrentWidget(self.empty)
+
+        def work() -> list[InboxRow]:
+            with self._search_lock:
+                return searcher.search(flt, agent_id=agent)
+
+        Op(work).success(show).failure(failed).run()
 
     def current_id(self) -> str | None:
         idx = self.view.currentIndex()
@@ -209,7 +266,9 @@ class InboxPanel(QWidget):
             self.stack.setCurrentWidget(self.view)
             return
         flt = self.current_filter()
-        if flt.channel is None and flt.scope == "mine":
+        if flt.text:
+            text = EMPTY_SEARCH
+        elif flt.channel is None and flt.scope == "mine":
             text = EMPTY_MINE
         elif flt.channel is None and flt.scope == "queue":
             text = EMPTY_QUEUE

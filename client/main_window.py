@@ -255,6 +255,10 @@ class MainWindow(QMainWindow):
         """The engine met something it cannot use: say so; a fatal one stays on screen."""
         if fatal:
             self.status.set_status(ConnectionStatus("error", message, self.status.status.outbox))
+        elif message.startswith(("The disk is full", "The local cache was damaged")):
+            # The agent must read these: they stay a minute (a full disk is said again on the
+            # next write that fails).
+            self.status.notify(message, 60000)
         else:
             self.status.notify(message, 8000)
 

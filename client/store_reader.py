@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,19 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
 THREAD_LIMIT = 500
+SEARCH_HITS = 2000
+"""Newest matching messages a search looks at: a common word matches a large part of a
+million messages, and the agent wants the recent conversations that mention it."""
+
+
+def fts_query(text: str) -> str:
+    """The agent's words as an FTS5 query: every word must match, the last one as a prefix
+    (so results follow typing). Quoting each word keeps FTS5 syntax characters inert."""
+    words = re.findall(r"\w+", text)
+    if not words:
+        return ""
+    return " ".join(f'"{w}"' for w in words[:-1]) + (" " if len(words) > 1 else "") + \
+        f'"{words[-1]}"*'
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +44,7 @@ class InboxFilter:
 
     channel: str | None = None
     scope: str = "all"  # all | mine | queue
+    text: str = ""  # full-text search over message bodies and customer names ('' = none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,19 +202,48 @@ class StoreReader:
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         return where, args
 
+    _ROW_SQL = (
+        "SELECT c.id, c.channel, COALESCE(cu.name, '') AS name, "
+        "COALESCE(c.last_message_preview, '') AS preview, COALESCE(c.subject, '') AS subject, "
+        "COALESCE(c.status, '') AS status, COALESCE(c.queue, '') AS queue, "
+        "c.assigned_agent, c.last_inbound_at, c.last_message_at, COALESCE(c.unread, 0) "
+        "FROM conversations c LEFT JOIN customers cu ON cu.id = c.customer_id "
+    )
+
     def inbox_page(
         self, flt: InboxFilter, offset: int, limit: int = PAGE_SIZE, agent_id: str | None = None
     ) -> list[InboxRow]:
-        """Rows `offset .. offset+limit` of the inbox, newest activity first."""
+        """Rows `offset .. offset+limit` of the inbox, newest activity first (the search
+        results when `flt.text` is set)."""
+        if flt.text:
+            return self.search(flt, limit, agent_id) if offset == 0 else []
         where, args = self._where(flt, agent_id)
-        sql = (
-            "SELECT c.id, c.channel, COALESCE(cu.name, '') AS name, "
-            "COALESCE(c.last_message_preview, '') AS preview, COALESCE(c.subject, '') AS subject, "
-            "COALESCE(c.status, '') AS status, COALESCE(c.queue, '') AS queue, "
-            "c.assigned_agent, c.last_inbound_at, c.last_message_at, COALESCE(c.unread, 0) "
-            "FROM conversations c LEFT JOIN customers cu ON cu.id = c.customer_id "
-            f"{where} ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+        sql = self._ROW_SQL + f"{where} ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+        return self._inbox_rows(sql, [*args, limit, offset])
+
+    def search(
+        self, flt: InboxFilter, limit: int = PAGE_SIZE, agent_id: str | None = None
+    ) -> list[InboxRow]:
+        """Conversations whose messages or customer match `flt.text` (FTS5), within the
+        channel/scope filter, newest activity first. Can take tens of milliseconds on a
+        million messages: the UI runs it off its thread (`client.ops.Op`)."""
+        query = fts_query(flt.text)
+        if not query:
+            return []
+        where, args = self._where(flt, agent_id)
+        hits = (
+            "c.id IN (SELECT m.conversation_id FROM messages m WHERE m.rowid IN "
+            "(SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? "
+            f"ORDER BY rowid DESC LIMIT {SEARCH_HITS}) "
+            "UNION SELECT c2.id FROM conversations c2 WHERE c2.customer_id IN "
+            "(SELECT cu2.id FROM customers cu2 WHERE cu2.rowid IN "
+            f"(SELECT rowid FROM customers_fts WHERE customers_fts MATCH ? LIMIT {SEARCH_HITS})))"
         )
+        where = f"{where} AND {hits}" if where else f"WHERE {hits}"
+        sql = self._ROW_SQL + f"{where} ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?"
+        return self._inbox_rows(sql, [*args, query, query, limit])
+
+    def _inbox_rows(self, sql: str, args: list[Any]) -> list[InboxRow]:
         return [
             InboxRow(
                 id=r[0],
@@ -214,7 +258,7 @@ class StoreReader:
                 last_message_at=r[9],
                 unread=int(r[10] or 0),
             )
-            for r in self._rows(sql, [*args, limit, offset])
+            for r in self._rows(sql, args)
         ]
 
     # -- one conversation ------------------------------------------------------------------
@@ -319,3 +363,8 @@ class StoreReader:
     def message_status(self, message_id: str) -> str | None:
         rows = self._rows("SELECT status FROM messages WHERE id = ?", [message_id])
         return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def draft(self, conversation_id: str) -> str:
+        """The composer text the agent left unsent in this conversation ('' when none)."""
+        rows = self._rows("SELECT body FROM drafts WHERE conversation_id = ?", [conversation_id])
+        return str(rows[0][0]) if rows and rows[0][0] else ""

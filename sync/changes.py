@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 ConnState = Literal["connecting", "online", "offline", "auth_failed"]
 IssueKind = Literal["version", "malformed", "violation", "gap", "server_error", "cache",
-                    "internal"]
+                    "cache_rebuilt", "disk_full", "internal"]
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,16 @@ from sync.changes import Change, ConnectionStatus, ConnState, DataChanged, Proto
 from sync.effects import AuthLostError, HaltError, RetryError, SessionEffects, backoff_delay
 from sync.login import LoginError, is_loopback, login, websocket_url
 from sync.protocol import MAX_FRAME_BYTES, Command, Resume, encode
+from sync.recovery import (
+    DISK_FULL_MESSAGE,
+    DiskFullError,
+    is_corrupt,
+    is_disk_full,
+    mark_clean,
+    open_checked,
+)
 from sync.session import ClientProtocol
-from sync.store import get_state, open_store
+from sync.store import get_state
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,6 +91,7 @@ class SyncEngine:
         self._status = ConnectionStatus("offline", "Not started.", 0)
         self._stopped = False
         self._went_live = False
+        self._corrupt_seen = False
         self.cache_ready: concurrent.futures.Future[Path] = concurrent.futures.Future()
         """Resolves with the cache path once it exists and is migrated (the UI opens its
         read-only connection then), or fails with the reason it cannot be opened."""
@@ -154,6 +163,11 @@ class SyncEngine:
             "call_id": call_id, "direction": direction, "remote": remote, "state": state,
             "at": at}))
 
+    def save_draft(self, conversation_id: str, body: str) -> concurrent.futures.Future[None]:
+        """Keep the composer's unsent text for a conversation (empty text forgets it), so a
+        crash loses none of it; the UI calls this debounced while the agent types."""
+        return self._submit(self._save_draft(conversation_id, body))
+
     def mark_read(self, conversation_id: str) -> concurrent.futures.Future[None]:
         """The agent opened the conversation: reset its unread count."""
         return self._submit(self._mark_read(conversation_id))
@@ -203,7 +217,7 @@ class SyncEngine:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._db = open_store(self.cache_path)
+            self._db, rebuilt = open_checked(self.cache_path)
             self._fx = SessionEffects(self._db, self._emit, self._clock, self._on_live,
                                       self._outbox_changed)
             known = get_state(self._db, "agent")
@@ -212,6 +226,12 @@ class SyncEngine:
                 self._fx.agent_id = agent["id"]
                 self._fx.author = agent.get("name") or agent["id"]
             self.cache_ready.set_result(self.cache_path)
+            if rebuilt is not None:
+                self._emit(ProtocolIssue("cache_rebuilt", rebuilt.message()))
+        except DiskFullError as exc:
+            log.error("cannot open the cache %s: the disk is full", self.cache_path)
+            self.cache_ready.set_exception(exc)
+            self._emit(ProtocolIssue("disk_full", str(exc), True))
         except Exception as exc:
             log.exception("cannot open the cache %s", self.cache_path)
             self.cache_ready.set_exception(exc)
@@ -232,6 +252,11 @@ class SyncEngine:
         finally:
             self._set_status("offline", "Stopped.")
             if self._db is not None:
+                if not self._corrupt_seen:
+                    try:
+                        mark_clean(self._db)
+                    except sqlite3.Error:  # the next start checks the file: no harm done
+                        log.exception("could not record a clean stop")
                 self._db.conn.close()
                 self._db = None
             self._loop.close()
@@ -269,17 +294,39 @@ class SyncEngine:
 
     # ----------------------------------------------------------------- the agent's actions
 
+    def _write(self, fn: Callable[[], T]) -> T:
+        """Run one of the agent's writes; a full disk becomes DiskFullError and is reported
+        (nothing was written: the transaction rolled back), a corrupt file is remembered so
+        the next start checks and rebuilds it."""
+        try:
+            return fn()
+        except sqlite3.Error as exc:
+            if is_disk_full(exc):
+                log.error("cache write refused: the disk is full")
+                self._emit(ProtocolIssue("disk_full", DISK_FULL_MESSAGE))
+                raise DiskFullError(DISK_FULL_MESSAGE) from exc
+            if is_corrupt(exc):
+                self._corrupt_seen = True
+            raise
+
     async def _queue_message(self, conversation_id: str, body: str, note: bool) -> str:
-        q = outbox.queue_message(self.db, conversation_id, body, author=self.fx.author,
-                                 now=self._clock(), note=note)
+        q = self._write(lambda: outbox.queue_message(
+            self.db, conversation_id, body, author=self.fx.author, now=self._clock(), note=note))
         return self._queued(q).message_id or ""
 
     async def _retry(self, message_id: str) -> str:
-        q = outbox.retry_message(self.db, message_id, author=self.fx.author, now=self._clock())
+        q = self._write(lambda: outbox.retry_message(self.db, message_id, author=self.fx.author,
+                                                     now=self._clock()))
         return self._queued(q).message_id or ""
 
     async def _queue(self, name: str, args: dict[str, Any]) -> str:
-        return self._queued(outbox.queue_command(self.db, name, args, now=self._clock())).command.id
+        q = self._write(lambda: outbox.queue_command(self.db, name, args, now=self._clock()))
+        return self._queued(q).command.id
+
+    async def _save_draft(self, conversation_id: str, body: str) -> None:
+        if self._write(lambda: outbox.save_draft(self.db, conversation_id, body,
+                                                 now=self._clock())):
+            self._emit(DataChanged(frozenset({"drafts"}), frozenset({conversation_id})))
 
     def _queued(self, q: outbox.Queued) -> outbox.Queued:
         tables = {"outbox"} | ({"messages", "conversations"} if q.message_id else set())
@@ -313,8 +360,13 @@ class SyncEngine:
                 await self._wake.wait()
                 attempt = 0
             except Exception as retry:  # every kind is reported below, then retried
-                if isinstance(retry, CursorMismatchError | sqlite3.Error):
+                if isinstance(retry, sqlite3.Error) and is_disk_full(retry):
+                    log.error("session ended: the disk is full")
+                    self._emit(ProtocolIssue("disk_full", DISK_FULL_MESSAGE))
+                elif isinstance(retry, CursorMismatchError | sqlite3.Error):
                     log.error("session ended by a cache error", exc_info=retry)
+                    if is_corrupt(retry):
+                        self._corrupt_seen = True
                     self._emit(ProtocolIssue("cache", f"The local cache failed: {retry}"))
                 elif not isinstance(retry, RetryError):
                     # A bug, or router input the parser let through but the cache refused:

@@ -93,6 +93,9 @@ def queue_message(db: sqlite_utils.Database, conversation_id: str, body: str, *,
         )
         refresh_conversation(db, conversation_id)
         _insert(db, command, conversation_id, now)
+        # What the composer held is now this message: its draft must not come back after a
+        # crash as well (the UI's own debounced "draft cleared" may never get written).
+        db.execute("DELETE FROM drafts WHERE conversation_id = ?", [conversation_id])
     return Queued(command, mid, conversation_id)
 
 
@@ -178,3 +181,22 @@ def settle(db: sqlite_utils.Database, command_id: str, ok: bool, result: dict[st
         log.info("command %s (%s) refused: %s", command_id, name,
                  error.code if error else "no reason")
     return Settled(command_id, name, ok, conv, message_id, error)
+
+
+def save_draft(db: sqlite_utils.Database, conversation_id: str, body: str, *,
+               now: float) -> bool:
+    """Keep (or, for blank text, forget) the composer's draft; True when something changed.
+
+    Drafts live beside the outbox because they are the same kind of data: what the agent
+    wrote that the router does not have yet, rescued with the outbox if the cache is rebuilt.
+    """
+    with atomic(db):
+        if body.strip():
+            cur = db.execute(
+                "INSERT INTO drafts (conversation_id, body, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(conversation_id) DO UPDATE SET body = excluded.body, "
+                "updated_at = excluded.updated_at WHERE drafts.body != excluded.body",
+                [conversation_id, body, now])
+        else:
+            cur = db.execute("DELETE FROM drafts WHERE conversation_id = ?", [conversation_id])
+    return bool(cur.rowcount)

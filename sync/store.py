@@ -11,6 +11,7 @@ a crash mid-migration leaves the previous version intact.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,10 @@ from pathlib import Path
 import sqlite_utils
 
 log = logging.getLogger(__name__)
+
+MAX_PAGES_ENV = "SWITCHBOARD_CACHE_MAX_PAGES"
+"""Caps the cache file at this many pages (4 KiB each): past it, writes fail as on a full
+disk (SQLITE_FULL) and the app says so."""
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -174,10 +179,18 @@ def _m003_snapshot_seen(db: sqlite_utils.Database) -> None:
     _create(db, "snapshot_seen", {"kind": str, "id": str}, pk=("kind", "id"))
 
 
+def _m004_drafts(db: sqlite_utils.Database) -> None:
+    """The composer's unsent text per conversation, so a crash or a kill never loses what the
+    agent was typing (the UI saves it through the engine, debounced)."""
+    _create(db, "drafts", {"conversation_id": str, "body": str, "updated_at": float},
+            pk="conversation_id", not_null={"body"})
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _m001_initial),
     ("002_metrics", _m002_metrics),
     ("003_snapshot_seen", _m003_snapshot_seen),
+    ("004_drafts", _m004_drafts),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -192,6 +205,9 @@ def _connect(path: Path | str) -> sqlite3.Connection:
     # the last transactions, and those are still in the router or the outbox resend.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
+    cap = os.environ.get(MAX_PAGES_ENV)
+    if cap:  # a size cap for the cache (IT's choice, and the full-disk test without a mount)
+        conn.execute(f"PRAGMA max_page_count={int(cap)}")
     return conn
 
 
@@ -250,8 +266,17 @@ class atomic:  # noqa: N801 - used like a function: `with atomic(db):`
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:
+                # A COMMIT that failed (disk full while writing the WAL) leaves the transaction
+                # open; end it so the connection stays usable, then report the failure.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        elif self.conn.in_transaction:
+            # SQLite has already rolled back on some errors (SQLITE_FULL, SQLITE_NOMEM): a
+            # second ROLLBACK would raise and hide the real error.
             self.conn.execute("ROLLBACK")
 
 

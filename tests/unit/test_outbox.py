@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import sqlite_utils
 
 from sync import apply, outbox
 from sync.protocol import MAX_BODY_CHARS, AckError, ProtocolError
+from sync.recovery import is_disk_full
 from sync.store import open_store
 
 
@@ -124,3 +126,34 @@ def test_outbox_survives_reopening(tmp_path: Path) -> None:
     assert outbox.pending(again) == [q.command]
     assert again.execute("SELECT attempts FROM outbox").fetchone()[0] == 1
     again.conn.close()
+
+
+def test_a_draft_is_kept_replaced_and_forgotten(db: sqlite_utils.Database) -> None:
+    assert outbox.save_draft(db, "c-1", "Dear Bea,", now=1.0)
+    assert not outbox.save_draft(db, "c-1", "Dear Bea,", now=2.0)  # unchanged: no write
+    assert outbox.save_draft(db, "c-1", "Dear Bea, your parcel", now=3.0)
+    assert db.execute("SELECT body, updated_at FROM drafts").fetchall() == [
+        ("Dear Bea, your parcel", 3.0)]
+    assert outbox.save_draft(db, "c-1", "   ", now=4.0)  # blank text forgets it
+    assert db.execute("SELECT COUNT(*) FROM drafts").fetchone()[0] == 0
+
+
+def test_sending_the_reply_clears_its_draft_in_the_same_transaction(
+        db: sqlite_utils.Database) -> None:
+    outbox.save_draft(db, "c-1", "Hello Bea", now=1.0)
+    outbox.queue_message(db, "c-1", "Hello Bea", author="Ana", now=2.0)
+    assert db.execute("SELECT COUNT(*) FROM drafts").fetchone()[0] == 0
+
+
+def test_a_full_disk_leaves_the_cache_as_it_was(db: sqlite_utils.Database) -> None:
+    before = outbox.count(db)
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count={pages}")
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        outbox.queue_message(db, "c-1", "x" * 19_000, author="Ana", now=1.0)
+    assert is_disk_full(caught.value)
+    assert outbox.count(db) == before
+    assert not db.conn.in_transaction  # the connection is usable: the next write works
+    db.execute("PRAGMA max_page_count=1073741823")
+    outbox.queue_message(db, "c-1", "short", author="Ana", now=2.0)
+    assert outbox.count(db) == before + 1

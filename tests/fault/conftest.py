@@ -1,0 +1,5 @@
+"""Fixtures of the fault suite (tests/fault/support.py)."""
+
+from tests.fault.support import engines
+
+__all__ = ["engines"]

@@ -1,0 +1,88 @@
+"""What the agent sees of the offline-first guarantees: search, drafts, disk and cache words.
+
+Search runs through the inbox's search box on a seeded cache (its query runs off the UI
+thread); drafts go through the real engine to the cache and come back after the in-memory
+copy is gone (as after a crash); the full-disk and rebuilt-cache notices stay readable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from pytestqt.qtbot import QtBot
+
+from client.app import AppController
+from client.main_window import MainWindow
+from client.store_reader import InboxFilter, fts_query
+from tests.support.wait import deadline
+
+T = int(deadline(20) * 1000)
+
+
+def test_fts_query_quotes_words_and_prefixes_the_last() -> None:
+    assert fts_query("parcel nev") == '"parcel" "nev"*'
+    assert fts_query('AND OR "x') == '"AND" "OR" "x"*'
+    assert fts_query("  ;;  ") == ""
+
+
+def test_search_box_finds_by_customer_name_and_message_text(
+        qtbot: QtBot, window: MainWindow) -> None:
+    model = window.inbox_model
+    full = model.rowCount()
+    name = model.row_at(3).customer_name
+    last = name.split()[-1]
+    window.inbox.search.setText(last[:-1])  # typing: the last word is a prefix
+    qtbot.waitUntil(lambda: window.inbox_model.filter.text == last[:-1], timeout=T)
+    assert 0 < model.rowCount() < full
+    assert any(model.row_at(i).customer_name == name for i in range(model.rowCount()))
+    # A word from message bodies.
+    body = window.reader._rows("SELECT body FROM messages WHERE direction = 'in' LIMIT 1")[0][0]
+    word = max(body.split(), key=len).strip(".,!?")
+    window.inbox.search.setText(word)
+    qtbot.waitUntil(lambda: window.inbox_model.filter.text == word, timeout=T)
+    assert model.rowCount() > 0
+    # The same rows as the reader gives for that query (it is the reader's search).
+    expect = window.reader.search(InboxFilter(text=word))
+    assert [model.row_at(i).id for i in range(model.rowCount())] == [r.id for r in expect]
+    window.inbox.search.setText("zzzznotawordanywhere")
+    qtbot.waitUntil(lambda: window.inbox.stack.currentWidget() is window.inbox.empty, timeout=T)
+    assert "No conversation mentions that" in window.inbox.empty_label.text()
+    window.inbox.search.clear()
+    qtbot.waitUntil(lambda: window.inbox_model.filter.text == "" and model.rowCount() == full,
+                    timeout=T)
+
+
+def test_a_draft_reaches_the_cache_and_comes_back(qtbot: QtBot, live: tuple[Any, Any]) -> None:
+    _proc, c = live
+    assert isinstance(c, AppController)
+    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router",
+                    timeout=T)
+    conv = str(c.reader._rows("SELECT id FROM conversations WHERE assigned_agent = 'a-ana' "
+                              "ORDER BY id LIMIT 1")[0][0])
+    view = c.window.conversation
+    view.open(conv)
+    view.composer.editor.setFocus()
+    qtbot.keyClicks(view.composer.editor, "Let me check that for you")
+
+    def stored() -> list[tuple[str]]:
+        db = sqlite3.connect(f"file:{c.cache}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT body FROM drafts WHERE conversation_id = ?",
+                              [conv]).fetchall()
+        finally:
+            db.close()
+
+    qtbot.waitUntil(lambda: stored() == [("Let me check that for you",)], timeout=T)
+    # As after a crash: nothing in memory, the composer refills from the cache.
+    view.open(None)
+    view._drafts.clear()
+    view.open(conv)
+    assert view.composer.text() == "Let me check that for you"
+
+
+def test_disk_full_and_rebuilt_cache_are_said_and_stay(window: MainWindow) -> None:
+    window._on_issue("The disk is full: the local cache could not save this.", False)
+    assert window.status.notice.isVisible()
+    assert window.status.notice.text().startswith("The disk is full: ")
+    assert window.status._notice_timer.interval() >= 60000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.peers import Kamailio, free_port
 from tests.phone.pulse import Pulse
+
+# The panel/QProcess tests need a QApplication; ./dev test sets this, plain pytest may not.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
 

@@ -212,8 +212,11 @@ class Acd:
         if state == "available":
             self.storage.set_idle_since(agent_id, now)
         else:
+            blocked = {"voice", *self.config.voice_blocks}
             for offer in self.storage.pending_offers(agent_id):
-                self.end_offer(offer, "rescinded")
+                channel = self.conversation(offer["conversation_id"])["channel"]
+                if state != routing.BUSY_ON_CALL or channel in blocked:
+                    self.end_offer(offer, "rescinded")
         event: dict[str, Any] = {"kind": "agent_state", "state": state, "reason": reason,
                                  "since": now}
         if state == "wrap_up" and wrap_until is not None:

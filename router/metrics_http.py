@@ -145,8 +145,9 @@ async def export(request: Request) -> Response:
 
 def _rows(service: Service, start: float, end: float, interval: float, dimension: str | None,
           supervised: set[str]) -> list[dict[str, Any]]:
-    """Figures computed from the facts of the supervised queues (a total row sums those
-    queues only). FCR looks for repeat contacts up to the FCR window after `end`."""
+    """Figures computed from the facts in [start, end) of the supervised queues (a total row
+    sums those queues only); an interval cut by the range holds only the facts inside it.
+    FCR looks for repeat contacts up to the FCR window after `end`."""
     agg = Aggregator(service.config.queue_specs, interval, service.config.fcr_window)
     members = {a["id"] for a in service.storage.agents()
                if supervised & set(a["queues"])}
@@ -164,6 +165,6 @@ def _rows(service: Service, start: float, end: float, interval: float, dimension
 
     agg.feed(facts())
     return [r for r in agg.rows(end, dimension)
-            if start <= r["interval_start"] < end
+            if r["interval_start"] < end and r["interval_start"] + interval > start
             and (r["dimension"] != "queue" or r["key"] in supervised)
             and (r["dimension"] != "agent" or r["key"] in members)]

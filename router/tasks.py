@@ -50,6 +50,8 @@ def enter_wrap_up(acd: Acd, agent: Row) -> None:
     wrap-up timeout; an away or offline agent keeps their choice."""
     if agent["state"] not in ("available", "busy", "wrap_up") or acd.config.wrap_up_timeout <= 0:
         return
+    if agent["state"] == "busy" and acd.storage.agent_load(agent["id"]).get("voice", 0) > 0:
+        return  # still on a call: its end starts the wrap-up
     acd.set_agent_state(agent["id"], "wrap_up", None,
                         wrap_until=acd.now() + acd.config.wrap_up_timeout)
 

@@ -24,6 +24,8 @@ import uvicorn
 
 from router.app import create_app
 from router.auth import hash_password
+from router.channels import ChannelConfigError, install_channels
+from router.channels.config import add_channel_args, channels_config
 from router.config import RouterConfig, system_clock
 from router.config_file import ConfigError, load_config_file, parse_config
 from router.demo import PASSWORD_ENV, DemoTraffic, seed_agents
@@ -78,6 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="stop when standard input closes (the app that started us died)")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    add_channel_args(p)
     return p.parse_args(argv)
 
 
@@ -152,6 +155,12 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
     service = Service(storage, config, system_clock, demo_api=args.demo or args.demo_agents)
     if args.demo:
         service.starters.append(DemoTraffic(args.demo_rate, args.demo_seed).start)
+    try:
+        channel_routes = install_channels(service, channels_config(args))
+    except ChannelConfigError as exc:
+        log.error("bad channel settings: %s", exc)
+        storage.close()
+        return 2
 
     try:
         sock = _bind(args.host, args.port)
@@ -161,7 +170,7 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
         return 1
     host, port = sock.getsockname()[:2]
     uv_config = uvicorn.Config(
-        create_app(service), ws="websockets", lifespan="on", log_config=None,
+        create_app(service, channel_routes), ws="websockets", lifespan="on", log_config=None,
         # log_level=None: uvicorn leaves the levels main() set (tokens stay out of DEBUG logs).
         log_level=None, access_log=False, timeout_graceful_shutdown=5,
         # Frames up to 4x the protocol limit reach us and get a `too_large` error with the

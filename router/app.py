@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from router import __version__, intake, metrics_http
 from router.acd import IDENTITY_KIND, CommandError, may_see
@@ -127,8 +127,9 @@ async def demo_survey(request: Request) -> JSONResponse:
     return JSONResponse({})
 
 
-def create_app(service: Service) -> Starlette:
-    """The ASGI app for one `Service`; the service starts and stops with the app."""
+def create_app(service: Service, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The ASGI app for one `Service`; the service starts and stops with the app.
+    `extra_routes` are mounted too (the channels' webhooks, chat widget and admin views)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -138,7 +139,7 @@ def create_app(service: Service) -> Starlette:
         finally:
             await service.stop()
 
-    routes: list[Route | WebSocketRoute] = [
+    routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         Route("/api/login", login, methods=["POST"]),
         Route("/api/conversations/{conversation_id}/messages", conversation_messages,
@@ -151,6 +152,7 @@ def create_app(service: Service) -> Starlette:
         routes.append(Route("/api/demo/inbound", demo_inbound, methods=["POST"]))
         routes.append(Route("/api/demo/abandon", demo_abandon, methods=["POST"]))
         routes.append(Route("/api/demo/survey", demo_survey, methods=["POST"]))
+    routes.extend(extra_routes)
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.service = service
     app.state.metrics_registry = metrics_http.make_registry(service)

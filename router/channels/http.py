@@ -1,0 +1,71 @@
+"""Small HTTP helpers the channel routes share: JSON errors shaped like the router's
+(`{"error": {"code", "message"}}`), bounded request bodies, and agent/supervisor auth."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+
+from router.auth import AuthError, bearer_token
+from router.service import Service
+
+log = logging.getLogger(__name__)
+
+
+class BodyTooLargeError(Exception):
+    """The request body passed the limit (answered 413)."""
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing to buffer more than `limit` bytes.
+
+    Raises:
+        BodyTooLargeError: the body (or its Content-Length) is over `limit`.
+        ClientDisconnect: the client went away mid-body.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(str(size))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_object(request: Request, limit: int = 64 * 1024) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is not one (or is too large)."""
+    try:
+        data = json.loads(await read_body(request, limit))
+    except (ValueError, UnicodeDecodeError, BodyTooLargeError, ClientDisconnect):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def agent_for(service: Service, request: Request) -> dict[str, Any] | JSONResponse:
+    """The agent of the request's bearer token, or the 401 to answer."""
+    try:
+        return service.auth.agent_for_token(bearer_token(request.headers.get("authorization")))
+    except AuthError as exc:
+        return error(401, exc.code, exc.message)
+
+
+def supervisor_for(service: Service, request: Request) -> dict[str, Any] | JSONResponse:
+    """The agent of the bearer token if they supervise a queue (admin views), else 401/403."""
+    agent = agent_for(service, request)
+    if isinstance(agent, JSONResponse):
+        return agent
+    if not agent.get("supervises"):
+        return error(403, "forbidden", "Only a supervisor may see this.")
+    return agent

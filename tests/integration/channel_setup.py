@@ -1,0 +1,75 @@
+"""A router process with channels switched on against the test peers, and agent helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.channel_peers import Dovecot, SmtpSink, TwilioStandIn, free_port
+from tests.support.router_proc import AgentConn, RouterProcess
+
+SUPPORT_ADDRESS = "support@switchboard.test"
+OUR_NUMBER = "+14155550100"
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+TWILIO_TOKEN = "test-twilio-token-3f9a1c"
+SMTP_PASSWORD = "test-smtp-password-77c1"
+
+
+def channel_router(tmp_path: Path, dovecot: Dovecot | None = None, smtp: SmtpSink | None = None,
+                   twilio: TwilioStandIn | None = None, chat: bool = False,
+                   extra: list[str] | None = None,
+                   secrets_file: bool = False) -> RouterProcess:
+    """A `RouterProcess` (demo agents, DEBUG logs) with the given channels on; secrets in
+    its environment, or in a `--channel-secrets` file with `secrets_file`."""
+    port = free_port()
+    args = ["--demo-agents", "--log-level", "DEBUG", "--public-url",
+            f"http://127.0.0.1:{port}", *(extra or [])]
+    env: dict[str, str] = {}
+    if chat:
+        args.append("--chat")
+    if dovecot is not None and smtp is not None:
+        args += ["--email-address", SUPPORT_ADDRESS, "--imap-host", "127.0.0.1",
+                 "--imap-port", str(dovecot.port), "--imap-user", dovecot.user,
+                 "--imap-poll", "0.2", "--smtp-host", "127.0.0.1",
+                 "--smtp-port", str(smtp.port)]
+        env["SWITCHBOARD_IMAP_PASSWORD"] = dovecot.password
+    if twilio is not None:
+        args += ["--sms-account-sid", ACCOUNT_SID, "--sms-number", OUR_NUMBER,
+                 "--sms-api-base", twilio.base]
+        env["SWITCHBOARD_TWILIO_AUTH_TOKEN"] = TWILIO_TOKEN
+    if secrets_file:
+        path = tmp_path / "channel-secrets"
+        path.write_text("# channel secrets\n" + "".join(f"{k}={v}\n" for k, v in env.items()))
+        path.chmod(0o600)
+        args += ["--channel-secrets", str(path)]
+        env = {}
+    return RouterProcess(tmp_path / "router.db", args, env=env, port=port)
+
+
+async def available_agent(router: RouterProcess, username: str = "ana") -> AgentConn:
+    conn = await AgentConn.open(router.ws_url, router.login(username))
+    await conn.resume(0)
+    ack = await conn.command("set_state", state="available")
+    assert ack["ok"], ack
+    return conn
+
+
+async def accept_next_offer(conn: AgentConn, channel: str) -> str:
+    """Wait for an offer on `channel`, accept it, return the conversation id."""
+    offer = (await conn.event("offer", lambda e: e["offer"]["channel"] == channel))["event"]
+    ack = await conn.command("accept", offer_id=offer["offer"]["id"])
+    assert ack["ok"], ack
+    return str(ack["result"]["conversation_id"])
+
+
+def get(router: RouterProcess, path: str, token: str) -> Any:
+    response = httpx.get(f"{router.url}{path}", headers={"Authorization": f"Bearer {token}"},
+                         timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def messages(router: RouterProcess, conversation_id: str, token: str) -> list[dict[str, Any]]:
+    return list(get(router, f"/api/conversations/{conversation_id}/messages", token)["messages"])

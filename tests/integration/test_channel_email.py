@@ -1,0 +1,208 @@
+"""Email against a real Dovecot (IMAP in) and a real aiosmtpd server (SMTP out), through a real
+router process: threading by References, HTML sanitizing, attachments, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.channel_setup import (
+    SUPPORT_ADDRESS,
+    accept_next_offer,
+    available_agent,
+    channel_router,
+    get,
+    messages,
+)
+from tests.support.channel_peers import Dovecot, SmtpSink
+from tests.support.router_proc import ROOT, RouterProcess
+from tests.support.wait import wait_until
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    with Dovecot() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+def _mail(sender: str, subject: str, text: str, html: str | None = None,
+          message_id: str | None = None, references: list[str] | None = None,
+          attachment: bytes | None = None) -> tuple[bytes, str]:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = SUPPORT_ADDRESS
+    msg["Subject"] = subject
+    mid = message_id or f"{uuid.uuid4().hex}@customer.test"
+    msg["Message-ID"] = f"<{mid}>"
+    if references:
+        msg["In-Reply-To"] = f"<{references[-1]}>"
+        msg["References"] = " ".join(f"<{r}>" for r in references)
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    if attachment is not None:
+        msg.add_attachment(attachment, maintype="application", subtype="pdf",
+                           filename="invoice.pdf")
+    return msg.as_bytes(), mid
+
+
+HOSTILE_HTML = (
+    "<p>My <b>invoice</b> is wrong.</p><script>alert('x')</script>"
+    "<img src='http://tracker.example/pixel.png' onerror='steal()'>"
+    "<a href='javascript:evil()' onclick='evil()'>click</a><p style='color:red'>thanks</p>"
+)
+
+
+def test_email_threads_by_references_sanitizes_html_and_replies_by_smtp(
+    tmp_path: Path, dovecot: Dovecot, smtp: SmtpSink
+) -> None:
+    with channel_router(tmp_path, dovecot, smtp) as router:
+        token = router.login("ana")
+
+        async def scenario() -> None:
+            ana = await available_agent(router)
+            first, first_id = _mail("Alice Doe <Alice@Customer.test>", "Broken invoice",
+                                    "My invoice is wrong.", HOSTILE_HTML,
+                                    attachment=b"%PDF-1.4 test")
+            dovecot.append(first)
+            conversation_id = await accept_next_offer(ana, "email")
+
+            thread = messages(router, conversation_id, token)
+            assert [m["direction"] for m in thread] == ["in"]
+            html = thread[0]["html"]
+            assert "<b>invoice</b>" in html
+            for bad in ("<script", "alert(", "onerror", "tracker.example", "javascript:",
+                        "onclick", "style="):
+                assert bad not in html, (bad, html)
+            assert thread[0]["body"].startswith("My invoice is wrong.")
+            # The live event carried the HTML too (an upsert of the same message id).
+            live = await ana.event("message", lambda e: e["message"]["id"] == thread[0]["id"]
+                                   and e["message"]["html"] == html)
+            assert [a["filename"] for a in live["event"]["message"]["attachments"]] == [
+                "invoice.pdf"]
+            extras = get(router, f"/api/conversations/{conversation_id}/deliveries", token)
+            assert [(a["filename"], a["size"]) for a in extras["attachments"]] == [
+                ("invoice.pdf", 13)]
+            attachment = httpx.get(f"{router.url}/api/attachments/"
+                                   f"{extras['attachments'][0]['id']}",
+                                   headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert attachment.content == b"%PDF-1.4 test"
+
+            ack = await ana.command("send_message", conversation_id=conversation_id,
+                                    message_id=str(uuid.uuid4()), body="We are on it.",
+                                    format="text")
+            assert ack["ok"], ack
+            (reply,) = await asyncio.to_thread(smtp.wait_for, 1)
+            assert reply["To"] == "alice@customer.test"
+            assert reply["From"] == SUPPORT_ADDRESS
+            assert reply["Subject"] == "Re: Broken invoice"
+            assert reply["In-Reply-To"] == f"<{first_id}>"
+            assert reply["References"] == f"<{first_id}>"
+            assert reply.get_content().strip() == "We are on it."
+            reply_id = reply["Message-ID"].strip("<>")
+            assert reply_id.endswith("@switchboard.test")
+
+            # The customer answers from another address of theirs: References put it in
+            # the same conversation, not a new one.
+            answer, answer_id = _mail("alice.doe@home.test", "Re: Broken invoice",
+                                      "Thanks, here is more.",
+                                      references=[first_id, reply_id])
+            dovecot.append(answer)
+            await ana.event("message", lambda e: e["message"]["conversation_id"] ==
+                            conversation_id and e["message"]["body"] == "Thanks, here is more.")
+            assert not [f for f in ana.frames if f.get("type") == "event"
+                        and f["event"]["kind"] == "offer"
+                        and f["event"]["offer"]["conversation_id"] != conversation_id]
+
+            ack = await ana.command("send_message", conversation_id=conversation_id,
+                                    message_id=str(uuid.uuid4()), body="Fixed.", format="text")
+            assert ack["ok"], ack
+            second = (await asyncio.to_thread(smtp.wait_for, 2))[1]
+            assert second["In-Reply-To"] == f"<{answer_id}>"
+            assert second["References"] == f"<{first_id}> <{reply_id}> <{answer_id}>"
+            deliveries = get(router, f"/api/conversations/{conversation_id}/deliveries",
+                             token)["deliveries"]
+            assert [d["status"] for d in deliveries] == ["sent", "sent"]
+            await ana.close()
+
+        asyncio.run(scenario())
+        assert wait_until(lambda: dovecot.unseen() == 0, what="mail flagged seen")
+        log = router.stderr_tail(100000)
+        assert dovecot.password not in log
+
+
+def test_oversized_and_broken_mail_go_to_dead_letters_and_the_next_mail_flows(
+    tmp_path: Path, dovecot: Dovecot, smtp: SmtpSink
+) -> None:
+    big, _ = _mail("big@customer.test", "Huge", "x" * 40_000)
+    broken = (b"From: broken@customer.test\r\nSubject: Broken\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: multipart/mixed\r\nMessage-ID: <broken@customer.test>\r\n\r\n"
+              b"--zz\r\nContent-Type: text/plain\r\n\r\nhi\r\n--zz--\r\n")
+    good, _ = _mail("good@customer.test", "Fine", "This one is fine.")
+    for raw in (big, broken, good):
+        dovecot.append(raw)
+    with channel_router(tmp_path, dovecot, smtp,
+                        extra=["--email-max-bytes", "20000"]) as router:
+        sam = router.login("sam")
+
+        async def scenario() -> None:
+            ana = await available_agent(router)
+            conversation_id = await accept_next_offer(ana, "email")
+            thread = messages(router, conversation_id, router.login("ana"))
+            assert thread[0]["body"] == "This one is fine."
+            await ana.close()
+
+        asyncio.run(scenario())
+
+        def letters() -> list[dict]:
+            found = get(router, "/api/admin/dead-letters", sam)["dead_letters"]
+            return found if len(found) >= 2 else []
+
+        found = wait_until(letters, what="two dead letters")
+        by_reason = {letter["reason"]: letter for letter in found}
+        assert set(by_reason) == {"too_large", "bad_mime"}
+        assert by_reason["too_large"]["size"] > 20000
+        assert "20000" in by_reason["too_large"]["detail"]
+        assert "big@customer.test" in by_reason["too_large"]["source"]
+        assert "NoBoundaryInMultipartDefect" in by_reason["bad_mime"]["detail"]
+        kept = httpx.get(f"{router.url}/api/admin/dead-letters/{by_reason['bad_mime']['id']}"
+                         "/raw", headers={"Authorization": f"Bearer {sam}"}, timeout=10)
+        assert kept.content == broken
+        refused = httpx.get(f"{router.url}/api/admin/dead-letters",
+                            headers={"Authorization": f"Bearer {router.login('ana')}"},
+                            timeout=10)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+        assert wait_until(lambda: dovecot.unseen() == 0, what="all mail flagged seen")
+        log = router.stderr_tail(100000)
+        assert "dead letter" in log and "too_large" in log
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "router.channels.deadletters", "--db", str(router.db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, check=True)
+    assert [line.count('"reason"') for line in listing.stdout.splitlines()] == [1, 1]
+
+
+def test_channel_settings_missing_a_secret_stop_the_router_with_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    proc = RouterProcess(tmp_path / "router.db", [
+        "--demo-agents", "--email-address", SUPPORT_ADDRESS, "--imap-host", "127.0.0.1",
+        "--imap-user", "support", "--smtp-host", "127.0.0.1"])
+    with pytest.raises(RuntimeError):
+        proc.start()
+    assert "SWITCHBOARD_IMAP_PASSWORD" in proc.stderr_tail()
+    assert proc.proc is not None and proc.proc.returncode == 2

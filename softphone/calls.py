@@ -139,7 +139,7 @@ class SoftCall(pj.Call):
         key: str,
         post: Post,
         call_id: int = -1,
-        adopt: Callable[[Any], SoftCall] | None = None,
+        adopt: Callable[[Any, int], SoftCall] | None = None,
     ) -> None:
         if call_id >= 0:
             super().__init__(account, call_id)
@@ -154,6 +154,9 @@ class SoftCall(pj.Call):
         self.on_hold = False
         self.remote_direction = "sendrecv"
         self.connected_slots: dict[int, int] = {}  # media index -> conference slot
+        self.recorder: Any = None  # AudioMediaRecorder while recording
+        self.recording_path = ""
+        self.conferenced: set[str] = set()  # keys of calls whose audio is bridged with ours
         self.info_digits = ""  # SIP INFO digits still to send, one transaction at a time
         self.info_in_flight = False
 
@@ -214,11 +217,21 @@ class SoftCall(pj.Call):
         places the new call itself; we hand it a SoftCall so its events reach the UI."""
         if self._adopt is None:
             return
-        new = self._adopt(self._account)
+        new = self._adopt(self._account, -1)
         prm.newCall = new
         self._post(
             "transfer_request", {"call": self.key, "to": str(prm.dstUri), "new_call": new.key}
         )
+
+    def onCallReplaced(self, prm: Any) -> None:  # noqa: N802 (pjsua2's name)
+        """Engine thread: an INVITE with Replaces takes this call's place (we are the target
+        of an attended transfer). The new call needs its Call object now, or PJSIP carries
+        on with none and crashes later."""
+        if self._adopt is None:
+            return
+        new = self._adopt(self._account, int(prm.newCallId))
+        prm.newCall = new
+        self._post("call_replaced", {"call": self.key, "new_call": new.key})
 
     def onCallTransferStatus(self, prm: Any) -> None:  # noqa: N802 (pjsua2's name)
         """Engine thread: NOTIFY about a transfer we asked for."""

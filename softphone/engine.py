@@ -28,7 +28,9 @@ from softphone.account import TRANSPORTS, AccountSettings, SoftAccount, build_co
 from softphone.backend import AudioBackend, AudioError
 from softphone.bridge import AudioBridge
 from softphone.calls import SoftCall
-from softphone.handlers import CommandHandlers, EngineError
+from softphone.errors import EngineError
+from softphone.features import FeatureHandlers
+from softphone.handlers import CommandHandlers
 
 log = logging.getLogger(__name__)
 pjlog = logging.getLogger("softphone.pjsip")
@@ -68,7 +70,7 @@ class _PjLogWriter(pj.LogWriter):
         pjlog.log(level, "%s", msg)
 
 
-class Engine(CommandHandlers):
+class Engine(CommandHandlers, FeatureHandlers):
     """The engine. Construct anywhere; call `run()` on the thread that shall own pjsua2."""
 
     def __init__(self, options: EngineOptions, backend: AudioBackend, emit: Emit) -> None:

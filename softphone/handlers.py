@@ -22,6 +22,7 @@ from softphone.calls import (
     display_name,
     stream_stats,
 )
+from softphone.errors import EngineError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -31,14 +32,6 @@ if TYPE_CHECKING:
     from softphone.bridge import AudioBridge
 
 log = logging.getLogger(__name__)
-
-
-class EngineError(Exception):
-    """A command could not be done; `code` is one of rpc.ERROR_CODES, the text is for people."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class CommandHandlers:
@@ -58,6 +51,7 @@ class CommandHandlers:
         def add_account(self, settings: AccountSettings) -> SoftAccount: ...
         def new_call(self, acc: Any, call_id: int = -1) -> SoftCall: ...
         def stop(self) -> None: ...
+        def _send_next_info_digit(self, c: SoftCall) -> None: ...
 
     # Accounts ----------------------------------------------------------------------------
     def cmd_register(
@@ -194,40 +188,6 @@ class CommandHandlers:
         """Send the microphone again."""
         return self._set_mute(call, False)
 
-    def cmd_dtmf(self, call: str, digits: str, method: str = "rfc4733") -> dict[str, Any]:
-        """Send digits in RTP (RFC 4733) or as SIP INFO (for PBXs that want it)."""
-        c = self._call(call)
-        if not digits or any(d not in "0123456789*#ABCDabcd" for d in digits):
-            raise EngineError("bad_args", "DTMF digits are 0-9, *, # and A-D")
-        if method == "info":
-            # PJSIP would send one INFO per digit at once; a proxy with several worker
-            # processes reorders them and the far end refuses the lower CSeq (500), losing a
-            # digit. So: one INFO at a time, the next when the previous one is answered.
-            c.info_digits += digits
-            if not c.info_in_flight:
-                self._send_next_info_digit(c)
-        elif method == "rfc4733":
-            prm = pj.CallSendDtmfParam()
-            prm.digits = digits
-            prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
-            self.call_pj(c.sendDtmf, prm, what="sending DTMF")
-        else:
-            raise EngineError("bad_args", "method must be rfc4733 or info")
-        log.info("sending %d DTMF digit(s) on %s by %s", len(digits), call, method)
-        return {"call": call, "digits": digits}
-
-    def cmd_transfer(self, call: str, to: str) -> dict[str, Any]:
-        """Blind transfer (REFER); `transfer_state` reports the far end's progress."""
-        c = self._call(call)
-        acc = self.accounts.get(c.account_name)
-        domain = acc.settings.domain if acc else ""
-        try:
-            uri = numbers.to_sip_uri(str(to), domain)
-        except numbers.NumberError as exc:
-            raise EngineError("bad_args", str(exc)) from exc
-        self.call_pj(c.xfer, uri, pj.CallOpParam(True), what=f"transferring to {uri}")
-        return {"call": call, "to": uri}
-
     def cmd_stats(self, call: str) -> dict[str, Any]:
         """The call's quality figures now."""
         return self._quality(self._call(call))
@@ -269,17 +229,6 @@ class CommandHandlers:
         if c is None:
             raise EngineError("not_found", f"no call {key!r} (it may have ended)")
         return c
-
-    def _send_next_info_digit(self, c: SoftCall) -> None:
-        if not c.info_digits:
-            c.info_in_flight = False
-            return
-        digit, c.info_digits = c.info_digits[0], c.info_digits[1:]
-        prm = pj.CallSendDtmfParam()
-        prm.digits = digit
-        prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
-        c.info_in_flight = True
-        self.call_pj(c.sendDtmf, prm, what="sending DTMF by SIP INFO")
 
     def _set_mute(self, key: str, muted: bool) -> dict[str, Any]:
         c = self._call(key)
@@ -412,6 +361,9 @@ class CommandHandlers:
         c = self.calls.pop(key, None)
         if c is None:
             return
+        c.recorder = None  # finishes a recording the agent did not stop
+        for other in self.calls.values():
+            other.conferenced.discard(key)
         if self.bridge is not None:
             for slot in c.connected_slots.values():
                 self.bridge.disconnect(None, slot)

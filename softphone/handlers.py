@@ -115,6 +115,18 @@ class CommandHandlers:
             self.call_pj(acc.setRegistration, False, what="unregistering")
         return {"account": account}
 
+    def cmd_network_changed(self, restart_listener: bool = False) -> dict[str, Any]:
+        """The OS reports a new network (Wi-Fi change, VPN, wake from sleep): PJSIP drops the
+        registration transports and re-registers every account; `reg_state` follows.
+
+        `restart_listener` also re-binds the SIP listeners (a fixed --sip-port keeps its
+        number; port 0 may get a new one).
+        """
+        prm = pj.IpChangeParam()
+        prm.restartListener = bool(restart_listener)
+        self.call_pj(self.ep.handleIpChange, prm, what="handling the network change")
+        return {"accounts": sorted(self.accounts)}
+
     # Calls -------------------------------------------------------------------------------
     def cmd_dial(
         self,

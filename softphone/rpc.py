@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "conference": ("calls",),
     "record_start": ("call", "path"),
     "record_stop": ("call",),
+    "network_changed": ("restart_listener",),
     "list_devices": (),
     "set_devices": ("capture", "playback", "ringer"),
     "stats": ("call",),

@@ -8,7 +8,7 @@ import pytest
 
 from tests.phone.conftest import USERS
 from tests.phone.engine_peer import EnginePeer
-from tests.phone.peers import Kamailio
+from tests.phone.peers import Kamailio, free_port
 
 pytestmark = pytest.mark.phone
 
@@ -51,3 +51,27 @@ def test_reregister_after_unregister_and_with_tcp(
     )
     st = e.wait_event("reg_state", lambda d: d["state"] in ("Registered", "Failed"), after=n)
     assert st["state"] == "Registered", st
+
+
+def test_a_network_change_re_registers(
+    kamailio: Kamailio, engine_factory: Callable[..., EnginePeer]
+) -> None:
+    e = engine_factory("carol")
+    e.request("register", user="carol", domain=kamailio.domain, password=USERS["carol"])
+    e.wait_event("reg_state", lambda d: d["state"] == "Registered")
+    n = len(e.events("reg_state"))
+    assert e.request("network_changed")["accounts"] == ["default"]
+    st = e.wait_event("reg_state", lambda d: d["state"] in ("Registered", "Failed"), after=n)
+    assert st["state"] == "Registered", st
+
+
+def test_an_unreachable_registrar_is_said_in_words(
+    engine_factory: Callable[..., EnginePeer],
+) -> None:
+    port = free_port()  # nothing listens there: TCP connect is refused at once
+    e = engine_factory("alice")
+    e.request("register", user="alice", domain=f"127.0.0.1:{port}", password="x", transport="tcp")
+    st = e.wait_event("reg_state", lambda d: d["state"] != "Registering", timeout=20)
+    assert st["state"] == "Failed"
+    assert st["code"] in (408, 502, 503), st
+    assert "could not be reached" in st["reason"] or "did not answer" in st["reason"]

@@ -276,11 +276,23 @@ class QtBackend(AudioBackend):
         }
 
     def _devices_changed(self) -> None:
-        """Hot-plug: tell the UI, and move open streams if their device vanished."""
+        """Hot-plug: tell the UI; move open streams back to the chosen device when it is
+        present again, or to the default while it is gone (and say so)."""
         devs = self._devices()
         if self.listener is not None:
             self.listener("devices", {k: [d.to_dict() for d in v] for k, v in devs.items()})
+        for kind, wanted in (("capture", self._capture_name), ("playback", self._playback_name)):
+            names = {d.name for d in devs[kind]} | {d.id for d in devs[kind]}
+            if wanted and wanted not in names and self.listener is not None:
+                self.listener(
+                    "error",
+                    {
+                        "code": "audio_error",
+                        "message": f"{wanted} is no longer connected; using the system default "
+                        f"{kind} device until it comes back",
+                    },
+                )
         if self._mic_ring is not None:
-            self._open_capture(self._mic_ring)  # re-finds by name, or falls back to default
+            self._open_capture(self._mic_ring)
         if self._spk_ring is not None:
             self._open_playback(self._spk_ring)

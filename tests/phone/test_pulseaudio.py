@@ -86,3 +86,40 @@ def test_a_tone_from_the_headset_mic_comes_back_on_the_earpiece(
     report = tone_report(samples, rate, 800)
     print("earpiece hears the mic tone echoed by SIPp:", report)
     assert report["purity"] > 0.8 and report["rms"] > 0.05
+
+
+def test_unplugging_the_headset_mid_call_falls_back_and_says_so(
+    pulse: Pulse,
+    engine_factory: Callable[..., EnginePeer],
+    sipp_echo: Callable[[int], Sipp],
+    tmp_path: Path,
+) -> None:
+    e = _qt_engine(engine_factory, pulse)
+    e.request("set_devices", capture="Headset-Microphone", playback="Headset-Earpiece")
+    sipp = sipp_echo(5000)
+    sipp.start(f"127.0.0.1:{e.sip_port}", extra=["-rtp_echo"])
+    inc = e.wait_event("incoming_call")
+    e.request("answer", call=inc["call"])
+    e.wait_call_state(inc["call"], "confirmed")
+    module = next(
+        line.split("\t")[0]
+        for line in pulse.pactl("list", "short", "modules").splitlines()
+        if "sink_name=headset_ear" in line
+    )
+    pulse.pactl("unload-module", module)
+    gone = e.wait_event(
+        "devices", lambda d: "Headset-Earpiece" not in [x["name"] for x in d["playback"]]
+    )
+    assert gone["playback"]
+    err = e.wait_event("error", lambda d: "Headset-Earpiece" in d["message"])
+    assert "system default" in err["message"]
+    pulse.pactl(
+        "load-module",
+        "module-null-sink",
+        "sink_name=headset_ear",
+        "sink_properties=device.description=Headset-Earpiece",
+    )
+    e.wait_event("devices", lambda d: "Headset-Earpiece" in [x["name"] for x in d["playback"]])
+    e.wait_call_state(inc["call"], "disconnected", timeout=15)
+    assert sipp.wait() == 0, sipp.output()  # the call survived the unplug
+    wait_until(lambda: pulse.source_outputs() == [], what="the mic stream to close")

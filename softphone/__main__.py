@@ -43,6 +43,11 @@ def _backend(args: argparse.Namespace) -> AudioBackend:
 
 def _options(args: argparse.Namespace) -> EngineOptions:
     return EngineOptions(
+        tls_port=args.tls_port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_ca=args.tls_ca,
+        tls_verify=args.tls_verify,
         bind=args.bind,
         sip_port=args.sip_port,
         rtp_port=args.rtp_port,
@@ -148,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--no-loop", action="store_true", help="play the mic file once")
     common.add_argument("--bind", default="0.0.0.0")
     common.add_argument("--sip-port", type=int, default=0)
+    common.add_argument("--tls-port", type=int, default=0)
+    common.add_argument("--tls-cert", default="", help="PEM certificate to accept SIP over TLS")
+    common.add_argument("--tls-key", default="", help="its private key (default: in the cert)")
+    common.add_argument("--tls-ca", default="", help="CA file to verify the PBX's certificate")
+    common.add_argument("--tls-verify", action="store_true", help="refuse unverified servers")
     common.add_argument("--rtp-port", type=int, default=40000)
     common.add_argument("--rtp-range", type=int, default=200)
     common.add_argument("--clock-rate", type=int, default=16000)

@@ -48,6 +48,10 @@ class EngineOptions:
     bind: str = "0.0.0.0"
     sip_port: int = 0  # 0: any free port (reported in the `ready` event)
     tls_port: int = 0
+    tls_cert: str = ""  # PEM certificate (+ key) to accept TLS; empty: TLS as a client only
+    tls_key: str = ""
+    tls_ca: str = ""  # CA list to verify the server (the PBX) with
+    tls_verify: bool = False  # refuse a server whose certificate does not verify
     rtp_port: int = 40000
     rtp_range: int = 200
     clock_rate: int = 16000
@@ -174,6 +178,8 @@ class Engine(CommandHandlers, FeatureHandlers):
         self.ep.libInit(cfg)
         self._create_transport("udp", o.sip_port)
         self._create_transport("tcp", o.sip_port)
+        if o.tls_cert:
+            self._create_transport("tls", o.tls_port)
         self.ep.libStart()
         self._set_codec_priorities()
         self.ep.audDevManager().setNullDev()
@@ -208,6 +214,12 @@ class Engine(CommandHandlers, FeatureHandlers):
         }
         tcfg = pj.TransportConfig()
         tcfg.port = port
+        if kind == "tls":
+            o = self.options
+            tcfg.tlsConfig.certFile = o.tls_cert
+            tcfg.tlsConfig.privKeyFile = o.tls_key or o.tls_cert
+            tcfg.tlsConfig.CaListFile = o.tls_ca
+            tcfg.tlsConfig.verifyServer = o.tls_verify
         if self.options.bind not in ("", "0.0.0.0"):
             tcfg.boundAddress = self.options.bind
         tid = int(self.ep.transportCreate(types[kind], tcfg))

@@ -21,6 +21,7 @@ from router.acd import OPEN_STATUSES, may_see
 from router.channels.http import agent_for, error, json_object
 from router.channels.store import ChannelStore
 from router.service import Service
+from router.storage import Row
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ def link_identity(service: Service, customer_id: str, kind: str, value: str) -> 
     return True
 
 
-def _visible_customer(service: Service, request: Request) -> tuple[str, list[str]] | JSONResponse:
+def _visible_customer(service: Service,
+                      request: Request) -> tuple[Row, str, list[str]] | JSONResponse:
     agent = agent_for(service, request)
     if isinstance(agent, JSONResponse):
         return agent
@@ -94,18 +96,20 @@ def _visible_customer(service: Service, request: Request) -> tuple[str, list[str
     ids = ChannelStore(service.storage).customer_conversation_ids(customer_id)
     if not any(may_see(agent, service.acd.conversation(c)) for c in ids):
         return error(403, "forbidden", "None of this customer's conversations is yours to see.")
-    return customer_id, ids
+    return agent, customer_id, ids
 
 
 def routes(service: Service) -> list[Route]:
     """`POST /api/customers/{id}/identities {kind, value}` and
-    `GET /api/customers/{id}/history` (agent bearer token)."""
+    `GET /api/customers/{id}/history` (agent bearer token). The history holds the customer's
+    conversations of the agent's own queues (closed ones too, for context) and any other the
+    agent may see; another team's conversations stay out, as on the websocket."""
 
     async def add(request: Request) -> JSONResponse:
         found = _visible_customer(service, request)
         if isinstance(found, JSONResponse):
             return found
-        customer_id, _ = found
+        _, customer_id, _ = found
         body = await json_object(request)
         if body is None or body.get("kind") not in KINDS or not isinstance(body.get("value"),
                                                                             str):
@@ -124,11 +128,14 @@ def routes(service: Service) -> list[Route]:
         found = _visible_customer(service, request)
         if isinstance(found, JSONResponse):
             return found
-        customer_id, ids = found
+        agent, customer_id, ids = found
+        teams = set(agent["queues"]) | set(agent.get("supervises") or ())
+        shown = [c for c in ids if service.acd.conversation(c)["queue"] in teams
+                 or may_see(agent, service.acd.conversation(c))]
         return JSONResponse({
             "customer": service.storage.customer(customer_id),
             "conversations": [{"conversation": service.storage.conversation_wire(c),
-                               "messages": service.storage.messages(c)} for c in ids],
+                               "messages": service.storage.messages(c)} for c in shown],
         })
 
     return [Route("/api/customers/{customer_id}/identities", add, methods=["POST"]),

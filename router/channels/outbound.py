@@ -75,6 +75,13 @@ class Outbound:
                 except DeliveryError as exc:
                     self._failed(conversation_id, thread["channel"], message["id"], str(exc))
                     continue
+                except Exception:
+                    # A bug in a sender must not leave the message "sending" for ever, nor
+                    # the agent believing it left: record it, say so, and log the traceback.
+                    log.exception("%s sender failed on %s", thread["channel"], message["id"])
+                    self._failed(conversation_id, thread["channel"], message["id"],
+                                 "an internal error (see the router log)")
+                    continue
                 with self.service.storage.transaction():
                     self.store.set_delivery(message["id"], sent.status, self.service.clock(),
                                             sent.provider_id)

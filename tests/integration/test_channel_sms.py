@@ -136,3 +136,35 @@ def test_sms_in_reply_out_in_twilio_format_and_status_callbacks(
     assert status() == "delivered"
     assert TWILIO_TOKEN not in sms_router.stderr_tail(100000)
 
+
+
+def test_a_reply_the_provider_refuses_is_marked_failed_and_the_agent_is_told(
+    sms_router: RouterProcess, twilio: TwilioStandIn
+) -> None:
+    token = sms_router.login("ana")
+    twilio.refuse_with = {"code": 21610, "message": "Attempt to send to unsubscribed recipient",
+                          "status": 400}
+
+    async def scenario() -> str:
+        ana = await available_agent(sms_router)
+        assert (await asyncio.to_thread(twilio.inbound, sms_router.url, "+14155550124",
+                                        "STOP")).status_code == 200
+        conversation_id = await accept_next_offer(ana, "sms")
+        ack = await ana.command("send_message", conversation_id=conversation_id,
+                                message_id=str(uuid.uuid4()), body="Are you there?",
+                                format="text")
+        assert ack["ok"], ack
+        note = await ana.event("message", lambda e: e["message"]["direction"] == "note")
+        assert note["event"]["message"]["body"] == (
+            "Your reply was not delivered by sms: the SMS provider refused it (HTTP 400: "
+            "Attempt to send to unsubscribed recipient)")
+        await ana.close()
+        return conversation_id
+
+    conversation_id = asyncio.run(scenario())
+    (delivery,) = get(sms_router, f"/api/conversations/{conversation_id}/deliveries",
+                      token)["deliveries"]
+    assert delivery["status"] == "failed" and "HTTP 400" in delivery["error"]
+    assert twilio.sent == []
+    # Without --chat there is no widget: channels are opt-in one by one.
+    assert httpx.get(f"{sms_router.url}/chat", timeout=10).status_code == 404

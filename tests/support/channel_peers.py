@@ -249,6 +249,8 @@ class TwilioStandIn:
         self.token = token
         self.sent: list[dict[str, str]] = []
         self.refused: list[int] = []
+        self.refuse_with: dict[str, Any] | None = None
+        """When set, the next message is refused with this Twilio error body."""
         self.lock = threading.Lock()
         stand_in = self
 
@@ -292,6 +294,9 @@ class TwilioStandIn:
             with self.lock:
                 self.refused.append(401)
             self._reply(handler, 401, {"code": 20003, "message": "Authenticate", "status": 401})
+        elif self.refuse_with is not None:
+            body, self.refuse_with = self.refuse_with, None
+            self._reply(handler, int(body["status"]), body)
         elif not form.get("To") or not form.get("From") or "Body" not in form:
             self._reply(handler, 400, {"code": 21604, "message": "A 'To' phone number is "
                                        "required.", "status": 400})

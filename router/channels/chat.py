@@ -2,12 +2,12 @@
 
 The customer side speaks small JSON frames (docs/channels.md): `start {name, visitor_id?,
 secret?}` -> `ready {visitor_id, secret?, messages}`; `message {body}`; `callback {phone,
-note?}` -> `callback_requested`; the router pushes `message` (the customer's own, echoed once
-stored, and agents' replies) and `typing` (an agent is typing). A visitor id is the customer's
-chat identity; its secret (kept by the page in localStorage, stored here only as a SHA-256
-digest) lets a reload pick the conversation up again without letting anyone who guesses a
-visitor id read it. Agents' replies reach open sockets through the outbound dispatcher; a
-visitor who is away sees them in `ready.messages` next time.
+note?}` -> `callback_requested`; `leave` -> `left`; the router pushes `message` (the
+customer's own, echoed once stored, and agents' replies) and `typing` (an agent is typing).
+A visitor id is the customer's chat identity; its secret (kept by the page in localStorage,
+stored here only as a SHA-256 digest) lets a reload pick the conversation up again without
+letting anyone who guesses a visitor id read it. Agents' replies reach open sockets through
+the outbound dispatcher; a visitor who is away sees them in `ready.messages` next time.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from router import intake
 from router.channels.config import ChatConfig
 from router.channels.http import agent_for, error
 from router.channels.identities import e164, link_identity
@@ -186,6 +187,8 @@ class ChatChannel:
             await self._push(visitor_id, delivered.message_id)
         elif kind == "callback":
             await self._callback(websocket, visitor_id, frame)
+        elif kind == "leave":
+            await self._leave(websocket, visitor_id)
         elif kind == "typing":
             return  # The customer's typing is not shown to agents yet (no event for it).
         else:
@@ -229,6 +232,18 @@ class ChatChannel:
         await self._push(visitor_id, delivered.message_id)
         await websocket.send_json({"type": "callback_requested", "id": request_id,
                                    "phone": phone})
+
+    async def _leave(self, websocket: WebSocket, visitor_id: str) -> None:
+        """The customer ended the chat. Still waiting for an agent, it is abandoned (the
+        ACD's `customer_left`: counted in the metrics, its offer withdrawn); already with an
+        agent, the agent sees a line saying so and wraps up as usual. A closed page alone is
+        not leaving: the customer may be reloading it."""
+        conversation_id = self._conversation(visitor_id)
+        if conversation_id is not None and not intake.customer_left(self.service.acd,
+                                                                    conversation_id):
+            delivered = self._take(websocket, visitor_id, "(The customer left the chat.)")
+            await self._push(visitor_id, delivered.message_id)
+        await websocket.send_json({"type": "left"})
 
     async def _push(self, visitor_id: str, message_id: str) -> int:
         message = self.service.storage.message(message_id)

@@ -71,6 +71,11 @@
         done.textContent = "Thanks! We will call you on " + frame.phone + ".";
         done.hidden = false;
         $("callback").hidden = true;
+      } else if (frame.type === "left") {
+        status("Chat ended. Thank you!");
+        $("compose").hidden = true;
+        $("callback-box").hidden = true;
+        $("leave").hidden = true;
       } else if (frame.type === "error") {
         showError(frame.message);
       }
@@ -100,6 +105,7 @@
       e.preventDefault();
       send({type: "callback", phone: $("phone").value.trim(), note: $("note").value.trim()});
     });
+    $("leave").addEventListener("click", function () { send({type: "leave"}); });
     connect();
   });
 })();

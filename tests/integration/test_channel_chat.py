@@ -98,6 +98,10 @@ def test_customer_chats_in_a_browser_with_an_agent(chat_router: RouterProcess) -
                 await page.reload()
                 await page.wait_for_selector("li.out:has-text('how can I help')", timeout=ms)
                 assert await page.locator("li.in").count() == 2
+                await page.click("#leave")
+                await page.wait_for_selector("#status:has-text('Chat ended')", timeout=ms)
+                await ana.event("message", lambda e: e["message"]["body"] ==
+                                "(The customer left the chat.)")
                 assert problems == []
             finally:
                 await browser.close()
@@ -142,6 +146,11 @@ def test_chat_socket_refuses_bad_frames_and_keeps_going(chat_router: RouterProce
             await ws.send(json.dumps({"type": "message", "body": "still here"}))
             echoed = json.loads(await ws.recv())
             assert echoed["type"] == "message" and echoed["message"]["body"] == "still here"
+            health = httpx.get(f"{chat_router.url}/health", timeout=10).json()
+            assert health["queued"] == 1
+            # Leaving before an agent answered abandons the chat: nothing waits any more.
+            await ws.send(json.dumps({"type": "leave"}))
+            assert json.loads(await ws.recv()) == {"type": "left"}
+            assert httpx.get(f"{chat_router.url}/health", timeout=10).json()["queued"] == 0
 
     asyncio.run(scenario())
-    assert httpx.get(f"{chat_router.url}/health", timeout=10).json()["queued"] == 1

@@ -14,6 +14,7 @@ protocol lines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -67,11 +68,22 @@ def run_rpc(args: argparse.Namespace) -> int:
     stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
 
+    ui_gone = threading.Event()
+
     def emit(message: rpc.Message) -> None:
         line = rpc.encode(message)
         with out_lock:
-            stdout.write(line)
-            stdout.flush()
+            if ui_gone.is_set():
+                return
+            try:
+                stdout.write(line)
+                stdout.flush()
+            except (BrokenPipeError, ValueError, OSError) as exc:
+                # The UI died or closed our stdout: nobody to talk to. Hang up and unregister
+                # cleanly rather than crash with calls up.
+                ui_gone.set()
+                log.warning("the UI stopped reading (%s): shutting down", exc)
+                engine.submit(rpc.command("shutdown", "stdout-closed"))
 
     engine = Engine(_options(args), _backend(args), emit)
 
@@ -101,7 +113,7 @@ def run_rpc(args: argparse.Namespace) -> int:
     # The stdin reader is blocked in read(); interpreter finalisation would abort on its
     # buffer lock ("_enter_buffered_busy"). The library is destroyed and stdout flushed:
     # leave without finalising.
-    with out_lock:
+    with out_lock, contextlib.suppress(OSError, ValueError):
         stdout.flush()
     sys.stderr.flush()
     os._exit(code)

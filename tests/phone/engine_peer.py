@@ -82,7 +82,7 @@ class EnginePeer:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             line = raw.decode("utf-8", "replace")
-            msg = rpc.decode(line)  # a bad line from the engine is a test failure: let it raise
+            msg = rpc.decode(line)  # a bad line from the engine fails the test: let it raise
             with self._lock:
                 self.raw_lines.append(line)
                 self.messages.append(msg)

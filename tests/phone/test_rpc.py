@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from softphone import rpc
-from tests.phone.engine_peer import EngineError, EnginePeer
-from tests.support.wait import wait_until
+from tests.phone.engine_peer import ROOT, EngineError, EnginePeer
+from tests.phone.peers import rtp_base
+from tests.support.wait import deadline, wait_until
 
 pytestmark = pytest.mark.phone
 
@@ -51,8 +56,6 @@ def test_bad_lines_raise_protocol_errors_with_what_could_be_salvaged(
 
 
 def test_every_command_and_event_is_documented() -> None:
-    from pathlib import Path
-
     doc = (Path(__file__).resolve().parents[2] / "docs" / "engine-protocol.md").read_text()
     missing = [n for n in (*rpc.COMMANDS, *rpc.EVENTS) if f"`{n}`" not in doc]
     assert not missing, f"undocumented in docs/engine-protocol.md: {missing}"
@@ -96,3 +99,39 @@ def test_closing_stdin_shuts_the_engine_down_cleanly(
     e.proc.stdin.close()
     e.wait_event("stopped", timeout=15)
     assert e.proc.wait(timeout=15) == 0
+
+
+def test_an_engine_whose_ui_vanished_shuts_down_cleanly(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the UI is gone before the engine says a word
+    log_path = tmp_path / "engine.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "softphone",
+                "rpc",
+                "--bind",
+                "127.0.0.1",
+                "--rtp-port",
+                str(rtp_base()),
+                "--rtp-range",
+                "40",
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=write_end,
+            stderr=log_file,
+        )
+        os.close(write_end)
+        try:
+            code = proc.wait(timeout=deadline(20))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            assert proc.stdin is not None
+            proc.stdin.close()
+    assert code == 0, log_path.read_text()[-2000:]
+    assert "the UI stopped reading" in log_path.read_text()

@@ -1,0 +1,98 @@
+"""Child processes for bench_cache.py's start-up and memory figures (not a benchmark itself).
+
+    python bench/app_child.py bare
+    python bench/app_child.py app CACHE [--idle SECONDS]
+
+`bare`: a bare PySide6 window, shown and painted, then closed: the baseline.
+`app`: the real window (client.app.AppController, a central router address that does not
+answer, so no embedded router and no network) on CACHE: shown, first inbox page painted.
+Both print `INTERACTIVE <seconds since the interpreter started>` at that point. With `--idle`
+the app then starts its sync engine, opens a few threads, runs a search, idles, and prints
+`RSS <MB>` (VmRSS from /proc) before exiting.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+UNREACHABLE = "http://127.0.0.1:9"
+
+
+def since_start() -> float:
+    """Seconds since this process was created (from /proc: includes interpreter start)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    with open("/proc/self/stat") as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19]) / ticks
+    with open("/proc/uptime") as f:
+        up = float(f.read().split()[0])
+    return up - start
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bare() -> None:
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    app = QApplication(sys.argv[:1])
+    w = QWidget()
+    w.resize(1360, 860)
+    w.show()
+    w.repaint()
+    app.processEvents()
+    print(f"INTERACTIVE {since_start():.4f}", flush=True)
+    w.close()
+
+
+def real(cache: Path, idle: float) -> None:
+    import tempfile
+
+    from client.app import AppController, Options, cache_path
+    from client.qt import QApplication
+    from client.theme import apply_theme, set_names
+
+    app = QApplication(sys.argv[:1])
+    set_names()
+    apply_theme(app)
+    data = Path(tempfile.mkdtemp(prefix="sb-bench-"))
+    target = cache_path(data, UNREACHABLE)
+    target.symlink_to(cache)
+    c = AppController(Options(data_dir=data, router_url=UNREACHABLE))
+    c.window.show()
+    c.window.reload()
+    c.window.inbox.view.viewport().repaint()
+    app.processEvents()
+    assert c.window.inbox_model.rowCount() > 0
+    print(f"INTERACTIVE {since_start():.4f}", flush=True)
+    if idle <= 0:
+        return
+    c.connect_engine(UNREACHABLE, "ana", "not-used")
+    model = c.window.inbox_model
+    for i in range(0, min(50, model.rowCount())):
+        c.window.conversation.open(model.row_at(i).id)
+        app.processEvents()
+    c.window.inbox.search.setText("refund")
+    end = time.monotonic() + idle
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.05)  # idling like an app waiting for the agent
+    print(f"RSS {rss_mb():.1f}", flush=True)
+    c.shutdown()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "bare":
+        bare()
+    else:
+        real(Path(sys.argv[2]), float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)

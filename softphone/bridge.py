@@ -101,7 +101,7 @@ class AudioBridge:
         """
         assert self.port is not None
         slot = media.getPortId()
-        log.info("connect slot %d (send mic: %s)", slot, send_mic)
+        log.debug("connect slot %d (send mic: %s)", slot, send_mic)
         if slot not in self._talking:
             media.startTransmit(self.port)
             self._talking.add(slot)
@@ -113,7 +113,7 @@ class AudioBridge:
             self._listening.discard(slot)
         self._update_streams()
 
-    def disconnect(self, media: Any | None, slot: int) -> None:
+    def disconnect(self, media: Any | None, slot: int, update: bool = True) -> None:
         """Stop audio between the headset and a call (hold, hang-up); closes idle streams.
 
         `media` may be None when the call's media is already gone; the slot is then forgotten.
@@ -125,7 +125,8 @@ class AudioBridge:
                 self.port.stopTransmit(media)
         self._talking.discard(slot)
         self._listening.discard(slot)
-        self._update_streams()
+        if update:  # False when a connect() follows at once: no needless device close/open
+            self._update_streams()
 
     def _update_streams(self) -> None:
         want_mic = bool(self._listening)

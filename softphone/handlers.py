@@ -348,9 +348,17 @@ class CommandHandlers:
             if mi.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
             status = MEDIA_STATUS.get(mi.status, str(mi.status))
-            if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+            if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+                # Held by the far end: still play what it sends (music on hold), but the
+                # microphone goes nowhere, so it is not opened for this call.
                 media = c.getAudioMedia(mi.index)
-                self.bridge.connect(media, send_mic=not c.muted)
+                old_slot = c.connected_slots.get(mi.index)
+                if old_slot is not None and old_slot != media.getPortId():
+                    # PJSIP re-created the stream (hold, codec change): its old conference
+                    # port is gone, forget it or the mic stays "needed" forever.
+                    self.bridge.disconnect(None, old_slot, update=False)
+                active = mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE
+                self.bridge.connect(media, send_mic=active and not c.muted)
                 c.connected_slots[mi.index] = media.getPortId()
             elif mi.index in c.connected_slots:
                 slot = c.connected_slots.pop(mi.index)

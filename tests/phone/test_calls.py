@@ -79,6 +79,7 @@ def test_hold_and_resume_change_the_sdp_direction_at_the_far_end(
     held = bob.wait_event("media_state", lambda d: d["call"] == b_call, after=n)
     assert held["remote_direction"] == "sendonly"
     assert held["status"] == "remote_hold" and held["direction"] == "recvonly"
+    assert held["capturing"] is False  # held by the far end: bob's mic is not needed
     mine = alice.wait_event("media_state", lambda d: d["status"] == "local_hold")
     assert mine["direction"] == "sendonly"
 

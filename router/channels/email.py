@@ -1,4 +1,5 @@
-"""Email: IMAP in (polling), SMTP out, threads by Message-ID / In-Reply-To / References.
+"""Email: IMAP in (IDLE-woken polling), SMTP out, threads by Message-ID / In-Reply-To /
+References.
 
 `imaplib` and `smtplib` block, so they run in worker threads (`asyncio.to_thread`) and hand
 bytes back; everything that touches the database runs on the router's loop. A message is
@@ -11,6 +12,7 @@ dead letters with the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
 import logging
 import re
@@ -23,6 +25,7 @@ from email.parser import BytesHeaderParser
 
 from router.channels import email_mime
 from router.channels.config import EmailConfig
+from router.channels.imap_idle import IdleWatcher
 from router.channels.inbound import Delivered, InboundMessage, dead_letter, deliver
 from router.channels.outbound import DeliveryError, Outbound, Sent
 from router.channels.store import ChannelStore
@@ -153,16 +156,20 @@ class EmailChannel:
         self.config = config
         self.store = ChannelStore(service.storage)
         self.mailbox = ImapMailbox(config)
+        self.wake = asyncio.Event()
+        """Set by the IDLE watcher when the server announces new mail."""
         self.domain = config.address.rpartition("@")[2] or "switchboard.invalid"
         outbound.senders["email"] = self.send
 
     async def start(self, service: Service) -> None:
         service.spawn(self._poll_forever(), "email-imap-poll")
+        service.spawn(IdleWatcher(self.config, self.wake).run(), "email-imap-idle")
 
     async def _poll_forever(self) -> None:
         backoff = 1.0
         try:
             while True:
+                self.wake.clear()
                 try:
                     more = await self.poll_once()
                     backoff = 1.0
@@ -173,7 +180,8 @@ class EmailChannel:
                     backoff = min(_MAX_BACKOFF, backoff * 2)
                     continue
                 if not more:
-                    await asyncio.sleep(self.config.poll_interval)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), self.config.poll_interval)
         finally:
             await asyncio.to_thread(self.mailbox.close)
 

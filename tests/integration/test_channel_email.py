@@ -24,7 +24,7 @@ from tests.integration.channel_setup import (
 )
 from tests.support.channel_peers import Dovecot, SmtpSink
 from tests.support.router_proc import ROOT, RouterProcess
-from tests.support.wait import wait_until
+from tests.support.wait import async_wait_until, wait_until
 
 
 @pytest.fixture
@@ -206,3 +206,23 @@ def test_channel_settings_missing_a_secret_stop_the_router_with_a_clear_error(
         proc.start()
     assert "SWITCHBOARD_IMAP_PASSWORD" in proc.stderr_tail()
     assert proc.proc is not None and proc.proc.returncode == 2
+
+
+def test_imap_idle_brings_new_mail_without_waiting_for_the_poll(
+    tmp_path: Path, dovecot: Dovecot, smtp: SmtpSink
+) -> None:
+    # One poll at start, then the next only after 10 minutes: only IDLE can bring this mail.
+    with channel_router(tmp_path, dovecot, smtp, extra=["--imap-poll", "600"]) as router:
+
+        async def scenario() -> None:
+            ana = await available_agent(router)
+            await async_wait_until(lambda: "IMAP IDLE watching INBOX" in router.stderr_tail(),
+                                   what="the IDLE watcher")
+            dovecot.append(_mail("idle@customer.test", "Quick", "Are you there?")[0])
+            conversation_id = await accept_next_offer(ana, "email")
+            thread = messages(router, conversation_id, router.login("ana"))
+            assert thread[0]["body"] == "Are you there?"
+            await ana.close()
+
+        asyncio.run(scenario())
+        assert dovecot.password not in router.stderr_tail(100000)

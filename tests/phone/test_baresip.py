@@ -38,13 +38,27 @@ module			account.so
 """
 
 
+def _free_pair() -> int:
+    """A port free for UDP/TCP whose next port is free too: baresip puts SIP over TLS on
+    port + 1 and gives up if that is taken."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free pair of ports")
+
+
 class Baresip:
     """baresip with one auto-answering account (ausine needs 48 kHz stereo: hence the srate
     and channel lines; the UA resamples for the codec)."""
 
     def __init__(self, workdir: Path, freq: int) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = _free_pair()
         rtp = rtp_base()
         workdir.mkdir()
         (workdir / "config").write_text(

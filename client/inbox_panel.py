@@ -211,6 +211,13 @@ class InboxPanel(QWidget):
             self.select(current, emit=False)
         self._update_empty()
 
+    def reset_search(self) -> None:
+        """Forget the search connection (the cache file was replaced)."""
+        with self._search_lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+
     def _run_search(self, flt: InboxFilter, gen: int) -> None:
         if self._searcher is None:
             self._searcher = StoreReader(self.model.reader_path)

@@ -255,7 +255,13 @@ class MainWindow(QMainWindow):
         """The engine met something it cannot use: say so; a fatal one stays on screen."""
         if fatal:
             self.status.set_status(ConnectionStatus("error", message, self.status.status.outbox))
-        elif message.startswith(("The disk is full", "The local cache was damaged")):
+        elif message.startswith("The local cache was damaged"):
+            # The file the reader had open was moved aside: read the new one from now on.
+            self.reader.close()
+            self.inbox.reset_search()
+            self.reload()
+            self.status.notify(message, 60000)
+        elif message.startswith("The disk is full"):
             # The agent must read these: they stay a minute (a full disk is said again on the
             # next write that fails).
             self.status.notify(message, 60000)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sync.recovery import is_corrupt
 from sync.store import open_readonly
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class StoreReader:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
+        self.damaged = False  # a read met a corrupt file (see `_rows`)
 
     # -- connection ------------------------------------------------------------------------
 
@@ -150,11 +152,23 @@ class StoreReader:
             if "no such table" in str(exc):
                 return []
             raise
+        except sqlite3.DatabaseError as exc:
+            # A damaged file: the engine moves it aside, rebuilds it and tells the agent
+            # (sync.recovery); until then the window shows nothing rather than crashing.
+            if not is_corrupt(exc):
+                raise
+            if not self.damaged:
+                log.error("the cache %s is damaged (%s); waiting for the rebuild", self.path, exc)
+            self.damaged = True
+            return []
 
     def close(self) -> None:
+        """Drop the connection; the next read opens the file at `path` again (after the
+        engine replaced a damaged cache, the old connection still reads the moved file)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self.damaged = False
 
     # -- inbox ---------------------------------------------------------------------------
 

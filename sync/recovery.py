@@ -23,12 +23,12 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
-from sync.apply import refresh_conversation
 from sync.store import atomic, get_state, open_store, set_state
+
+if TYPE_CHECKING:  # the UI imports this module for `is_corrupt`: keep sqlite_utils out of it
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,8 @@ def rebuild(path: Path, reason: str) -> tuple[sqlite_utils.Database, Rebuilt]:
     The cursor of the fresh cache is 0, so the next session gets a full snapshot; rescued
     conversations are placeholders until then (the snapshot keeps them: they have outbox rows).
     """
+    from sync.apply import refresh_conversation  # needs sqlite_utils: only when rebuilding
+
     moved = move_aside(path)
     found = rescue(moved)
     db = open_store(path)

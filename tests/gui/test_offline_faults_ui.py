@@ -8,13 +8,15 @@ copy is gone (as after a crash); the full-disk and rebuilt-cache notices stay re
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from pytestqt.qtbot import QtBot
 
 from client.app import AppController
+from client.demo_cache import seed_cache
 from client.main_window import MainWindow
-from client.store_reader import InboxFilter, fts_query
+from client.store_reader import InboxFilter, StoreReader, fts_query
 from tests.support.wait import deadline
 
 T = int(deadline(20) * 1000)
@@ -86,3 +88,24 @@ def test_disk_full_and_rebuilt_cache_are_said_and_stay(window: MainWindow) -> No
     assert window.status.notice.isVisible()
     assert window.status.notice.text().startswith("The disk is full: ")
     assert window.status._notice_timer.interval() >= 60000
+
+
+def test_a_damaged_cache_shows_empty_then_the_rebuilt_one(qtbot: QtBot, tmp_path: Path) -> None:
+    """The window opens on a damaged file without crashing; when the engine says it rebuilt
+    the cache, the window reads the new file (its old connection saw the moved one)."""
+    cache = tmp_path / "cache.db"
+    cache.write_bytes(b"not a database " * 400)
+    reader = StoreReader(cache)
+    win = MainWindow(reader, embedded=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.reload()
+    assert win.inbox_model.rowCount() == 0 and reader.damaged
+    cache.rename(tmp_path / "cache.corrupt.db")  # what sync.recovery.move_aside does
+    seed_cache(cache, conversations=12)
+    win._on_issue("The local cache was damaged and has been rebuilt from the router; "
+                  "nothing unsent was waiting. The damaged file was kept as x.", False)
+    assert win.inbox_model.rowCount() == 12
+    assert win.status.notice.text().startswith("The local cache was damaged")
+    win.close()
+    reader.close()

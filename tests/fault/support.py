@@ -29,6 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 LONG = os.environ.get("SWITCHBOARD_LONG") == "1"
 
 
+REPORTED: list[str] = []
+"""Every count line of this session, printed again in pytest's terminal summary (conftest)
+so CI logs show them even when output is captured."""
+
+
 def scale(short: int, long: int) -> int:
     """How many faults: the short form in the default run, the issue's figure when long."""
     return long if LONG else short
@@ -62,6 +67,7 @@ class FaultCounts:
                 f"messages written={self.written} delivered={self.delivered} "
                 f"lost={self.lost} duplicated={self.duplicated}{extra}")
         print("\n" + line)
+        REPORTED.append(line)
         return line
 
 

@@ -35,6 +35,9 @@ def channel_router(tmp_path: Path, dovecot: Dovecot | None = None, smtp: SmtpSin
                  "--imap-poll", "0.2", "--smtp-host", "127.0.0.1",
                  "--smtp-port", str(smtp.port)]
         env["SWITCHBOARD_IMAP_PASSWORD"] = dovecot.password
+        if smtp.login is not None:
+            args += ["--smtp-user", smtp.login[0]]
+            env["SWITCHBOARD_SMTP_PASSWORD"] = smtp.login[1]
     if twilio is not None:
         args += ["--sms-account-sid", ACCOUNT_SID, "--sms-number", OUR_NUMBER,
                  "--sms-api-base", twilio.base]

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.integration.channel_setup import (
+    SMTP_PASSWORD,
     SUPPORT_ADDRESS,
     accept_next_offer,
     available_agent,
@@ -67,10 +68,13 @@ HOSTILE_HTML = (
 )
 
 
+# SMTP AUTH over plain TCP is what the loopback test server offers; aiosmtpd warns about it.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_email_threads_by_references_sanitizes_html_and_replies_by_smtp(
-    tmp_path: Path, dovecot: Dovecot, smtp: SmtpSink
+    tmp_path: Path, dovecot: Dovecot
 ) -> None:
-    with channel_router(tmp_path, dovecot, smtp) as router:
+    with SmtpSink(login=("relay-user", SMTP_PASSWORD)) as smtp, \
+            channel_router(tmp_path, dovecot, smtp) as router:
         token = router.login("ana")
 
         async def scenario() -> None:
@@ -141,8 +145,9 @@ def test_email_threads_by_references_sanitizes_html_and_replies_by_smtp(
 
         asyncio.run(scenario())
         assert wait_until(lambda: dovecot.unseen() == 0, what="mail flagged seen")
+        assert smtp.logins, "the router sent without logging in"
         log = router.stderr_tail(100000)
-        assert dovecot.password not in log
+        assert dovecot.password not in log and SMTP_PASSWORD not in log
 
 
 def test_oversized_and_broken_mail_go_to_dead_letters_and_the_next_mail_flows(
@@ -226,3 +231,31 @@ def test_imap_idle_brings_new_mail_without_waiting_for_the_poll(
 
         asyncio.run(scenario())
         assert dovecot.password not in router.stderr_tail(100000)
+
+
+def test_a_reply_the_mail_server_cannot_take_is_failed_and_the_agent_is_told(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    with SmtpSink() as smtp:
+        pass  # stopped: its port now refuses connections
+    with channel_router(tmp_path, dovecot, smtp) as router:
+        token = router.login("ana")
+
+        async def scenario() -> str:
+            ana = await available_agent(router)
+            dovecot.append(_mail("carol@customer.test", "Hello", "Anyone?")[0])
+            conversation_id = await accept_next_offer(ana, "email")
+            ack = await ana.command("send_message", conversation_id=conversation_id,
+                                    message_id=str(uuid.uuid4()), body="Yes!", format="text")
+            assert ack["ok"], ack
+            note = await ana.event("message", lambda e: e["message"]["direction"] == "note")
+            assert note["event"]["message"]["body"].startswith(
+                "Your reply was not delivered by email: the mail server refused it")
+            await ana.close()
+            return conversation_id
+
+        conversation_id = asyncio.run(scenario())
+        (delivery,) = get(router, f"/api/conversations/{conversation_id}/deliveries",
+                          token)["deliveries"]
+        assert delivery["status"] == "failed"
+        assert "ConnectionRefusedError" in delivery["error"]

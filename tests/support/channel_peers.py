@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.support.wait import deadline, wait_until
 
@@ -194,13 +194,29 @@ class _Keep:
 
 
 class SmtpSink:
-    """An aiosmtpd server on a free loopback port that keeps what it receives."""
+    """An aiosmtpd server on a free loopback port that keeps what it receives; with `login`
+    (user, password) it requires SMTP AUTH (over plain TCP: loopback only)."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.messages: list[dict[str, Any]] = []
+        self.logins: list[str] = []
         self.cond = threading.Condition()
-        self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
+        self.login = login
+        options: dict[str, Any] = {}
+        if login is not None:
+            options = {"auth_required": True, "auth_require_tls": False,
+                       "authenticator": self._authenticate}
+        self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port,
+                                     **options)
+
+    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
+                      mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and self.login is not None and (
+            data.login.decode(), data.password.decode()) == self.login
+        if ok:
+            self.logins.append(mechanism)
+        return AuthResult(success=ok)
 
     def __enter__(self) -> SmtpSink:
         self.controller.start()

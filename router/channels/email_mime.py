@@ -5,7 +5,8 @@ sender, a multipart whose parts cannot be found) and lenient about the rest (an 
 charset is decoded with replacement characters). Anything refused raises `MimeError` with a
 short reason code, and the caller dead-letters the raw bytes. HTML bodies are sanitized with
 `nh3` before anything stores them: no scripts, no event handlers, no styles, and no remote
-images (a remote image is a read receipt and a tracking pixel), only `cid:` inline ones.
+images loaded (a remote image is a read receipt and a tracking pixel): only `cid:` inline
+ones keep their `src`.
 """
 
 from __future__ import annotations
@@ -73,18 +74,27 @@ class ParsedEmail:
     """Attachments not kept (over the limits), as lines for the agent."""
 
 
+_REMOTE_SRC = re.compile(r'(<img\b[^>]*?) src="(https?://[^"]*)"', re.IGNORECASE)
+
+
 def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
-    if tag == "img" and attribute == "src" and not value.lower().startswith("cid:"):
+    if tag == "img" and attribute == "src" and not value.lower().startswith(
+        ("cid:", "http://", "https://")
+    ):
         return None
     return value
 
 
 def sanitize_html(markup: str) -> str:
-    """Safe HTML for agents' eyes: see the module docstring."""
-    return nh3.clean(markup, tags=_TAGS, attributes=_ATTRIBUTES,
-                     url_schemes={"http", "https", "mailto", "cid"},
-                     attribute_filter=_keep_attribute, link_rel="noopener noreferrer nofollow",
-                     strip_comments=True)
+    """Safe HTML for agents' eyes: see the module docstring. A remote image keeps its address
+    as `data-remote-src` (never `src`), so an app can load it only when the agent asks."""
+    clean = nh3.clean(markup, tags=_TAGS, attributes=_ATTRIBUTES,
+                      url_schemes={"http", "https", "mailto", "cid"},
+                      attribute_filter=_keep_attribute, link_rel="noopener noreferrer nofollow",
+                      strip_comments=True)
+    # nh3's output is normalised (double-quoted attributes, escaped values), so this rename
+    # is exact; a value it missed would still be a sanitized URL.
+    return _REMOTE_SRC.sub(r'\1 data-remote-src="\2"', clean)
 
 
 def html_to_text(markup: str) -> str:

@@ -34,8 +34,10 @@ def test_sanitize_drops_scripts_handlers_styles_and_remote_images() -> None:
     assert "<b>hi</b>" in clean
     assert '<img src="cid:logo@x" alt="logo">' in clean
     assert 'href="https://ok.example/"' in clean and "noopener" in clean
-    for bad in ("script", "bad()", "onclick", "t.example", "iframe", "javascript", "p{}"):
+    assert '<img data-remote-src="https://t.example/p.gif">' in clean
+    for bad in ("script", "bad()", "onclick", ' src="https', "iframe", "javascript", "p{}"):
         assert bad not in clean
+    assert "src" not in sanitize_html("<img src='data:image/png;base64,AAAA'>")
 
 
 def test_html_to_text_keeps_line_breaks_and_entities() -> None:

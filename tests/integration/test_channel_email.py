@@ -261,3 +261,38 @@ def test_a_reply_the_mail_server_cannot_take_is_failed_and_the_agent_is_told(
                           token)["deliveries"]
         assert delivery["status"] == "failed"
         assert "ConnectionRefusedError" in delivery["error"]
+
+
+def test_mail_that_arrives_while_the_router_is_down_threads_after_restart(
+    tmp_path: Path, dovecot: Dovecot, smtp: SmtpSink
+) -> None:
+    with channel_router(tmp_path, dovecot, smtp) as router:
+
+        async def first_part() -> str:
+            ana = await available_agent(router)
+            dovecot.append(_mail("dave@customer.test", "Refund", "Where is my refund?",
+                                 message_id="dave-1@customer.test")[0])
+            conversation_id = await accept_next_offer(ana, "email")
+            ack = await ana.command("send_message", conversation_id=conversation_id,
+                                    message_id=str(uuid.uuid4()), body="Checking.",
+                                    format="text")
+            assert ack["ok"], ack
+            await ana.close()
+            return conversation_id
+
+        conversation_id = asyncio.run(first_part())
+        (reply,) = smtp.wait_for(1)
+        router.stop()
+        dovecot.append(_mail("dave@customer.test", "Re: Refund", "Any news?",
+                             references=["dave-1@customer.test",
+                                         reply["Message-ID"].strip("<>")])[0])
+        router.start()
+        token = router.login("ana")
+
+        def thread() -> list[str]:
+            bodies = [m["body"] for m in messages(router, conversation_id, token)]
+            return bodies if len(bodies) == 3 else []
+
+        assert wait_until(thread, what="the reply in the same thread") == [
+            "Where is my refund?", "Checking.", "Any news?"]
+        assert len(smtp.messages) == 1, "the reply was sent again after the restart"

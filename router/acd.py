@@ -26,6 +26,7 @@ from typing import Any
 from router import routing
 from router.config import Clock, RouterConfig
 from router.storage import Row, Storage
+from router.storage_log import encode_event
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ class Acd:
         self.on_outbound: list[Callable[[str], None]] = []
         """Called after commit with the conversation id when an agent sent a message (the
         channel connectors deliver it; the demo answers it)."""
+        self.on_decision: Callable[[float], None] = lambda seconds: None
+        """Called with the seconds from a customer's message arriving to its routing decision
+        being committed (the service feeds a Prometheus histogram)."""
         self._connections: dict[str, int] = {}
         self._disconnected_at: dict[str, float] = {}
         self._touched: set[str] = set()
@@ -123,8 +127,9 @@ class Acd:
     def emit(self, agent_ids: Iterable[str], event: dict[str, Any]) -> None:
         """Append `event` to each agent's stream (call inside `transaction`)."""
         now = self.now()
+        text = encode_event(event)
         for agent_id in sorted(set(agent_ids)):
-            self.storage.append_event(agent_id, event, now)
+            self.storage.append_event_text(agent_id, text, now)
             self._touched.add(agent_id)
 
     def fact(self, kind: str, task: Row | None = None, agent_id: str | None = None,
@@ -274,7 +279,7 @@ class Acd:
             routing.AgentSlot(a["id"], frozenset(a["queues"]), a["capacity"], a["state"],
                               a["idle_since"], loads.get(a["id"], {}), a["skills"],
                               a["last_offered_at"])
-            for a in self.storage.agents_in_states(("available", "busy"))
+            for a in self.storage.routable_agents(sorted({w.queue for w in waiting}))
         ]
         for assignment in routing.plan(waiting, agents, now, self.config.strategy,
                                        self.config.voice_blocks):

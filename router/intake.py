@@ -10,6 +10,7 @@ transaction with its events and facts.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ def inbound(acd: Acd, channel: str, address: str, name: str, body: str, queue: s
     """
     if queue not in acd.config.queue_specs:
         raise CommandError("not_found", f"No queue named \"{queue}\".")
+    started = time.perf_counter()
     with acd.transaction():
         now = acd.now()
         customer_id = acd.find_or_add_customer(channel, address, name)
@@ -54,6 +56,7 @@ def inbound(acd: Acd, channel: str, address: str, name: str, body: str, queue: s
             acd.add_message(conversation_id, "in", customer_id, body)
             _requeue_if_agent_offline(acd, task)
         acd.route()
+    acd.on_decision(time.perf_counter() - started)
     return conversation_id
 
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -75,9 +75,18 @@ class _LiveCollector(Collector):
         yield from (depth, wait, sl, today, agents)
 
 
+DECISION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
 def make_registry(service: Service) -> CollectorRegistry:
+    """The live collector, and a histogram of routing decisions (arrival to committed offer
+    decision, `switchboard_routing_decision_seconds`) fed by `Acd.on_decision`."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_LiveCollector(service))
+    decisions = Histogram("switchboard_routing_decision_seconds",
+                          "Seconds from an inbound message to its committed routing decision",
+                          buckets=DECISION_BUCKETS, registry=registry)
+    service.acd.on_decision = decisions.observe
     return registry
 
 

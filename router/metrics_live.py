@@ -55,13 +55,14 @@ class LiveMetrics:
         """Live figures of every configured queue."""
         out: dict[str, dict[str, Any]] = {}
         waiting = {r["queue"]: r for r in self.acd.storage.queue_waiting()}
-        agents = self.acd.storage.agents()
+        by_queue: dict[str, dict[str, int]] = {}
+        for agent in self.acd.storage.agent_states():
+            for queue in agent["queues"]:
+                states = by_queue.setdefault(queue, {})
+                states[agent["state"]] = states.get(agent["state"], 0) + 1
         for name in self.acd.config.queue_specs:
             row = waiting.get(name)
-            states: dict[str, int] = {}
-            for agent in agents:
-                if name in agent["queues"]:
-                    states[agent["state"]] = states.get(agent["state"], 0) + 1
+            states = by_queue.get(name, {})
             today = self._agg.figures("queue", name, now)
             out[name] = {
                 "depth": int(row["depth"]) if row else 0,
@@ -93,9 +94,10 @@ class LiveMetrics:
         self.refresh(now)
         queues = self.queues(now)
         sent = 0
+        agents = {a["id"]: a for a in self.acd.storage.agents()}
         with self.acd.transaction():
             for agent_id in connected:
-                agent = self.acd.storage.agent(agent_id)
+                agent = agents.get(agent_id)
                 if agent is None:
                     continue
                 payload = self.agent_payload(agent, queues, now)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from router import commands, views
 from router.auth import AuthError, agent_public, bearer_token
 from sync.protocol import (
     BAD_FRAME,
+    MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     Command,
     ErrorFrame,
@@ -103,7 +105,10 @@ class AgentSession:
         Raises:
             WebSocketDisconnect: the connection is gone (also when the other task saw it go).
         """
-        text = encode(frame)
+        await self.send_text(encode(frame))
+
+    async def send_text(self, text: str) -> None:
+        """Send one already-encoded frame (see `send`)."""
         async with self._send_lock:
             if self.ws.application_state != WebSocketState.CONNECTED:
                 raise WebSocketDisconnect(code=1006)
@@ -181,12 +186,19 @@ class AgentSession:
         self._pusher = asyncio.create_task(self._push(cursor), name=f"push-{self.agent_id}")
 
     async def _send_events_after(self, cursor: int) -> int:
+        """Send the stored events after `cursor`. The stored JSON goes out as it is (it was
+        encoded once for the whole audience); only an oversized one goes through `encode`,
+        which refuses it rather than send a frame the client would reject."""
         while True:
-            batch = self.acd.storage.events_after(self.agent_id, cursor, _BATCH)
+            batch = self.acd.storage.event_texts_after(self.agent_id, cursor, _BATCH)
             if not batch:
                 return cursor
-            for seq, event in batch:
-                await self.send(Event(seq, event))
+            for seq, text in batch:
+                frame = f'{{"type":"event","seq":{seq},"event":{text}}}'
+                if len(frame) * 4 > MAX_FRAME_BYTES and len(frame.encode()) > MAX_FRAME_BYTES:
+                    await self.send(Event(seq, json.loads(text)))
+                else:
+                    await self.send_text(frame)
                 cursor = seq
 
     async def _push(self, cursor: int) -> None:

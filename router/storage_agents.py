@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from router.storage_base import Row, SqlBase
 
@@ -12,19 +14,28 @@ CALL_OVER_STATES = ("ended", "failed", "missed", "rejected", "disconnected", "ca
 `disconnected` is what the phone engine (pjsua2) reports."""
 
 
+@functools.lru_cache(maxsize=4096)
+def _decoded(text: str) -> Any:
+    return json.loads(text)
+
+
 class AgentRows(SqlBase):
     """Agents, tokens and calls."""
+
+    _team_cache: dict[tuple[str, str], list[str]] | None = None
 
     # ------------------------------------------------------------------ agents
 
     @staticmethod
     def _agent(row: Row | None) -> Row | None:
+        """Decode the JSON columns. The decoded values are shared between rows (routing reads
+        thousands of agent rows a second and these columns rarely change): read them, never
+        mutate them."""
         if row is None:
             return None
-        row["queues"] = json.loads(row["queues"])
-        row["capacity"] = json.loads(row["capacity"])
-        row["skills"] = json.loads(row.get("skills") or "{}")
-        row["supervises"] = json.loads(row.get("supervises") or "[]")
+        for column, empty in (("queues", "[]"), ("capacity", "{}"), ("skills", "{}"),
+                              ("supervises", "[]")):
+            row[column] = _decoded(row.get(column) or empty)
         return row
 
     def upsert_agent(
@@ -34,6 +45,7 @@ class AgentRows(SqlBase):
     ) -> None:
         """Create an agent, or update their name, password, queues, capacity, skills and
         supervised queues (an empty `password_hash` keeps the stored one)."""
+        self._team_cache = None
         self.conn.execute(
             "INSERT INTO agents (id, username, name, password_hash, queues, capacity, "
             "state_since, idle_since, skills, supervises) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -78,15 +90,42 @@ class AgentRows(SqlBase):
         return self._all("SELECT id, wrap_until FROM agents WHERE state = 'wrap_up' "
                          "AND wrap_until IS NOT NULL ORDER BY wrap_until")
 
+    def _teams(self) -> dict[tuple[str, str], list[str]]:
+        """(`queues` | `supervises`, queue) -> agent ids, cached: every event's audience needs
+        it, and teams change only through `upsert_agent` (the config at start)."""
+        cache = self._team_cache
+        if cache is None:
+            cache = {}
+            for row in self._all("SELECT id, queues, supervises FROM agents ORDER BY id"):
+                for column in ("queues", "supervises"):
+                    for queue in json.loads(row[column] or "[]"):
+                        cache.setdefault((column, queue), []).append(row["id"])
+            self._team_cache = cache
+        return cache
+
     def supervisors_of(self, queue: str) -> list[str]:
-        return [r["id"] for r in self._all(
-            "SELECT agents.id FROM agents, json_each(agents.supervises) AS q "
-            "WHERE q.value = ?", (queue,))]
+        return list(self._teams().get(("supervises", queue), ()))
 
     def members_of(self, queue: str) -> list[str]:
-        return [r["id"] for r in self._all(
-            "SELECT agents.id FROM agents, json_each(agents.queues) AS q WHERE q.value = ?",
-            (queue,))]
+        return list(self._teams().get(("queues", queue), ()))
+
+    def routable_agents(self, queues: Sequence[str]) -> list[Row]:
+        """Agents who may take work now (`available`, or `busy` on a call) and are members of
+        one of `queues`: routing reads only these, not the whole roster."""
+        ids = sorted({a for q in queues for a in self.members_of(q)})
+        out: list[Row] = []
+        for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            out += [a for a in (self._agent(r) for r in self._all(
+                f"SELECT * FROM agents WHERE state IN ('available', 'busy') AND id IN ({marks})"
+                f" ORDER BY id", chunk)) if a is not None]
+        return out
+
+    def agent_states(self) -> list[Row]:
+        """(id, state, queues) of every agent: the live figures' agents-by-state."""
+        return [{"id": r["id"], "state": r["state"], "queues": _decoded(r["queues"])}
+                for r in self._all("SELECT id, state, queues FROM agents")]
 
     def agent_load(self, agent_id: str) -> dict[str, int]:
         """Work the agent holds per channel: assigned/wrap-up conversations, pending offers

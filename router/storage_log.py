@@ -9,6 +9,11 @@ from typing import Any
 from router.storage_base import Row, SqlBase
 
 
+def encode_event(event: Mapping[str, Any]) -> str:
+    """The stored (and sent) JSON of an event: compact, no NaN (the protocol refuses it)."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 class LogRows(SqlBase):
     """Event streams (append-only, per-agent seq) and acks (command-id dedup)."""
 
@@ -16,13 +21,18 @@ class LogRows(SqlBase):
 
     def append_event(self, agent_id: str, event: Mapping[str, Any], now: float) -> int:
         """Append to the agent's stream and return the new seq (one more than the last)."""
-        self.conn.execute("UPDATE agents SET last_seq = last_seq + 1 WHERE id = ?", (agent_id,))
-        row = self._one("SELECT last_seq FROM agents WHERE id = ?", (agent_id,))
+        return self.append_event_text(agent_id, encode_event(event), now)
+
+    def append_event_text(self, agent_id: str, text: str, now: float) -> int:
+        """`append_event` with the event already JSON (one encoding for a whole audience)."""
+        row = self.conn.execute(
+            "UPDATE agents SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+            (agent_id,)).fetchone()
         assert row is not None, agent_id
-        seq = int(row["last_seq"])
+        seq = int(row[0])
         self.conn.execute(
             "INSERT INTO events (agent_id, seq, event, created_at) VALUES (?, ?, ?, ?)",
-            (agent_id, seq, json.dumps(event, ensure_ascii=False), now),
+            (agent_id, seq, text, now),
         )
         return seq
 
@@ -42,6 +52,13 @@ class LogRows(SqlBase):
                 "LIMIT ?", (agent_id, since, limit),
             )
         ]
+
+    def event_texts_after(self, agent_id: str, since: int, limit: int = 500
+                          ) -> list[tuple[int, str]]:
+        """`events_after` as stored JSON text, for sending without decoding it again."""
+        return [(int(r[0]), str(r[1])) for r in self.conn.execute(
+            "SELECT seq, event FROM events WHERE agent_id = ? AND seq > ? ORDER BY seq "
+            "LIMIT ?", (agent_id, since, limit))]
 
     def prune_events(self, agent_id: str, keep: int) -> int:
         return self.conn.execute(

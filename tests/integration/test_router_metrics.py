@@ -44,6 +44,7 @@ def test_prometheus_metrics_show_queue_depth_and_agents(router: RouterProcess) -
     assert 'switchboard_queue_depth{queue="support"} 0.0' in text
     assert 'switchboard_agents{state="offline"} 4.0' in text
     assert 'switchboard_queue_today{figure="offered",queue="billing"} 1.0' in text
+    assert "switchboard_routing_decision_seconds_count 1.0" in text
 
 
 def test_supervisor_export_and_its_refusals(router: RouterProcess) -> None:

@@ -1,0 +1,361 @@
+"""Router benchmark: connected agents and interactions on one router core, with a raw
+websockets echo baseline measured in the same run (not part of the test suite).
+
+    .venv/bin/python bench/bench_router.py [--agents 2000] [--rate 200] [--duration 20]
+
+Targets (docs/operations.md): 2,000 connected agents, 200 new interactions per second, routing
+decision p99 <= 10 ms, event delivery p99 <= 25 ms on loopback. The router (and the echo
+server) run pinned to CPU 0; this client runs on the other CPUs.
+
+Figures:
+- connect: time to open N websockets and get `hello` (router: + resume/`live` and
+  `set_state`), versus N plain echo connections;
+- routing decision: the router's own `switchboard_routing_decision_seconds` histogram (from an
+  inbound message to its committed routing decision; quantiles are bucket bounds), plus the
+  `POST /api/demo/inbound` round trip as the client sees it; baseline: a websocket echo round
+  trip at the same rate;
+- event delivery: from the offer's creation (router clock: `expires_at - offer_timeout`) to
+  its arrival at the agent; baseline: from the echo server's send time to arrival.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from router.storage import Storage  # noqa: E402
+
+OFFER_TIMEOUT = 20.0
+
+ECHO_SERVER = """
+import asyncio, json, sys, time
+import websockets
+async def handler(ws):
+    async for message in ws:
+        data = json.loads(message)
+        data["sent"] = time.time()
+        await ws.send(json.dumps(data))
+async def main():
+    async with websockets.serve(handler, "127.0.0.1", 0, max_queue=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(f"LISTENING {port}", flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+"""
+
+
+def pin_cpu0() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+
+
+def unpin_client() -> None:
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, cpus - {0})
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def summary(name: str, ms: list[float]) -> str:
+    return (f"{name:<28} n={len(ms):>6}  p50={pct(ms, .5):7.2f} ms  p99={pct(ms, .99):7.2f} ms"
+            f"  max={max(ms) if ms else float('nan'):7.2f} ms")
+
+
+# ---------------------------------------------------------------------- baseline
+
+
+async def baseline(agents: int, rate: float, duration: float) -> dict[str, Any]:
+    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE,
+                            preexec_fn=pin_cpu0)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().split()[1])
+        url = f"ws://127.0.0.1:{port}"
+        t0 = time.perf_counter()
+        conns = await asyncio.gather(*(websockets.connect(url, max_size=None)
+                                       for _ in range(agents)))
+        connect_s = time.perf_counter() - t0
+        rtts: list[float] = []
+        deliveries: list[float] = []
+
+        async def one(ws: Any) -> None:
+            start = time.perf_counter()
+            await ws.send(json.dumps({"id": uuid.uuid4().hex}))
+            reply = json.loads(await ws.recv())
+            arrived = time.time()
+            rtts.append((time.perf_counter() - start) * 1000)
+            deliveries.append((arrived - reply["sent"]) * 1000)
+
+        turn = iter(range(10**9))  # round robin: one request at a time per connection
+        await paced(rate, duration, lambda: one(conns[next(turn) % len(conns)]))
+        for ws in conns:
+            await ws.close()
+        return {"connect_s": connect_s, "rtt": rtts, "delivery": deliveries}
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+async def paced(rate: float, duration: float, make: Any) -> None:
+    """Start `make()` at `rate` per second for `duration` seconds; wait for all."""
+    tasks = []
+    start = time.perf_counter()
+    n = 0
+    while True:
+        due = start + n / rate
+        if due - start >= duration:
+            break
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(make()))
+        n += 1
+    await asyncio.gather(*tasks)
+
+
+# ---------------------------------------------------------------------- router
+
+
+def queue_of(i: int, queues: int) -> str:
+    return f"q{i % queues}"
+
+
+def prepare(db: Path, config: Path, agents: int, queues: int) -> list[str]:
+    """Agents in the config file, spread over `queues` teams; tokens minted straight into
+    the database (logging 2,000 agents in through scrypt would measure the KDF, not the
+    router)."""
+    lines = ["skills = []", "[routing]", f"offer_timeout = {OFFER_TIMEOUT}",
+             "wrap_up_timeout = 0", "[codes]", 'wrap_up = ["done"]',
+             "[queues.support]", "[queues.sales]", "[queues.billing]"]
+    lines += [f"[queues.q{q}]" for q in range(queues)]
+    for i in range(agents):
+        lines += [f"[agents.b{i}]", f'id = "a-b{i}"', f'queues = ["{queue_of(i, queues)}"]']
+    config.write_text("\n".join(lines) + "\n")
+    storage = Storage(db)
+    tokens = []
+    now = time.time()
+    with storage.transaction():
+        for i in range(agents):
+            storage.upsert_agent(f"a-b{i}", f"b{i}", f"Bench {i}", "", [queue_of(i, queues)],
+                                 {"voice": 1, "chat": 3, "sms": 2, "email": 5}, now)
+            token = secrets.token_urlsafe(32)
+            storage.add_token(hashlib.sha256(token.encode()).hexdigest(), f"a-b{i}", now,
+                              now + 3600)
+            tokens.append(token)
+    storage.close()
+    return tokens
+
+
+class BenchAgent:
+    """One agent: accepts every offer and completes it at once."""
+
+    def __init__(self, ws: Any, deliveries: list[float]) -> None:
+        self.ws = ws
+        self.deliveries = deliveries
+        self.pending: dict[str, str] = {}
+        self.handled = 0
+
+    async def command(self, name: str, **args: Any) -> str:
+        command_id = str(uuid.uuid4())
+        await self.ws.send(json.dumps({"type": "command", "id": command_id, "name": name,
+                                       "args": args}))
+        return command_id
+
+    async def run(self) -> None:
+        try:
+            async for text in self.ws:
+                frame = json.loads(text)
+                if frame["type"] == "event" and frame["event"]["kind"] == "offer":
+                    offer = frame["event"]["offer"]
+                    created = offer["expires_at"] - OFFER_TIMEOUT
+                    self.deliveries.append((time.time() - created) * 1000)
+                    cid = await self.command("accept", offer_id=offer["id"])
+                    self.pending[cid] = offer["conversation_id"]
+                elif frame["type"] == "ack" and frame["id"] in self.pending:
+                    conversation = self.pending.pop(frame["id"])
+                    if frame["ok"]:
+                        await self.command("wrap_up", conversation_id=conversation,
+                                           disposition="done")
+                        self.handled += 1
+        except websockets.ConnectionClosed:
+            return
+
+
+async def open_agent(url: str, token: str, deliveries: list[float]) -> BenchAgent:
+    ws = await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
+                                  max_size=None, open_timeout=120)
+    json.loads(await ws.recv())  # hello
+    await ws.send(json.dumps({"type": "resume", "since": 0}))
+    while json.loads(await ws.recv())["type"] != "live":
+        pass
+    agent = BenchAgent(ws, deliveries)
+    cid = await agent.command("set_state", state="available")
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame.get("type") == "ack" and frame["id"] == cid:
+            break
+    return agent
+
+
+async def bench_router(agents: int, rate: float, duration: float, metrics_interval: float,
+                       queues: int, profile: Path | None) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-router-"))
+    db, config = tmp / "router.db", tmp / "router.toml"
+    tokens = prepare(db, config, agents, queues)
+    python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
+    proc = subprocess.Popen(
+        [*python, "-m", "router", "--port", "0", "--db", str(db), "--config",
+         str(config), "--demo", "--demo-rate", "0", "--log-level", "WARNING",
+         "--metrics-interval", str(metrics_interval)],
+        cwd=ROOT, stdout=subprocess.PIPE, preexec_fn=pin_cpu0)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().decode().split()[1]
+        ws_url = url.replace("http://", "ws://") + "/agent/v1"
+        deliveries: list[float] = []
+        t0 = time.perf_counter()
+        bench_agents: list[BenchAgent] = []
+        for i in range(0, agents, 200):  # in waves, as a shift logs in
+            bench_agents += await asyncio.gather(*(open_agent(ws_url, t, deliveries)
+                                                   for t in tokens[i:i + 200]))
+        connect_s = time.perf_counter() - t0
+        readers = [asyncio.create_task(a.run()) for a in bench_agents]
+        deliveries.clear()  # the demo's seeded conversations are not part of the run
+        decisions: list[float] = []
+        async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(60, pool=None),
+                                     limits=httpx.Limits(max_connections=50)) as http:
+            failures: list[str] = []
+
+            async def arrive() -> None:
+                start = time.perf_counter()
+                try:
+                    response = await http.post("/api/demo/inbound", json={
+                        "channel": "chat", "from": uuid.uuid4().hex, "name": "Bench",
+                        "body": "hello", "queue": f"q{random.randrange(queues)}"})
+                    response.raise_for_status()
+                except httpx.HTTPError as exc:  # counted and reported, never hidden
+                    failures.append(type(exc).__name__)
+                    return
+                decisions.append((time.perf_counter() - start) * 1000)
+
+            run_start = time.perf_counter()
+            await paced(rate, duration, arrive)
+            achieved = len(decisions) / (time.perf_counter() - run_start)
+            await asyncio.sleep(1.0)  # the last offers arrive
+            health = (await http.get("/health")).json()
+            histogram = parse_histogram((await http.get("/metrics")).text)
+        for agent in bench_agents:
+            await agent.ws.close()
+        await asyncio.gather(*readers)
+        return {"connect_s": connect_s, "http": decisions, "delivery": deliveries,
+                "decision": histogram,
+                "achieved_rate": achieved, "handled": sum(a.handled for a in bench_agents),
+                "failures": failures,
+                "queued_after": health["queued"]}
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def parse_histogram(text: str) -> dict[str, Any]:
+    """Buckets (upper bound in ms -> cumulative count), count and sum of the router's
+    `switchboard_routing_decision_seconds` histogram, minus the demo seed's decisions."""
+    buckets: list[tuple[float, float]] = []
+    out: dict[str, Any] = {"count": 0.0, "sum": 0.0}
+    for line in text.splitlines():
+        if line.startswith("switchboard_routing_decision_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le) * 1000,
+                            float(line.rsplit(" ", 1)[1])))
+        elif line.startswith("switchboard_routing_decision_seconds_count"):
+            out["count"] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("switchboard_routing_decision_seconds_sum"):
+            out["sum"] = float(line.rsplit(" ", 1)[1])
+    out["buckets"] = buckets
+    return out
+
+
+def bucket_pct(histogram: dict[str, Any], q: float) -> float:
+    """The bucket bound the q-quantile falls under (an upper bound of it), in ms."""
+    want = q * histogram["count"]
+    for bound, count in histogram["buckets"]:
+        if count >= want:
+            return float(bound)
+    return float("inf")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--agents", type=int, default=2000)
+    p.add_argument("--rate", type=float, default=200.0, help="new interactions per second")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds of arrivals")
+    p.add_argument("--metrics-interval", type=float, default=1.0,
+                   help="router's live metrics push interval (0 = off)")
+    p.add_argument("--queues", type=int, default=100,
+                   help="teams the agents are spread over (each sees its queue's waiting work)")
+    p.add_argument("--profile", type=Path, default=None, help="cProfile the router to this file")
+    p.add_argument("--skip-baseline", action="store_true")
+    args = p.parse_args()
+    unpin_client()
+    base = ({"connect_s": float("nan"), "rtt": [float("nan")], "delivery": [float("nan")]}
+            if args.skip_baseline else asyncio.run(baseline(args.agents, args.rate,
+                                                            args.duration)))
+    result = asyncio.run(bench_router(args.agents, args.rate, args.duration,
+                                      args.metrics_interval, args.queues, args.profile))
+    print(f"agents={args.agents} queues={args.queues} rate={args.rate}/s "
+          f"duration={args.duration}s "
+          f"metrics_interval={args.metrics_interval}s (servers pinned to CPU 0)")
+    print(f"{'connect (echo baseline)':<28} {base['connect_s']:.2f} s")
+    print(f"{'connect (router)':<28} {result['connect_s']:.2f} s   ratio "
+          f"{result['connect_s'] / base['connect_s']:.1f}x")
+    hist = result["decision"]
+    decision_p99 = bucket_pct(hist, .99)
+    print(summary("echo round trip (baseline)", base["rtt"]))
+    print(f"{'routing decision (router)':<28} n={int(hist['count']):>6}  "
+          f"p50<={bucket_pct(hist, .5):6.2f} ms  p99<={decision_p99:6.2f} ms  "
+          f"mean={1000 * hist['sum'] / max(1.0, hist['count']):6.2f} ms (server histogram)")
+    print(summary("inbound HTTP round trip", result["http"]))
+    print(summary("echo delivery (baseline)", base["delivery"]))
+    print(summary("offer delivery (router)", result["delivery"]))
+    print(f"{'routing decision p99 ratio':<28} <={decision_p99 / pct(base['rtt'], .99):.1f}x "
+          f"the echo round trip p99")
+    print(f"{'event delivery p99 ratio':<28} "
+          f"{pct(result['delivery'], .99) / pct(base['delivery'], .99):.1f}x the echo delivery p99")
+    print(f"{'achieved arrival rate':<28} {result['achieved_rate']:.1f}/s; handled "
+          f"{result['handled']}; still queued {result['queued_after']}; failed requests "
+          f"{len(result['failures'])} {sorted(set(result['failures']))}")
+    ok = (decision_p99 <= 10 and pct(result["delivery"], .99) <= 25
+          and result["achieved_rate"] >= 0.95 * args.rate)
+    print("targets (decision p99 <= 10 ms, delivery p99 <= 25 ms, rate held):",
+          "met" if ok else "NOT met")
+    if result["delivery"]:
+        print(f"{'offer delivery mean':<28} {statistics.fmean(result['delivery']):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

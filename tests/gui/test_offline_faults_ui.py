@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from client.app import AppController
@@ -26,6 +27,7 @@ def test_fts_query_quotes_words_and_prefixes_the_last() -> None:
     assert fts_query("parcel nev") == '"parcel" "nev"*'
     assert fts_query('AND OR "x') == '"AND" "OR" "x"*'
     assert fts_query("  ;;  ") == ""
+    assert fts_query("parcel late", prefix=False) == '"parcel" "late"'
 
 
 def test_search_box_finds_by_customer_name_and_message_text(
@@ -108,4 +110,28 @@ def test_a_damaged_cache_shows_empty_then_the_rebuilt_one(qtbot: QtBot, tmp_path
     assert win.inbox_model.rowCount() == 12
     assert win.status.notice.text().startswith("The local cache was damaged")
     win.close()
+    reader.close()
+
+
+def test_search_uses_the_exact_word_when_it_fills_the_hits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync.apply import apply_event
+    from sync.store import open_store
+
+    db = open_store(tmp_path / "cache.db")
+    bodies = ["my order", "order again", "another order", "orders plural", "ordinary day"]
+    for i, text in enumerate(bodies):
+        apply_event(db, 2 * i + 1, {"kind": "conversation", "conversation": {
+            "id": f"c-{i}", "channel": "chat", "status": "assigned",
+            "customer": {"id": f"u-{i}", "name": f"Cust {i}"}}}, agent_id="a", now=0.0)
+        apply_event(db, 2 * i + 2, {"kind": "message", "message": {
+            "id": f"m-{i}", "conversation_id": f"c-{i}", "seq": 1, "direction": "in",
+            "body": text, "created_at": float(i)}}, agent_id="a", now=0.0)
+    db.conn.close()
+    reader = StoreReader(tmp_path / "cache.db")
+    monkeypatch.setattr("client.store_reader.SEARCH_HITS", 3)
+    # Three exact hits fill the (lowered) limit: the exact word answers.
+    assert {r.id for r in reader.search(InboxFilter(text="order"))} == {"c-0", "c-1", "c-2"}
+    # A partial word never fills it: the prefix form answers, newest first.
+    assert [r.id for r in reader.search(InboxFilter(text="ord"))] == ["c-4", "c-3", "c-2"]
     reader.close()

@@ -6,7 +6,7 @@
    500 messages as the router sends them) applied with `sync.apply.apply_snapshot_page` into
    an empty cache, against sqlite-utils `insert_all` of the same message rows into a bare
    table of a fresh WAL database. Target: at least 50% of the baseline's throughput.
-2. Router -> UI event latency with N simulated agents connected (see `latency` below).
+2. Router -> UI event latency with N simulated agents connected (bench/latency.py).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main() -> None:
     if a.only in (None, "snapshot"):
         bench_snapshot(a.messages)
     if a.only in (None, "latency"):
-        from bench.bench_latency import bench_latency
+        from bench.latency import bench_latency
         bench_latency(a.agents, a.events)
 
 

@@ -16,6 +16,32 @@ from typing import Any
 
 from softphone.ringbuffer import RingBuffer
 
+RING_ON_S, RING_OFF_S = 1.0, 2.0  # cadence: short enough to notice, long enough not to annoy
+
+
+def ring_pattern(clock_rate: int) -> bytes:
+    """One cycle of the ring (440 + 480 Hz, the North American ring tone, then silence) as
+    16-bit mono PCM; played in a loop."""
+    import array
+    import math
+
+    on = int(RING_ON_S * clock_rate)
+    samples = array.array(
+        "h",
+        (
+            int(
+                6000
+                * (
+                    math.sin(2 * math.pi * 440 * i / clock_rate)
+                    + math.sin(2 * math.pi * 480 * i / clock_rate)
+                )
+            )
+            for i in range(on)
+        ),
+    )
+    return samples.tobytes() + bytes(int(RING_OFF_S * clock_rate) * 2)
+
+
 log = logging.getLogger(__name__)
 
 
@@ -94,6 +120,23 @@ class AudioBackend(abc.ABC):
 
         Open streams move to the new devices.
         """
+
+    @abc.abstractmethod
+    def start_ringing(self) -> None:
+        """Play the ring on the ringer device (a call is waiting to be answered).
+
+        Raises:
+            AudioError: no device to ring on.
+        """
+
+    @abc.abstractmethod
+    def stop_ringing(self) -> None:
+        """Stop the ring (answered, declined, or the caller gave up); idempotent."""
+
+    @property
+    @abc.abstractmethod
+    def ringing(self) -> bool:
+        """True while the ring plays."""
 
     def close(self) -> None:
         """Release everything (engine shutdown)."""

@@ -27,7 +27,7 @@ from PySide6.QtMultimedia import (
     QMediaDevices,
 )
 
-from softphone.backend import AudioBackend, AudioError, Device
+from softphone.backend import AudioBackend, AudioError, Device, ring_pattern
 from softphone.ringbuffer import RingBuffer
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,10 @@ class QtBackend(AudioBackend):
         self._mic_ring: RingBuffer | None = None
         self._spk_ring: RingBuffer | None = None
         self._capturing = False
+        self._ring_sink: QAudioSink | None = None
+        self._ring_io: Any = None
+        self._ring_pos = 0
+        self._ring_pcm = ring_pattern(clock_rate)
         self._media: QMediaDevices | None = None
         self._app: QCoreApplication | None = None
         self._stop = threading.Event()
@@ -123,6 +127,17 @@ class QtBackend(AudioBackend):
         result: dict[str, str] = self._call(lambda: self._select(capture, playback, ringer))
         return result
 
+    def start_ringing(self) -> None:
+        self._call(self._start_ringing)
+
+    def stop_ringing(self) -> None:
+        if self._thread.is_alive():
+            self._call(self._stop_ringing)
+
+    @property
+    def ringing(self) -> bool:
+        return self._ring_sink is not None
+
     def close(self) -> None:
         if self._thread.is_alive():
             self._call(self._close_all)
@@ -158,6 +173,7 @@ class QtBackend(AudioBackend):
             except Exception as exc:
                 fut.set_exception(exc)
         self._pump_playback()
+        self._pump_ring()
 
     def _format(self) -> QAudioFormat:
         fmt = QAudioFormat()
@@ -232,9 +248,43 @@ class QtBackend(AudioBackend):
         self._sink_io = None
         self._spk_ring = None
 
+    def _start_ringing(self) -> None:
+        if self._ring_sink is not None:
+            return
+        dev = _find(
+            QMediaDevices.audioOutputs(), self._ringer_name, QMediaDevices.defaultAudioOutput()
+        )
+        if dev.isNull():
+            raise AudioError("no speaker to ring on")
+        self._ring_sink = QAudioSink(dev, self._format())
+        self._ring_sink.setBufferSize(self.frame_bytes * 10)
+        self._ring_io = self._ring_sink.start()
+        self._ring_pos = 0
+        log.info("ringing on %s", dev.description())
+
+    def _pump_ring(self) -> None:
+        if self._ring_sink is None or self._ring_io is None:
+            return
+        n = self.frame_bytes
+        pcm = self._ring_pcm
+        while self._ring_sink.bytesFree() >= n:
+            chunk = pcm[self._ring_pos : self._ring_pos + n]
+            if len(chunk) < n:
+                chunk += pcm[: n - len(chunk)]
+            self._ring_pos = (self._ring_pos + n) % len(pcm)
+            self._ring_io.write(chunk)
+
+    def _stop_ringing(self) -> None:
+        if self._ring_sink is not None:
+            self._ring_sink.stop()
+            log.info("ringing stopped")
+        self._ring_sink = None
+        self._ring_io = None
+
     def _close_all(self) -> None:
         self._close_capture()
         self._close_playback()
+        self._stop_ringing()
 
     def _devices(self) -> dict[str, list[Device]]:
         din, dout = QMediaDevices.defaultAudioInput(), QMediaDevices.defaultAudioOutput()

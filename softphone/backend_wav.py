@@ -81,6 +81,8 @@ class WavBackend(AudioBackend):
         self._writer: wave.Wave_write | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._ringing = False
+        self.rings = 0
         self.frames_played = 0
         self.frames_captured = 0
 
@@ -120,6 +122,18 @@ class WavBackend(AudioBackend):
     @property
     def capturing(self) -> bool:
         return self._mic_ring is not None
+
+    def start_ringing(self) -> None:
+        """No ringer device: remember the state (tests read it through `status`)."""
+        self._ringing = True
+        self.rings += 1
+
+    def stop_ringing(self) -> None:
+        self._ringing = False
+
+    @property
+    def ringing(self) -> bool:
+        return self._ringing
 
     def devices(self) -> dict[str, list[Device]]:
         mic = str(self.mic_path) if self.mic_path else "silence"

@@ -152,6 +152,7 @@ class SoftCall(pj.Call):
         self.account_name: str = account.settings.name
         self.muted = False
         self.on_hold = False
+        self.ringing_in = False  # an incoming call not yet answered: the ringer plays
         self.remote_direction = "sendrecv"
         self.connected_slots: dict[int, int] = {}  # media index -> conference slot
         self.recorder: Any = None  # AudioMediaRecorder while recording

@@ -14,6 +14,7 @@ import pjsua2 as pj
 
 from softphone import numbers
 from softphone.account import AccountSettings
+from softphone.backend import AudioError
 from softphone.calls import (
     DIRECTIONS,
     MEDIA_STATUS,
@@ -160,6 +161,8 @@ class CommandHandlers:
         prm = pj.CallOpParam(True)
         prm.statusCode = 200
         self.call_pj(c.answer, prm, what="answering")
+        c.ringing_in = False
+        self._update_ringer()
         return {"call": call}
 
     def cmd_decline(self, call: str, code: int = 486) -> dict[str, Any]:
@@ -210,6 +213,7 @@ class CommandHandlers:
             "accounts": {n: a.last_state for n, a in self.accounts.items()},
             "calls": {k: {"hold": c.on_hold, "muted": c.muted} for k, c in self.calls.items()},
             "capturing": self.backend.capturing,
+            "ringing": self.backend.ringing,
         }
 
     # Devices -----------------------------------------------------------------------------
@@ -297,8 +301,12 @@ class CommandHandlers:
                 self.call_pj(c.hangup, pj.CallOpParam(True), what="ending the transferred call")
         elif kind == "call_state":
             self.emit_event("call_state", data)
+            c = self.calls.get(data["call"])
+            if c is not None and data["state"] in ("connecting", "confirmed", "disconnected"):
+                c.ringing_in = False
             if data["state"] == "disconnected":
                 self._forget_call(data["call"])
+            self._update_ringer()
         else:
             if kind == "dtmf":
                 log.info("DTMF received on %s by %s", data["call"], data["method"])
@@ -327,8 +335,22 @@ class CommandHandlers:
         ringing = pj.CallOpParam(True)
         ringing.statusCode = 180
         self.call_pj(c.answer, ringing, what="sending 180 Ringing")
+        c.ringing_in = True
+        self._update_ringer()
         if auto:
             self.later(float(after or 0), lambda: self._auto_answer(key))
+
+    def _update_ringer(self) -> None:
+        """Ring while any incoming call waits to be answered; a ringer that cannot be
+        opened is told to the agent (the call still rings on screen)."""
+        want = any(c.ringing_in for c in self.calls.values())
+        try:
+            if want and not self.backend.ringing:
+                self.backend.start_ringing()
+            elif not want and self.backend.ringing:
+                self.backend.stop_ringing()
+        except AudioError as exc:
+            self.emit_event("error", {"code": "audio_error", "message": f"cannot ring: {exc}"})
 
     def _auto_answer(self, key: str) -> None:
         c = self.calls.get(key)

@@ -4,7 +4,8 @@ The device side (a sound card, a WAV pacer) and pjsua2's conference bridge each 
 "20 ms" by their own crystal, and device callbacks arrive in bursts. The buffer therefore:
 
 - starts handing out audio only after `start_bytes` (about 40 ms) are queued, so a burst
-  boundary does not become an immediate underrun;
+  boundary does not become an immediate underrun; when more than that is queued by then
+  (the consumer started late), it starts from the freshest 40 ms, before anything is heard;
 - returns silence on underrun and primes again (counted in `underruns`);
 - watches the smallest fill over a window of reads and, when even that minimum stays above
   `target_bytes`, drops the oldest audio down to the target: a *standing* queue is latency
@@ -124,6 +125,15 @@ class RingBuffer:
                 if fill < max(self.start_bytes, n):
                     ctypes.memset(address, 0, n)
                     return False
+                # Nothing has been heard yet: start from the freshest audio, so a consumer
+                # that starts late (a sound server taking a second to open the device) does
+                # not begin with a backlog that would have to be trimmed audibly later.
+                excess = fill - max(self.start_bytes, n)
+                if excess > 0:
+                    excess -= excess % 2
+                    self._read += excess
+                    self.trimmed_bytes += excess
+                    fill -= excess
                 self._primed = True
                 self._reads_in_window = 0
                 self._min_fill = self.capacity

@@ -23,6 +23,7 @@ PA_SCRIPT = """\
 load-module module-native-protocol-unix auth-anonymous=1 socket={socket}
 load-module module-null-sink sink_name=headset_ear \
 sink_properties=device.description=Headset-Earpiece
+load-module module-null-sink sink_name=speakers sink_properties=device.description=Speakers
 load-module module-null-sink sink_name=mic_feed sink_properties=device.description=Mic-Feed
 load-module module-remap-source source_name=headset_mic master=mic_feed.monitor \
 source_properties=device.description=Headset-Microphone

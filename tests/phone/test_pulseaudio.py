@@ -64,7 +64,9 @@ def test_a_tone_from_the_headset_mic_comes_back_on_the_earpiece(
     tmp_path: Path,
 ) -> None:
     e = _qt_engine(engine_factory, pulse)
-    e.request("set_devices", capture="Headset-Microphone", playback="Headset-Earpiece")
+    e.request(
+        "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
+    )
     assert pulse.source_outputs() == []  # no call: the engine holds no capture stream
     feeder = pulse.play(write_tone(tmp_path / "mic.wav", 800, 8))
     heard = tmp_path / "earpiece.wav"
@@ -84,7 +86,11 @@ def test_a_tone_from_the_headset_mic_comes_back_on_the_earpiece(
         stop_recorder(feeder)
     samples, rate = read_samples(heard)
     report = tone_report(samples, rate, 800)
-    print("earpiece hears the mic tone echoed by SIPp:", report)
+    print(
+        "earpiece hears the mic tone echoed by SIPp:",
+        report,
+        [q.get("audio") for q in e.events("quality")][-1:],
+    )
     assert report["purity"] > 0.8 and report["rms"] > 0.05
 
 
@@ -95,7 +101,9 @@ def test_unplugging_the_headset_mid_call_falls_back_and_says_so(
     tmp_path: Path,
 ) -> None:
     e = _qt_engine(engine_factory, pulse)
-    e.request("set_devices", capture="Headset-Microphone", playback="Headset-Earpiece")
+    e.request(
+        "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
+    )
     sipp = sipp_echo(5000)
     sipp.start(f"127.0.0.1:{e.sip_port}", extra=["-rtp_echo"])
     inc = e.wait_event("incoming_call")
@@ -123,3 +131,37 @@ def test_unplugging_the_headset_mid_call_falls_back_and_says_so(
     e.wait_call_state(inc["call"], "disconnected", timeout=15)
     assert sipp.wait() == 0, sipp.output()  # the call survived the unplug
     wait_until(lambda: pulse.source_outputs() == [], what="the mic stream to close")
+
+
+def test_an_incoming_call_rings_on_the_ringer_device_until_answered(
+    pulse: Pulse,
+    engine_factory: Callable[..., EnginePeer],
+    sipp_echo: Callable[[int], Sipp],
+    tmp_path: Path,
+) -> None:
+    e = _qt_engine(engine_factory, pulse)
+    chosen = e.request(
+        "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
+    )
+    assert chosen["ringer"] == "Speakers"
+    rung = tmp_path / "speakers.wav"
+    recorder = pulse.record(rung, device="speakers.monitor")
+    try:
+        sipp = sipp_echo(500)
+        sipp.start(f"127.0.0.1:{e.sip_port}")
+        inc = e.wait_event("incoming_call")
+        assert e.request("status")["ringing"] is True
+        wait_until(
+            lambda: rung.exists() and rung.stat().st_size > 44 + 32000 * 1.2,
+            what="1.2 s recorded from the speakers",
+        )
+        e.request("answer", call=inc["call"])
+        assert e.request("status")["ringing"] is False
+        e.wait_call_state(inc["call"], "disconnected", timeout=15)
+        assert sipp.wait() == 0, sipp.output()
+    finally:
+        stop_recorder(recorder)
+    samples, rate = read_samples(rung)
+    low, high = tone_report(samples, rate, 440), tone_report(samples, rate, 480)
+    print("speakers while ringing:", low, high)
+    assert low["rms"] > 0.05 and low["purity"] > 0.3 and high["purity"] > 0.3

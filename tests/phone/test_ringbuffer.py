@@ -53,6 +53,7 @@ def test_a_standing_queue_is_trimmed_to_the_target_but_a_burst_is_not() -> None:
     burst = RingBuffer(FRAME, window_reads=50)
     for i in range(2):
         burst.write(frame(i))
+    burst.read(FRAME)  # primed on exactly 40 ms: nothing to trim at the start
     for i in range(60):  # steady 1:1 flow with a 100 ms burst in the middle, drained after
         if i == 20:
             for j in range(5):
@@ -68,8 +69,8 @@ def test_overflow_drops_the_oldest_audio() -> None:
     rb = RingBuffer(FRAME, capacity_ms=100)
     for i in range(8):
         rb.write(frame(i))
-    assert rb.dropped_bytes == 3 * FRAME
-    assert rb.read(FRAME) == frame(3)
+    assert rb.dropped_bytes == 3 * FRAME  # frames 0-2 overwritten; 3-7 kept
+    assert rb.read(FRAME) == frame(6)  # then the first read starts at the freshest 40 ms
 
 
 def test_wraparound_keeps_bytes_intact() -> None:
@@ -80,4 +81,13 @@ def test_wraparound_keeps_bytes_intact() -> None:
         rb.write(data[i : i + 300])
         if rb.fill >= 2 * FRAME:
             out += rb.read(FRAME)
-    assert out and data.startswith(out)
+    assert out and out in data  # one contiguous run, bytes intact across the wrap
+
+
+def test_a_late_consumer_starts_from_the_freshest_audio() -> None:
+    rb = RingBuffer(FRAME)
+    for i in range(10):  # 200 ms queued before anyone reads (a device slow to open)
+        rb.write(frame(i))
+    assert rb.read(FRAME) == frame(8)  # the last 40 ms, not 200 ms of backlog
+    assert rb.read(FRAME) == frame(9)
+    assert rb.trimmed_bytes == 8 * FRAME

@@ -126,6 +126,8 @@ def test_no_auto_answer_unless_the_account_allows_it(
     sipp.start(f"127.0.0.1:{e.sip_port}")
     inc = e.wait_event("incoming_call")
     assert inc["auto_answer_after"] == 0 and inc["will_auto_answer"] is False
+    assert e.request("status")["ringing"] is True
     e.request("decline", call=inc["call"], code=486)
     e.wait_call_state(inc["call"], "disconnected")
+    assert e.request("status")["ringing"] is False
     assert sipp.wait() != 0  # the UAC scenario expected 200 and got 486

@@ -106,6 +106,15 @@ class ChatChannel:
                     log.info("chat frame refused: %s", exc.code)
                     await websocket.send_json({"type": "error", "code": exc.code,
                                                "message": exc.message})
+                except WebSocketDisconnect:
+                    raise
+                except Exception:
+                    # Our failure (the database, a bug): the customer is told their message
+                    # was not taken, so they can send it again; the traceback is logged.
+                    log.exception("chat frame failed")
+                    await websocket.send_json({"type": "error", "code": "internal",
+                                               "message": "Sorry, that did not reach us. "
+                                                          "Please try again."})
         except WebSocketDisconnect:
             pass
         finally:

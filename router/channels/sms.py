@@ -157,7 +157,13 @@ class SmsChannel:
             body = "(empty message)"
         message = InboundMessage(channel="sms", address=sender, name=sender, body=body,
                                  queue=self.config.queue, external_id=fields["MessageSid"])
-        deliver(self.service, message)
+        try:
+            deliver(self.service, message)
+        except Exception:
+            # Our failure, not the sender's (a locked or full database): answer 500 so the
+            # provider retries (its MessageSid makes the retry count once), and say so.
+            log.exception("storing SMS %s failed", fields["MessageSid"])
+            return error(500, "internal", "The message could not be stored; retry later.")
         return Response(_TWIML, media_type="text/xml")
 
     async def status(self, request: Request) -> Response:

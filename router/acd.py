@@ -93,6 +93,8 @@ class Acd:
         self._connections: dict[str, int] = {}
         self._disconnected_at: dict[str, float] = {}
         self._touched: set[str] = set()
+        self._pending: list[tuple[set[str], dict[str, Any]]] = []
+        self._pending_conversation: dict[str, int] = {}
         self._after_commit: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ plumbing
@@ -107,10 +109,14 @@ class Acd:
         try:
             with self.storage.transaction():
                 yield
+                if outer:
+                    self._flush_events()
         except BaseException:
             if outer:
                 self._touched.clear()
                 self._after_commit.clear()
+                self._pending.clear()
+                self._pending_conversation.clear()
             raise
         if outer:
             touched, self._touched = self._touched, set()
@@ -125,12 +131,36 @@ class Acd:
         self._after_commit.append(hook)
 
     def emit(self, agent_ids: Iterable[str], event: dict[str, Any]) -> None:
-        """Append `event` to each agent's stream (call inside `transaction`)."""
+        """Append `event` to each agent's stream when the transaction ends (call inside
+        `transaction`).
+
+        Within one transaction, `conversation` events of the same conversation are coalesced:
+        the first one's place in the streams keeps the last one's row and goes to everyone
+        either was for (a new chat that is queued and offered at once is one event per queue
+        member, not two). Clients take conversation rows as upserts, so only the final state
+        matters; the order relative to other events is kept.
+        """
+        audience = set(agent_ids)
+        if event.get("kind") == "conversation":
+            conversation_id = event["conversation"]["id"]
+            index = self._pending_conversation.get(conversation_id)
+            if index is not None:
+                self._pending[index] = (self._pending[index][0] | audience, event)
+                return
+            self._pending_conversation[conversation_id] = len(self._pending)
+        self._pending.append((audience, event))
+        if not self.storage.in_transaction:
+            self._flush_events()
+
+    def _flush_events(self) -> None:
         now = self.now()
-        text = encode_event(event)
-        for agent_id in sorted(set(agent_ids)):
-            self.storage.append_event_text(agent_id, text, now)
-            self._touched.add(agent_id)
+        pending, self._pending = self._pending, []
+        self._pending_conversation.clear()
+        for audience, event in pending:
+            text = encode_event(event)
+            for agent_id in sorted(audience):
+                self.storage.append_event_text(agent_id, text, now)
+                self._touched.add(agent_id)
 
     def fact(self, kind: str, task: Row | None = None, agent_id: str | None = None,
              **data: Any) -> None:

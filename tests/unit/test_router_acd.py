@@ -362,3 +362,14 @@ def test_transfer_to_an_agent_without_room_is_refused(acd: Acd, clock: FakeClock
     ack = run(acd, "ana", "transfer", conversation_id=mine[0], agent="a-ben")
     assert ack["code"] == "conflict"
     assert acd.conversation(mine[0])["assigned_agent"] == "a-ana"
+
+
+def test_one_transaction_sends_one_conversation_event_per_conversation(
+        acd: Acd, clock: FakeClock) -> None:
+    available(acd, clock, "ana")
+    conversation = chat(acd)  # queued, then offered to ana, in one transaction
+    ben = [e for e in events(acd, "ben") if conversation in str(e)]
+    assert [e["kind"] for e in ben] == ["conversation", "message"]
+    assert ben[0]["conversation"]["status"] == "offered"
+    seqs = [s for s, _ in acd.storage.events_after("a-ben", 0)]
+    assert seqs == list(range(1, len(seqs) + 1))

@@ -82,7 +82,7 @@ class InboxModel(QAbstractListModel):
     def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # noqa: B008, N802
         if parent.isValid() or self._exhausted:
             return
-        page = self._query(len(self._rows), self._page)
+        page = self._query(len(self._rows), self._page, self._rows[-1] if self._rows else None)
         if len(page) < self._page:
             self._exhausted = True
         if not page:
@@ -200,6 +200,6 @@ class InboxModel(QAbstractListModel):
         self.changePersistentIndexList(olds, news)
         self.layoutChanged.emit()
 
-    def _query(self, offset: int, limit: int) -> list[InboxRow]:
+    def _query(self, offset: int, limit: int, after: InboxRow | None = None) -> list[InboxRow]:
         self.queries += 1
-        return self._reader.inbox_page(self._filter, offset, limit, self._agent_id)
+        return self._reader.inbox_page(self._filter, offset, limit, self._agent_id, after)

@@ -135,3 +135,30 @@ def test_search_uses_the_exact_word_when_it_fills_the_hits(
     # A partial word never fills it: the prefix form answers, newest first.
     assert [r.id for r in reader.search(InboxFilter(text="ord"))] == ["c-4", "c-3", "c-2"]
     reader.close()
+
+
+def test_keyset_pages_match_one_ordered_query_including_rows_without_a_time(
+        tmp_path: Path) -> None:
+    """Lazy pages start at the last row shown (constant cost however deep the agent
+    scrolls) and give exactly the rows and order of one big query, ties and NULLs included."""
+    from sync.store import atomic, open_store
+
+    cache = seed_cache(tmp_path / "cache.db", conversations=57)
+    db = open_store(cache)
+    with atomic(db):
+        db.execute("UPDATE conversations SET last_message_at = 1000.0 WHERE id IN "
+                   "('c-3', 'c-4', 'c-5')")  # a tie, broken by id
+        db.execute("UPDATE conversations SET last_message_at = NULL WHERE id IN ('c-7', 'c-8')")
+    db.conn.close()
+    reader = StoreReader(cache)
+    for flt in (InboxFilter(), InboxFilter(channel="chat")):
+        pages: list[Any] = []
+        while True:
+            page = reader.inbox_page(flt, len(pages), 5, None, pages[-1] if pages else None)
+            pages += page
+            if len(page) < 5:
+                break
+        whole = reader.inbox_page(flt, 0, 1000)
+        assert [r.id for r in pages] == [r.id for r in whole]
+    assert len(pages) > 0
+    reader.close()

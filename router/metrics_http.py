@@ -75,7 +75,8 @@ class _LiveCollector(Collector):
         yield from (depth, wait, sl, today, agents)
 
 
-DECISION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+DECISION_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025,
+                    0.05, 0.1, 0.25, 1.0)
 
 
 def make_registry(service: Service) -> CollectorRegistry:

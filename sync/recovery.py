@@ -118,7 +118,16 @@ def open_checked(path: Path | str) -> tuple[sqlite_utils.Database, Rebuilt | Non
         if get_state(db, CLEAN_KEY, "1") != "1":
             log.info("cache was not closed cleanly last time: checking it")
             check(db)
-        _mark(db, "0")
+        try:
+            _mark(db, "0")
+        except sqlite3.Error as exc:
+            if not is_disk_full(exc):
+                raise
+            # Start anyway on a full disk: the cache reads fine and each write that fails
+            # says why; the next start checks the file (the flag still says "clean" only
+            # if it was, so nothing is skipped that a crash would need).
+            log.warning("cache opened on a full disk: writes will be refused until space "
+                        "is freed")
         return db, None
     except Exception as exc:
         if db is not None:

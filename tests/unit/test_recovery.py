@@ -131,3 +131,21 @@ def test_a_full_disk_at_open_is_said_and_nothing_is_moved(tmp_path: Path,
     with pytest.raises(DiskFullError, match=r"^The disk is full: "):
         open_checked(path)
     assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+
+
+def test_a_full_disk_at_start_still_opens_the_cache(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migrated already, nothing to write but the open flag: the app starts and reads."""
+    path = tmp_path / "cache.db"
+    make_cache(path)
+    db = open_store(path)
+    mark_clean(db)
+    db.conn.close()
+    monkeypatch.setenv("SWITCHBOARD_CACHE_MAX_PAGES", "1")  # every new page refused
+    db, rebuilt = open_checked(path)
+    assert rebuilt is None
+    assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 2
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        outbox.save_draft(db, "c-1", "x" * 50_000, now=1.0)
+    assert is_disk_full(caught.value)
+    db.conn.close()

@@ -183,12 +183,10 @@ class WavBackend(AudioBackend):
         self._thread.start()
 
     def _stop_if_idle(self) -> None:
-        with self._lock:
-            idle = self._mic_ring is None and self._spk_ring is None
-            if idle:
-                self._close_writer()
-        if idle:
-            self._stop.set()
+        """Nothing to do: the pacer idles until `close()`. Stopping it here raced with an
+        open that followed at once (ringback ends, the call's audio starts): the new open saw
+        the old thread still alive, and then it exited, leaving the call without audio. The
+        speaker file likewise stays open for the engine's lifetime (one file, many calls)."""
 
     def _close_writer(self) -> None:
         if self._writer is not None:

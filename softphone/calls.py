@@ -153,6 +153,7 @@ class SoftCall(pj.Call):
         self.muted = False
         self.on_hold = False
         self.ringing_in = False  # an incoming call not yet answered: the ringer plays
+        self.ringing_out = False  # our call rings at the far end (180): ringback plays
         self.remote_direction = "sendrecv"
         self.connected_slots: dict[int, int] = {}  # media index -> conference slot
         self.recorder: Any = None  # AudioMediaRecorder while recording

@@ -214,6 +214,7 @@ class CommandHandlers:
             "calls": {k: {"hold": c.on_hold, "muted": c.muted} for k, c in self.calls.items()},
             "capturing": self.backend.capturing,
             "ringing": self.backend.ringing,
+            "ringback": bool(self.bridge and self.bridge.ringback),
         }
 
     # Devices -----------------------------------------------------------------------------
@@ -279,6 +280,7 @@ class CommandHandlers:
             c = self.calls.get(data["call"])
             if c is not None and c.isActive():
                 self._connect_media(c)
+            self._update_ringer()
         elif kind == "_info_done":
             c = self.calls.get(data["call"])
             if c is not None:
@@ -303,7 +305,9 @@ class CommandHandlers:
             self.emit_event("call_state", data)
             c = self.calls.get(data["call"])
             if c is not None and data["state"] in ("connecting", "confirmed", "disconnected"):
-                c.ringing_in = False
+                c.ringing_in = c.ringing_out = False
+            elif c is not None and data["state"] == "early" and data["role"] == "outgoing":
+                c.ringing_out = data["code"] == 180
             if data["state"] == "disconnected":
                 self._forget_call(data["call"])
             self._update_ringer()
@@ -343,6 +347,16 @@ class CommandHandlers:
     def _update_ringer(self) -> None:
         """Ring while any incoming call waits to be answered; a ringer that cannot be
         opened is told to the agent (the call still rings on screen)."""
+        if self.bridge is not None:
+            # Ringback only while no call has audio of its own (early media is the PBX's
+            # own ringback or announcement, and wins).
+            back = any(c.ringing_out for c in self.calls.values()) and not any(
+                c.connected_slots for c in self.calls.values()
+            )
+            if back and not self.bridge.ringback:
+                self.bridge.start_ringback()
+            elif not back and self.bridge.ringback:
+                self.bridge.stop_ringback()
         want = any(c.ringing_in for c in self.calls.values())
         try:
             if want and not self.backend.ringing:

@@ -63,7 +63,7 @@ def tone_report(samples: array.array[int], rate: int, freq: float) -> dict[str, 
     win = rate
     best_start, best_level = 0, -1.0
     for start in range(0, max(1, len(samples) - win), win // 4):
-        level = rms(samples[start : start + win : 8])
+        level = rms(samples[start : start + win])  # not decimated: a decimated tone aliases
         if level > best_level:
             best_start, best_level = start, level
     chunk = samples[best_start : best_start + win]

@@ -149,3 +149,26 @@ def test_blind_transfer_moves_the_caller_to_a_third_agent(
     alice.wait_call_state(a_call, "disconnected")
     alice.request("hangup", call=req["new_call"])
     carol.wait_call_state(inc["call"], "disconnected")
+
+
+def test_ringback_plays_while_the_far_end_rings_and_stops_on_answer(
+    kamailio: Kamailio, engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> None:
+    alice = engine_factory("alice")
+    bob = engine_factory("bob", mic=write_tone(tmp_path / "b.wav", 700, 2))
+    _registered(alice, "alice", kamailio)
+    _registered(bob, "bob", kamailio)
+    a_call = alice.request("dial", to="bob")["call"]
+    inc = bob.wait_event("incoming_call")
+    alice.wait_event("call_state", lambda d: d["call"] == a_call and d["code"] == 180)
+    wait_until(lambda: alice.request("status")["ringback"], what="ringback at alice")
+    wait_until(
+        lambda: alice.speaker.exists() and alice.speaker.stat().st_size > 44 + 48000,
+        what="1.5 s of ringback in alice's headset",
+    )
+    rung = tone_report(read_samples(alice.speaker)[0], 16000, 440)
+    bob.request("answer", call=inc["call"])
+    alice.wait_call_state(a_call, "confirmed")
+    wait_until(lambda: not alice.request("status")["ringback"], what="ringback to stop")
+    print("alice hears while bob's phone rings:", rung)
+    assert rung["rms"] > 0.05 and rung["purity"] > 0.3  # 440 Hz is half of 440+480

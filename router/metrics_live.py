@@ -14,6 +14,7 @@ queues they work in or supervise, and `at`.
 from __future__ import annotations
 
 import logging
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from router.metrics import Aggregator
@@ -35,6 +36,7 @@ class LiveMetrics:
         self._day = -1.0
         self._agg = self._new_aggregator()
         self._sent: dict[str, dict[str, Any]] = {}
+        self._queues: dict[str, dict[str, Any]] | None = None
 
     def _new_aggregator(self) -> Aggregator:
         return Aggregator(self.acd.config.queue_specs, 86400.0, self.acd.config.fcr_window)
@@ -85,14 +87,20 @@ class LiveMetrics:
         """The agent (re)connected: send them figures at the next push even if unchanged."""
         self._sent.pop(agent_id, None)
 
-    def push(self, now: float) -> int:
-        """Emit a `metrics` event to each connected agent whose figures changed. Returns how
-        many were sent."""
-        connected = self.acd.connected_agents()
+    def push(self, now: float, part: int = 0, parts: int = 1) -> int:
+        """Emit a `metrics` event to each connected agent whose figures changed, among the
+        `part`-th of `parts` slices of the agents (the service spreads one round over the
+        interval, so thousands of pushes do not queue up in front of offers). The figures are
+        computed at slice 0 and reused by the others of the round. Returns how many were
+        sent."""
+        connected = [a for a in self.acd.connected_agents()
+                     if zlib.crc32(a.encode()) % parts == part]
+        if part == 0 or self._queues is None:
+            self.refresh(now)
+            self._queues = self.queues(now)
         if not connected:
             return 0
-        self.refresh(now)
-        queues = self.queues(now)
+        queues = self._queues
         sent = 0
         agents = {a["id"]: a for a in self.acd.storage.agents()}
         with self.acd.transaction():

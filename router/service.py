@@ -105,13 +105,18 @@ class Service:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _metrics_pusher(self) -> None:
-        """Push live figures to connected agents, at most once per interval each."""
+        """Push live figures to connected agents, at most once per interval each: one slice
+        of the agents every tenth of the interval, so a round of thousands of pushes is
+        spread out instead of delaying the offers behind it."""
+        parts = 10
+        part = 0
         while True:
-            await asyncio.sleep(self.config.metrics_push_interval)
+            await asyncio.sleep(self.config.metrics_push_interval / parts)
             try:
-                self.live.push(self.clock())
+                self.live.push(self.clock(), part, parts)
             except Exception:
                 log.exception("pushing live metrics failed; retrying next interval")
+            part = (part + 1) % parts
 
     def _prune(self) -> None:
         with self.storage.transaction():

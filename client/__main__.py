@@ -55,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         from router.__main__ import main as router_main
 
         return router_main(argv[1:])
+    # The phone engine is a child process (client/phone/engine_process.py runs
+    # `<interpreter> -m softphone rpc ...`); in the frozen bundle the interpreter is this
+    # executable, so both spellings start the engine here instead of a second window.
+    if argv[:1] == ["--run-phone"] or argv[:2] == ["-m", "softphone"]:
+        from softphone.__main__ import main as phone_main
+
+        return phone_main(argv[1:] if argv[:1] == ["--run-phone"] else argv[2:])
     args = parse_args(argv)
     if args.self_test:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

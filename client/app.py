@@ -18,6 +18,7 @@ from client.bridge import SyncBridge
 from client.embedded_router import EmbeddedRouter
 from client.main_window import MainWindow
 from client.ops import Op
+from client.phone.engine_process import PhoneEngineProcess
 from client.qt import QObject, QSettings, QStandardPaths, QTimer, Signal
 from client.status_bar import ConnectionStatus
 from client.store_reader import StoreReader
@@ -31,6 +32,9 @@ class Options:
 
     data_dir: Path | None = None
     router_url: str | None = None
+    # The phone engine's command line: the agent's headset through Qt audio by default;
+    # tests give a WAV backend and loopback ports.
+    phone_args: tuple[str, ...] = ("--backend", "qt")
 
 
 def default_data_dir() -> Path:
@@ -64,7 +68,11 @@ class AppController(QObject):
         self.cache = cache_path(self.data_dir, options.router_url)
         self.reader = StoreReader(self.cache)
         self.bridge = SyncBridge(self)
-        self.window = MainWindow(self.reader, embedded=self.embedded)
+        self.window = MainWindow(
+            self.reader,
+            embedded=self.embedded,
+            phone_engine=PhoneEngineProcess(list(options.phone_args)),
+        )
         self.window.attach(self.bridge)
         self.router: EmbeddedRouter | None = None
         self.engine: Any = None
@@ -91,6 +99,7 @@ class AppController(QObject):
         QTimer.singleShot(0, self._after_first_paint)
 
     def _after_first_paint(self) -> None:
+        self.window.phone.start()  # the saved SIP account, or the "no SIP account" page
         if self.embedded:
             self.router = EmbeddedRouter(self.data_dir, self)
             self.router.listening.connect(self._on_router_listening)
@@ -218,6 +227,7 @@ class AppController(QObject):
         self._closing = True
         if self.engine is not None:
             self.engine.stop()
+        self.window.phone_engine.stop()  # hangs up and unregisters before the router goes
         if self.router is not None:
             self.router.stop_and_wait()
         self.reader.close()

@@ -10,9 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from client.cache_extras import agent_info, message_html
 from client.composer import Composer
+from client.conversation_controls import ConversationControls
 from client.elided_label import ElidedLabel
+from client.email_view import EmailThreadView
 from client.qt import (
+    QElapsedTimer,
     QHBoxLayout,
     QLabel,
     QSize,
@@ -30,6 +34,7 @@ from client.thread_view import ThreadView
 log = logging.getLogger(__name__)
 
 DRAFT_SAVE_MS = 500
+TYPING_EVERY_MS = 3000  # the customer's page shows "typing" for 5 s after each hint
 IDENTITY_NAMES = {"email": "Email", "phone": "Phone", "chat": "Chat visitor", "sms": "SMS"}
 STATUS_NAMES = {
     "queued": "In queue",
@@ -99,9 +104,11 @@ class ConversationHeaderBar(QWidget):
 
 class ConversationView(QWidget):
     """Header + thread + composer for one conversation at a time; emits
-    `draft_changed(conversation_id, text)` (debounced) so the owner can persist the draft."""
+    `draft_changed(conversation_id, text)` (debounced) so the owner can persist the draft, and
+    `typing(conversation_id)` at most every 3 s while the agent types in a chat."""
 
     draft_changed = Signal(str, str)
+    typing = Signal(str)
 
     def __init__(self, reader: StoreReader, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -131,8 +138,16 @@ class ConversationView(QWidget):
         layout.setSpacing(0)
         self.header = ConversationHeaderBar(page)
         layout.addWidget(self.header)
-        self.thread_view = ThreadView(page)
-        layout.addWidget(self.thread_view, 1)
+        self.controls = ConversationControls(page)
+        layout.addWidget(self.controls)
+        self.threads = QStackedWidget(page)
+        self.thread_view = ThreadView(self.threads)
+        self.email_view = EmailThreadView(self.threads)
+        self.threads.addWidget(self.thread_view)
+        self.threads.addWidget(self.email_view)
+        layout.addWidget(self.threads, 1)
+        self.channel = ""
+        self.email_view.retry_requested.connect(self.thread_view.retry_requested)
         self.thread_view.edit_requested.connect(self._edit)
         self.composer = Composer(page)
         layout.addWidget(self.composer)
@@ -147,10 +162,22 @@ class ConversationView(QWidget):
         self._draft_timer.setInterval(DRAFT_SAVE_MS)
         self._draft_timer.timeout.connect(self.flush_draft)
         self.composer.editor.textChanged.connect(self._on_composer_text)
+        self._typing_clock = QElapsedTimer()
 
     def _on_composer_text(self) -> None:
         if not self._loading:
             self._draft_timer.start()
+            self._maybe_typing()
+
+    def _maybe_typing(self) -> None:
+        """A chat customer sees "agent is typing": one hint per 3 s of typing, no more."""
+        cid = self.conversation_id
+        if not cid or self.channel != "chat" or not self.composer.text().strip():
+            return
+        if self._typing_clock.isValid() and self._typing_clock.elapsed() < TYPING_EVERY_MS:
+            return
+        self._typing_clock.start()
+        self.typing.emit(cid)
 
     def flush_draft(self) -> None:
         """Hand the composer's text to the engine now (debounce ended, or switching away)."""
@@ -176,6 +203,7 @@ class ConversationView(QWidget):
             self.flush_draft()
         self._save_draft()
         self.conversation_id = conversation_id
+        self._typing_clock.invalidate()
         self.composer.error.hide()
         text = ""
         if conversation_id:
@@ -213,10 +241,21 @@ class ConversationView(QWidget):
         if header is None:
             self.stack.setCurrentWidget(self.placeholder)
             self.thread_view.show_messages(None, [])
+            self.controls.set_conversation(None, self.my_agent, agent_info(self.reader))
             self.composer.set_enabled_for(False, "Open a conversation to reply")
             return
+        self.channel = header.channel
         self.header.show_header(header, self.my_agent)
-        self.thread_view.show_messages(cid, self._with_names(header, self.reader.thread(header.id)))
+        self.controls.set_conversation(header, self.my_agent, agent_info(self.reader))
+        msgs = self._with_names(header, self.reader.thread(header.id))
+        # The bubble model stays current for every channel (its menu, retry and status logic
+        # are shared); an email thread is shown as rich text on top of it.
+        self.thread_view.show_messages(cid, msgs)
+        if header.channel == "email":
+            self.email_view.show_thread(header.id, msgs, message_html(self.reader, header.id))
+            self.threads.setCurrentWidget(self.email_view)
+        else:
+            self.threads.setCurrentWidget(self.thread_view)
         if header.status == "closed":
             self.composer.set_enabled_for(False, "This conversation is closed.")
         else:

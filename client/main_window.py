@@ -12,11 +12,15 @@ import logging
 
 from client.agent_actions import AgentActions
 from client.bridge import SyncBridge
+from client.cache_extras import metrics
+from client.conversation_commands import ConversationCommands
 from client.conversation_view import ConversationView
 from client.inbox_model import InboxModel
 from client.inbox_panel import InboxPanel
+from client.metrics_panel import MetricsPanel
 from client.offer_toast import OfferStack
-from client.phone_panel import PhonePanel
+from client.phone.engine_process import PhoneEngineProcess
+from client.phone_column import PhoneColumn
 from client.qt import (
     QAction,
     QApplication,
@@ -26,7 +30,7 @@ from client.qt import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
+    QMenu,
     QSettings,
     QSplitter,
     Qt,
@@ -40,6 +44,7 @@ from client.resources import icon
 from client.state_selector import StateSelector
 from client.status_bar import ConnectionStatus, StatusBar
 from client.store_reader import StoreReader
+from client.window_menus import add_shortcuts, build_menus
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +59,26 @@ class MainWindow(QMainWindow):
         reader: the read-only cache reader.
         bridge: the sync bridge, or None until the engine is up.
         embedded: show the Demo menu (stop/start the embedded router).
+        phone_engine: the phone engine process (made here, not started, when None; the
+            phone column starts it once a SIP account exists).
     """
 
     stop_router_requested = Signal()
     login_requested = Signal()
     start_router_requested = Signal()
+    phone_settings_requested = Signal()
+
+    stop_router_action: QAction
+    start_router_action: QAction
+    phone_settings_action: QAction
+    demo_menu: QMenu
 
     def __init__(
-        self, reader: StoreReader, bridge: SyncBridge | None = None, embedded: bool = False
+        self,
+        reader: StoreReader,
+        bridge: SyncBridge | None = None,
+        embedded: bool = False,
+        phone_engine: PhoneEngineProcess | None = None,
     ) -> None:
         super().__init__()
         self.reader = reader
@@ -107,7 +124,12 @@ class MainWindow(QMainWindow):
         self.offers = OfferStack(right)
         self.offers.setAccessibleName("Offers")
         rl.addWidget(self.offers)
-        self.phone = PhonePanel(right)
+        self.metrics = MetricsPanel(right)
+        rl.addWidget(self.metrics)
+        self.phone_engine = phone_engine or PhoneEngineProcess(["--backend", "qt"], parent=self)
+        self.phone = PhoneColumn(reader, self.phone_engine, right)
+        self.phone.settings_requested.connect(self.phone.ask_settings)
+        self.phone_settings_requested.connect(self.phone.ask_settings)
         rl.addWidget(self.phone, 1)
         splitter.addWidget(self.inbox)
         splitter.addWidget(self.conversation)
@@ -128,30 +150,7 @@ class MainWindow(QMainWindow):
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
 
-        # -- menus -----------------------------------------------------------------------------
-        file_menu = self.menuBar().addMenu("&File")
-        if not embedded:
-            login_action = QAction("Log in…", self)
-            login_action.triggered.connect(self.login_requested)
-            file_menu.addAction(login_action)
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut("Ctrl+Q")
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
-        self.demo_menu = self.menuBar().addMenu("&Demo")
-        self.stop_router_action = QAction("Stop router", self)
-        self.stop_router_action.setToolTip("See how the app works offline")
-        self.start_router_action = QAction("Start router", self)
-        self.start_router_action.setEnabled(False)
-        self.stop_router_action.triggered.connect(self.stop_router_requested)
-        self.start_router_action.triggered.connect(self.start_router_requested)
-        self.demo_menu.addAction(self.stop_router_action)
-        self.demo_menu.addAction(self.start_router_action)
-        self.demo_menu.menuAction().setVisible(embedded)
-        help_menu = self.menuBar().addMenu("&Help")
-        about = QAction("About Switchboard", self)
-        about.triggered.connect(self._about)
-        help_menu.addAction(about)
+        build_menus(self, embedded)
 
         # -- refresh plumbing ------------------------------------------------------------------
         self.scheduler = RefreshScheduler(60, self)
@@ -160,21 +159,15 @@ class MainWindow(QMainWindow):
         self.scheduler.register("offers", lambda _k: self._refresh_offers())
         self.scheduler.register("state", lambda _k: self._refresh_state())
         self.scheduler.register("outbox", lambda _k: self.status.set_outbox(reader.outbox_count()))
+        self.scheduler.register("metrics", lambda _k: self.metrics.show_metrics(metrics(reader)))
         self._fallback = QTimer(self)
         self._fallback.setInterval(FALLBACK_REFRESH_MS)
         self._fallback.timeout.connect(self.mark_all)
         self._fallback.start()
 
         self.agent = AgentActions(self)
-        for keys, slot in (
-            ("Ctrl+Shift+A", self.agent.accept_first),
-            ("Ctrl+Shift+D", self.agent.decline_first),
-            ("Ctrl+N", lambda: self.conversation.composer.editor.setFocus()),
-        ):
-            act = QAction(self)
-            act.setShortcut(keys)
-            act.triggered.connect(slot)
-            self.addAction(act)
+        self.commands = ConversationCommands(self)
+        add_shortcuts(self)
         self._restore_layout()
         if bridge is not None:
             self.attach(bridge)
@@ -189,6 +182,7 @@ class MainWindow(QMainWindow):
         bridge.connection.connect(lambda _s: self.scheduler.mark("outbox"))
         bridge.changed.connect(self._on_changed)
         bridge.command_failed.connect(self.agent.on_command_failed)
+        bridge.command_failed.connect(self.commands.on_command_failed)
         bridge.offers_changed.connect(lambda: self.scheduler.mark("offers"))
         bridge.issue.connect(self._on_issue)
         bridge.session.connect(self._on_session)
@@ -204,7 +198,7 @@ class MainWindow(QMainWindow):
         self.scheduler.flush()
 
     def mark_all(self) -> None:
-        for part in ("inbox", "thread", "offers", "state", "outbox"):
+        for part in ("inbox", "thread", "offers", "state", "outbox", "metrics"):
             self.scheduler.mark(part, "*")
 
     def _on_changed(self, tables: set[str], conversation_ids: set[str]) -> None:
@@ -218,6 +212,8 @@ class MainWindow(QMainWindow):
             self.scheduler.mark("state")
         if everything or "outbox" in tables or "messages" in tables:
             self.scheduler.mark("outbox")
+        if everything or "metrics" in tables:
+            self.scheduler.mark("metrics")
 
     def _refresh_thread(self, keys: set[str]) -> None:
         cid = self.conversation.conversation_id
@@ -284,13 +280,6 @@ class MainWindow(QMainWindow):
     def show_connection(self, status: ConnectionStatus) -> None:
         self.status.set_status(status)
 
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Switchboard",
-            "Switchboard — softphone and unified inbox for contact-center agents.",
-        )
-
     def _default_size(self) -> tuple[int, int]:
         """1360x860, or 95% of a smaller screen (a 1366x768 laptop must fit)."""
         screen = QGuiApplication.primaryScreen()
@@ -314,6 +303,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._fallback.stop()
+        self.phone_engine.stop()
         settings = QSettings()
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/splitter", self.splitter.saveState())

@@ -120,8 +120,12 @@ class AgentSession:
         self.service.live.forget(self.agent_id)
         self.service.wake()
         try:
-            await self.send(Hello(PROTOCOL_VERSION, agent_public(self.agent),
-                                  self.acd.now()))
+            # The codes travel with the agent so the app offers exactly what the router
+            # accepts (additive: older clients ignore the key).
+            codes = {"wrap_up": list(self.acd.config.wrap_up_codes),
+                     "reasons": list(self.acd.config.reason_codes)}
+            await self.send(Hello(PROTOCOL_VERSION, {**agent_public(self.agent),
+                                                     "codes": codes}, self.acd.now()))
             await self._read_loop()
         except WebSocketDisconnect:
             pass

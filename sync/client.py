@@ -36,6 +36,7 @@ from sync import outbox
 from sync.apply import CursorMismatchError, get_cursor, mark_read
 from sync.changes import Change, ConnectionStatus, ConnState, DataChanged, ProtocolIssue, SignedIn
 from sync.effects import AuthLostError, HaltError, RetryError, SessionEffects, backoff_delay
+from sync.http_actions import HttpActionError, post_typing
 from sync.login import LoginError, is_loopback, login, websocket_url
 from sync.protocol import MAX_FRAME_BYTES, Command, Resume, encode
 from sync.recovery import (
@@ -162,6 +163,32 @@ class SyncEngine:
         return self._submit(self._queue("call_event", {
             "call_id": call_id, "direction": direction, "remote": remote, "state": state,
             "at": at}))
+
+    def set_disposition(self, conversation_id: str,
+                        disposition: str) -> concurrent.futures.Future[str]:
+        """Queue the wrap-up code for a conversation (one of the router's `codes.wrap_up`)."""
+        return self._submit(self._queue("set_disposition", {"conversation_id": conversation_id,
+                                                            "disposition": disposition}))
+
+    def end_conversation(self, conversation_id: str) -> concurrent.futures.Future[str]:
+        """Queue the end of the customer part: the conversation goes to wrap-up."""
+        return self._submit(self._queue("end_conversation",
+                                        {"conversation_id": conversation_id}))
+
+    def schedule_callback(self, conversation_id: str, at: float, *, queue: str | None = None,
+                          note: str | None = None) -> concurrent.futures.Future[str]:
+        """Queue a callback: at `at` (Unix time) the router creates an outbound task."""
+        args: dict[str, Any] = {"conversation_id": conversation_id, "at": float(at)}
+        if queue:
+            args["queue"] = queue
+        if note:
+            args["note"] = note
+        return self._submit(self._queue("schedule_callback", args))
+
+    def typing(self, conversation_id: str) -> concurrent.futures.Future[int]:
+        """Tell the customer's chat page the agent is typing (HTTP, never queued: a stale
+        hint is worthless). The future fails with HttpActionError when offline or refused."""
+        return self._submit(self._typing(conversation_id))
 
     def save_draft(self, conversation_id: str, body: str) -> concurrent.futures.Future[None]:
         """Keep the composer's unsent text for a conversation (empty text forgets it), so a
@@ -336,6 +363,13 @@ class SyncEngine:
         if self.fx.proto is not None:
             self.fx.carry_out(self.fx.proto.send_command(q.command))
         return q
+
+    async def _typing(self, conversation_id: str) -> int:
+        token = self._token
+        if token is None or not self._went_live:
+            raise HttpActionError("Not connected to the router.")
+        return await self._loop.run_in_executor(None, post_typing, self.base_url, token,
+                                                conversation_id)
 
     async def _mark_read(self, conversation_id: str) -> None:
         self.fx.report(mark_read(self.db, conversation_id))

@@ -22,7 +22,8 @@ def test_window_opens_with_rows_and_a_good_default_size(window: MainWindow) -> N
     want_h = max(600, min(860, int(avail.height() * 0.95)))
     assert (window.width(), window.height()) == (want_w, want_h)
     assert window.inbox.stack.currentWidget() is window.inbox.view
-    assert "Phone engine not connected yet" in window.phone.message.text()
+    # No SIP account in a fresh profile: the phone column says so (no fake dial pad).
+    assert window.phone.setup_message.text() == "No SIP account is set up."
 
 
 def test_opening_a_conversation_shows_its_thread_with_marks(

@@ -19,7 +19,9 @@ OURS = ("client", "softphone", "sync", "router")
 
 # package -> the modules of ours (outside itself) it may import; a prefix match allows submodules.
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "client": ("sync", "softphone.rpc", "router.__main__"),
+    # softphone.__main__ and router.__main__: only client/__main__.py, so the frozen bundle
+    # (one executable) can run the phone engine and the embedded router as its children.
+    "client": ("sync", "softphone.rpc", "router.__main__", "softphone.__main__"),
     "router": ("sync.protocol",),
     "sync": (),
     "softphone": (),
@@ -101,3 +103,15 @@ def test_core_packages_import_with_pyside6_blocked() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(modules) >= 3
+
+
+def test_only_the_entry_point_runs_the_other_programs() -> None:
+    """`router.__main__` / `softphone.__main__` are entry points for the frozen bundle only."""
+    bad = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in _sources("client")
+        if path.name != "__main__.py" or path.parent.name != "client"
+        for name in _imports(path)
+        if name.startswith(("router.__main__", "softphone.__main__"))
+    ]
+    assert not bad, "\n".join(bad)

@@ -1,0 +1,94 @@
+"""The agent's own figures today and their queues' live state, compact, in the right column.
+
+Why it reads the `metrics` cache table (and is repainted only when the engine says that table
+changed): the router pushes at most once a second; the UI never polls or waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from client.cache_extras import Metrics
+from client.formatting import duration
+from client.qt import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+log = logging.getLogger(__name__)
+
+
+def _secs(value: Any) -> str:
+    return duration(float(value)) if isinstance(value, int | float) else "—"
+
+
+def _pct(value: Any) -> str:
+    return f"{round(float(value) * 100)}%" if isinstance(value, int | float) else "—"
+
+
+def _count(value: Any) -> str:
+    return str(int(value)) if isinstance(value, int | float) else "—"
+
+
+class MetricsPanel(QWidget):
+    """Handled, AHT, ASA and service level today; per queue: waiting, longest wait, SL."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("metricsPanel")
+        self.setAccessibleName("Your figures today")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 10, 16, 8)
+        layout.setSpacing(4)
+        title = QLabel("Today", self)
+        title.setObjectName("panelTitle")
+        layout.addWidget(title)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(10)
+        grid.setVerticalSpacing(0)
+        self.values: dict[str, QLabel] = {}
+        for col, (key, caption) in enumerate(
+            (("handled", "Handled"), ("aht", "AHT"), ("asa", "ASA"), ("service_level", "SL"))
+        ):
+            value = QLabel("—", self)
+            value.setObjectName("metricValue")
+            cap = QLabel(caption, self)
+            cap.setObjectName("metricCaption")
+            grid.addWidget(value, 0, col)
+            grid.addWidget(cap, 1, col)
+            self.values[key] = value
+        layout.addLayout(grid)
+        self.queues = QLabel("Waiting for the router's figures…", self)
+        self.queues.setObjectName("metricQueues")
+        self.queues.setWordWrap(True)
+        layout.addWidget(self.queues)
+
+    def show_metrics(self, m: Metrics) -> None:
+        """Show the figures the router last pushed (— where it has none yet)."""
+        self.values["handled"].setText(_count(m.own.get("handled")))
+        self.values["aht"].setText(_secs(m.own.get("aht")))
+        self.values["asa"].setText(_secs(m.own.get("asa")))
+        self.values["service_level"].setText(_pct(m.own.get("service_level")))
+        if not m.own and not m.queues:
+            self.queues.setText("Waiting for the router's figures…")
+            return
+        lines = []
+        for name, q in sorted(m.queues.items()):
+            depth = int(q.get("depth") or 0)
+            wait = f", longest {_secs(q.get('longest_wait'))}" if depth else ""
+            sl = _pct(q.get("service_level"))
+            target = q.get("target")
+            below = (
+                isinstance(q.get("service_level"), int | float)
+                and isinstance(target, int | float)
+                and q["service_level"] < target
+            )
+            sl_text = f"SL {sl} (target {_pct(target)})" if target is not None else f"SL {sl}"
+            colour = "#b42318" if below else "#5f6b7a"
+            lines.append(
+                f"<b>{_esc(name)}</b>: {depth} waiting{wait} · "
+                f"<span style='color:{colour}'>{sl_text}</span>"
+            )
+        self.queues.setText("<br>".join(lines) if lines else "No queues")
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

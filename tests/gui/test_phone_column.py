@@ -1,0 +1,111 @@
+"""The phone in the window: a real engine process, real Kamailio and SIPp, the real router.
+
+An incoming SIPp call from a number the cache knows pops the customer's name and last
+conversation; answering and the far end's hang-up reach the router as `call_event`s (checked
+in its database). With no SIP account, the column says so and offers the settings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from client.app import AppController, Options
+from client.qt import QSettings
+from client.sip_settings import SipAccount, load_account
+from tests.gui.test_central_login import MemoryKeyring, memory_keyring  # noqa: F401 (fixture)
+from tests.phone.conftest import USERS, kamailio  # noqa: F401 (fixture)
+from tests.phone.peers import Kamailio, rtp_base
+from tests.phone.sipp import Sipp, uac_scenario
+from tests.support.router_proc import DEMO_PASSWORD, RouterProcess
+from tests.support.wait import deadline
+
+T = int(deadline(20) * 1000)
+NUMBER = "+15551234567"
+
+
+@pytest.fixture
+def app(qtbot: QtBot, tmp_path: Path) -> Iterator[tuple[RouterProcess, AppController]]:
+    proc = RouterProcess(tmp_path / "router.db", ["--demo-agents"])
+    with proc:
+        phone_args = ("--backend", "null", "--bind", "127.0.0.1", "--rtp-port",
+                      str(rtp_base()), "--rtp-range", "40")
+        c = AppController(Options(data_dir=tmp_path / "app", router_url=proc.url,
+                                  phone_args=phone_args))
+        qtbot.addWidget(c.window)
+        c.window.show()
+        c.connect_engine(proc.url, "ana", DEMO_PASSWORD)
+        try:
+            yield proc, c
+        finally:
+            c.shutdown()
+
+
+def _calls(proc: RouterProcess) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{proc.db}?mode=ro", uri=True, timeout=5) as db:
+        return list(db.execute("SELECT agent_id, direction, remote, state FROM calls"))
+
+
+def test_no_sip_account_says_so_and_offers_settings(
+    qtbot: QtBot, app: tuple[RouterProcess, AppController]
+) -> None:
+    _, c = app
+    column = c.window.phone
+    column.start()
+    assert column.stack.currentWidget() is column.setup_page
+    assert column.setup_message.text() == "No SIP account is set up."
+    assert column.settings_button.isVisibleTo(column)
+    assert c.window.phone_engine.state == "stopped"  # no engine, no fake registration
+
+
+def test_incoming_call_pops_the_customer_and_reaches_the_router(
+    qtbot: QtBot, app: tuple[RouterProcess, AppController], kamailio: Kamailio,  # noqa: F811
+    memory_keyring: MemoryKeyring, tmp_path: Path,  # noqa: F811
+) -> None:
+    proc, c = app
+    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
+    cid = proc.inbound("sms", NUMBER, "Grace Hopper", "Is my refund on its way?", "support")
+    qtbot.waitUntil(lambda: c.reader.header(cid) is not None, timeout=T)
+
+    # The agent saves the account in Phone settings: QSettings keeps no password.
+    column = c.window.phone
+    column.apply_settings(SipAccount(domain=kamailio.domain, username="alice"), USERS["alice"])
+    assert load_account() == SipAccount(domain=kamailio.domain, username="alice")
+    assert USERS["alice"] not in Path(QSettings().fileName()).read_text()
+    panel = column.panel
+    qtbot.waitUntil(lambda: panel.registration.text() == "Registered — ready for calls",
+                    timeout=T)
+    # ... the password went to the keychain (and not to the QSettings file above).
+    qtbot.waitUntil(lambda: memory_keyring.store.get(("switchboard-sip",
+                                                      f"alice@{kamailio.domain}"))
+                    == USERS["alice"], timeout=T)
+
+    port = int(c.window.phone_engine.ready["sip_ports"]["udp"])
+    scenario = uac_scenario(talk_ms=1000).replace("sip:queue@", f"sip:{NUMBER}@")
+    sipp = Sipp(tmp_path, scenario, "caller")
+    sipp.start(remote=f"127.0.0.1:{port}")
+    try:
+        qtbot.waitUntil(lambda: column.pop.isVisible() and bool(panel.rows), timeout=T)
+        assert column.pop.name.text() == "Grace Hopper"
+        assert "refund" in column.pop.detail.text()
+        column.pop.open_button.click()
+        qtbot.waitUntil(lambda: c.window.conversation.conversation_id == cid, timeout=T)
+
+        qtbot.waitUntil(lambda: ("a-ana", "in", NUMBER) in {r[:3] for r in _calls(proc)}
+                        or any(NUMBER in r[2] for r in _calls(proc)), timeout=T)
+        (row,) = panel.rows.values()
+        row.answer.click()
+        qtbot.waitUntil(lambda: any(r[3] == "connected" for r in _calls(proc)), timeout=T)
+        # SIPp hangs up after a second: the router hears the end of the call.
+        qtbot.waitUntil(lambda: any(r[3] == "ended" for r in _calls(proc)), timeout=T)
+        assert sipp.wait() == 0, sipp.output()
+    finally:
+        sipp.stop()
+    ((agent, direction, remote, state),) = _calls(proc)
+    assert (agent, direction, state) == ("a-ana", "in", "ended") and NUMBER in remote
+    qtbot.waitUntil(lambda: not column.pop.isVisible(), timeout=T)

@@ -85,8 +85,8 @@ class AudioBridge:
         fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, frame_ms * 1000, 16)
         self.port: BridgePort | None = BridgePort(self.mic, self.speaker, self.frame_bytes)
         self.port.createPort("switchboard-headset", fmt)
-        self._tone: Any = None  # ToneGenerator, made on first use, kept (see start_ringback)
-        self._ringback_on = False
+        self._tone: Any = None  # ToneGenerator, made on first use, kept (see set_tone)
+        self._tone_kind: str | None = None
         self._talking: set[int] = set()  # conference slots sending to the port
         self._listening: set[int] = set()  # slots receiving the mic
         log.info("audio bridge at %d Hz, fast frame copy: %s", clock_rate, _FAST)
@@ -130,46 +130,50 @@ class AudioBridge:
         if update:  # False when a connect() follows at once: no needless device close/open
             self._update_streams()
 
-    def start_ringback(self) -> None:
-        """Play ringback (440+480 Hz, 2 s on, 4 s off) in the headset: the far end rings
-        and sent no early media, so without it the agent would hear dead air.
+    #: Headset tones: (freq1, freq2, on ms, off ms). Ringback is the North American ring;
+    #: call waiting a short 440 Hz beep, repeated, under the current conversation.
+    TONES = {"ringback": (440, 480, 2000, 4000), "waiting": (440, 440, 300, 2700)}
+
+    def set_tone(self, kind: str | None) -> None:
+        """Play a headset tone (`TONES` key) or none.
 
         One generator lives as long as the bridge: destroying a conference port while the
-        clock runs is asynchronous in PJSIP 2.15, and destroying this one mid-call silenced
-        the whole bridge.
+        clock runs is asynchronous in PJSIP 2.15, and destroying one mid-call silenced the
+        whole bridge.
         """
-        if self._ringback_on or self.port is None:
+        if kind == self._tone_kind or self.port is None:
             return
-        if self._tone is None:
-            self._tone = pj.ToneGenerator()
-            self._tone.createToneGenerator(self.clock_rate, 1)
-        desc = pj.ToneDesc()
-        desc.freq1, desc.freq2, desc.on_msec, desc.off_msec = 440, 480, 2000, 4000
-        tones = pj.ToneDescVector()
-        tones.append(desc)
-        self._tone.play(tones, True)
-        self._tone.startTransmit(self.port)
-        self._ringback_on = True
+        if self._tone_kind is not None:
+            self._tone.stopTransmit(self.port)
+            self._tone.stop()
+            self._tone_kind = None
+        if kind is not None:
+            if self._tone is None:
+                self._tone = pj.ToneGenerator()
+                self._tone.createToneGenerator(self.clock_rate, 1)
+            f1, f2, on, off = self.TONES[kind]
+            desc = pj.ToneDesc()
+            desc.freq1, desc.freq2, desc.on_msec, desc.off_msec = f1, f2, on, off
+            tones = pj.ToneDescVector()
+            tones.append(desc)
+            self._tone.play(tones, True)
+            self._tone.startTransmit(self.port)
+            self._tone_kind = kind
         self._update_streams()
 
-    def stop_ringback(self) -> None:
-        """Stop the ringback (answered, early media, failed)."""
-        if not self._ringback_on:
-            return
-        if self.port is not None:
-            self._tone.stopTransmit(self.port)
-        self._tone.stop()
-        self._ringback_on = False
-        self._update_streams()
+    @property
+    def tone(self) -> str | None:
+        """The headset tone playing now, if any."""
+        return self._tone_kind
 
     @property
     def ringback(self) -> bool:
         """True while the ringback plays."""
-        return self._ringback_on
+        return self._tone_kind == "ringback"
 
     def _update_streams(self) -> None:
         want_mic = bool(self._listening)
-        want_speaker = bool(self._talking) or self._ringback_on
+        want_speaker = bool(self._talking) or self._tone_kind is not None
         if want_mic and not self.backend.capturing:
             self.mic.reset()
             self.backend.open_capture(self.mic)
@@ -191,7 +195,7 @@ class AudioBridge:
 
     def destroy(self) -> None:
         """Close the devices and drop the port (engine thread, before libDestroy)."""
-        self.stop_ringback()
+        self.set_tone(None)
         self._tone = None  # the clock is stopped (setNoDev) before destroy() is called
         self._talking.clear()
         self._listening.clear()

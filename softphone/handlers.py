@@ -215,6 +215,7 @@ class CommandHandlers:
             "capturing": self.backend.capturing,
             "ringing": self.backend.ringing,
             "ringback": bool(self.bridge and self.bridge.ringback),
+            "tone": self.bridge.tone if self.bridge else None,
         }
 
     # Devices -----------------------------------------------------------------------------
@@ -345,19 +346,26 @@ class CommandHandlers:
             self.later(float(after or 0), lambda: self._auto_answer(key))
 
     def _update_ringer(self) -> None:
-        """Ring while any incoming call waits to be answered; a ringer that cannot be
-        opened is told to the agent (the call still rings on screen)."""
+        """Alert the agent the right way for the moment:
+
+        - an incoming call and no call in progress: the ringer device rings;
+        - an incoming call while talking: a call-waiting beep in the headset (ringing the
+          speakers would interrupt the conversation, and the agent wears the headset);
+        - our call rings at the far end with no early media: ringback in the headset.
+
+        A ringer that cannot be opened is told to the agent (the call still rings on screen).
+        """
+        calls = self.calls.values()
+        in_call = any(c.connected_slots for c in calls)
+        incoming = any(c.ringing_in for c in calls)
+        tone = None
+        if incoming and in_call:
+            tone = "waiting"
+        elif not in_call and any(c.ringing_out for c in calls):
+            tone = "ringback"
         if self.bridge is not None:
-            # Ringback only while no call has audio of its own (early media is the PBX's
-            # own ringback or announcement, and wins).
-            back = any(c.ringing_out for c in self.calls.values()) and not any(
-                c.connected_slots for c in self.calls.values()
-            )
-            if back and not self.bridge.ringback:
-                self.bridge.start_ringback()
-            elif not back and self.bridge.ringback:
-                self.bridge.stop_ringback()
-        want = any(c.ringing_in for c in self.calls.values())
+            self.bridge.set_tone(tone)
+        want = incoming and not in_call
         try:
             if want and not self.backend.ringing:
                 self.backend.start_ringing()

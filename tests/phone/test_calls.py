@@ -172,3 +172,24 @@ def test_ringback_plays_while_the_far_end_rings_and_stops_on_answer(
     wait_until(lambda: not alice.request("status")["ringback"], what="ringback to stop")
     print("alice hears while bob's phone rings:", rung)
     assert rung["rms"] > 0.05 and rung["purity"] > 0.3  # 440 Hz is half of 440+480
+
+
+def test_a_second_call_while_talking_beeps_in_the_headset_instead_of_ringing(
+    kamailio: Kamailio, engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> None:
+    alice, bob, a_call, b_call = _connected_pair(kamailio, engine_factory, tmp_path)
+    carol = engine_factory("carol")
+    _registered(carol, "carol", kamailio)
+    c_call = carol.request("dial", to="bob")["call"]
+    second = bob.wait_event("incoming_call", lambda d: d["call"] != b_call)
+    status = wait_until(
+        lambda: (s := bob.request("status"))["tone"] == "waiting" and s,
+        what="call-waiting tone at bob",
+    )
+    assert status["ringing"] is False  # the speakers stay quiet during the conversation
+    bob.request("decline", call=second["call"])
+    carol.wait_call_state(c_call, "disconnected")
+    wait_until(lambda: bob.request("status")["tone"] is None, what="the beep to stop")
+    bob.request("hangup", call=b_call)
+    alice.wait_call_state(a_call, "disconnected")
+    wait_until(lambda: bob.request("status")["capturing"] is False, what="bob's mic closed")

@@ -31,8 +31,9 @@ def router_command(db: Path, port: int) -> tuple[str, list[str]]:
     """The program and arguments that run the router (the frozen bundle dispatches itself)."""
     # --exit-with-stdin: QProcess keeps the router's stdin open; if the app dies (even by
     # kill -9) the pipe closes and the router stops instead of living on as an orphan.
+    # --demo-rate 4: a new customer about every 15 s, so a newcomer sees a living inbox.
     args = ["--host", "127.0.0.1", "--port", str(port), "--db", str(db), "--demo", "--demo-agents",
-            "--exit-with-stdin"]
+            "--demo-rate", "4", "--exit-with-stdin"]
     if getattr(sys, "frozen", False):
         return sys.executable, ["--run-router", *args]
     return sys.executable, ["-m", "router", *args]

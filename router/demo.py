@@ -66,6 +66,17 @@ OPENERS = {
     ],
 }
 
+NUDGES = [
+    "Hello? Are you still there?",
+    "Any news on this?",
+    "Just checking in: is there an update?",
+    "I'm still waiting for an answer, please.",
+]
+NUDGE_AFTER = 45.0
+"""Seconds a demo customer waits for the agent before writing again."""
+NUDGES_PER_CONVERSATION = 2
+"""After this many unanswered nudges the demo customer waits quietly."""
+
 REPLIES = [
     "Thanks, that worked!",
     "Okay, I'll try that now.",
@@ -131,12 +142,15 @@ def seed_customers(acd: Acd, rng: random.Random) -> None:
 
 
 class DemoTraffic:
-    """New demo conversations at `rate` per minute, and customer answers to agent replies."""
+    """New demo conversations at `rate` per minute, customer answers to agent replies, and
+    customers who write again when the agent keeps them waiting (so the inbox keeps moving
+    even while the agent only reads)."""
 
     def __init__(self, rate: float, seed: int | None) -> None:
         self.rate = rate
         self.rng = random.Random(seed)
         self.service: Service | None = None
+        self._nudged: dict[str, int] = {}
 
     async def start(self, service: Service) -> None:
         """Seed (once per database) and start the traffic; a `Service.starters` entry."""
@@ -145,9 +159,11 @@ class DemoTraffic:
         service.acd.on_outbound.append(self._on_agent_reply)
         if self.rate > 0:
             service.spawn(self._arrivals(), "demo-arrivals")
+            service.spawn(self._nudges(), "demo-nudges")
 
     def _on_agent_reply(self, conversation_id: str) -> None:
         assert self.service is not None
+        self._nudged.pop(conversation_id, None)
         self.service.spawn(self._answer(conversation_id), f"demo-answer-{conversation_id}")
 
     async def _answer(self, conversation_id: str) -> None:
@@ -171,3 +187,18 @@ class DemoTraffic:
                        "sms": customer.phone}[channel]
             acd.inbound(channel, address, customer.name, body, queue,
                         subject if channel == "email" else None)
+
+    async def _nudges(self) -> None:
+        """Now and then, one customer left waiting longer than NUDGE_AFTER writes again."""
+        assert self.service is not None
+        acd = self.service.acd
+        while True:
+            await asyncio.sleep(self.rng.uniform(10.0, 25.0) * 2.0 / max(self.rate, 0.5))
+            waiting = [row for row in acd.storage.awaiting_agent(acd.now() - NUDGE_AFTER)
+                       if self._nudged.get(row["id"], 0) < NUDGES_PER_CONVERSATION]
+            if not waiting:
+                continue
+            conversation_id = str(self.rng.choice(waiting)["id"])
+            if acd.customer_reply(conversation_id, self.rng.choice(NUDGES)):
+                self._nudged[conversation_id] = self._nudged.get(conversation_id, 0) + 1
+                log.info("demo customer wrote again in %s", conversation_id)

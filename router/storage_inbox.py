@@ -125,6 +125,18 @@ class InboxRows(SqlBase):
         )
         return None if row is None else str(row["id"])
 
+    def awaiting_agent(self, since: float) -> list[Row]:
+        """Assigned conversations whose newest message is the customer's and older than
+        `since`: the customer is waiting for the agent (the demo has them nudge)."""
+        return self._all(
+            "SELECT c.* FROM conversations c WHERE c.status = 'assigned' "
+            "AND c.last_inbound_at IS NOT NULL AND c.last_inbound_at < ? "
+            "AND (SELECT m.direction FROM messages m WHERE m.conversation_id = c.id "
+            "     ORDER BY m.seq DESC LIMIT 1) = 'in' "
+            "ORDER BY c.last_inbound_at, c.id",
+            (since,),
+        )
+
     def count_conversations(self, status: str) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM conversations WHERE status = ?", (status,))
         return int(row["n"]) if row else 0

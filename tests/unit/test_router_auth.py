@@ -29,11 +29,14 @@ def storage() -> Iterator[Storage]:
 
 
 def test_password_hash_is_salted_and_verifies() -> None:
-    first, second = hash_password("pw"), hash_password("pw")
-    assert first != second and first.startswith("scrypt$") and "pw" not in first
-    assert verify_password("pw", first) and verify_password("pw", second)
-    assert not verify_password("pW", first)
-    assert not verify_password("pw", "md5$abc")
+    # A password long and odd enough that it cannot turn up in base64 salt or digest by
+    # chance (a two-letter one did, one run in a few hundred).
+    secret = "correct horse battery staple!"
+    first, second = hash_password(secret), hash_password(secret)
+    assert first != second and first.startswith("scrypt$") and secret not in first
+    assert verify_password(secret, first) and verify_password(secret, second)
+    assert not verify_password(secret.upper(), first)
+    assert not verify_password(secret, "md5$abc")
 
 
 def test_login_issues_a_token_stored_only_as_a_digest(storage: Storage) -> None:

@@ -123,7 +123,7 @@ def caller(reader: StoreReader, remote: str) -> Caller | None:
     last = reader._rows(
         "SELECT id, channel, COALESCE(subject, ''), "
         "(SELECT COALESCE(body, '') FROM messages m WHERE m.conversation_id = conversations.id "
-        " ORDER BY seq IS NULL, seq DESC LIMIT 1) "
+        " AND m.direction != 'note' ORDER BY seq IS NULL, seq DESC LIMIT 1) "
         "FROM conversations WHERE customer_id = ? "
         "ORDER BY COALESCE(last_message_at, updated_at, created_at) DESC LIMIT 1",
         [cid],

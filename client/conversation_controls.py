@@ -22,6 +22,7 @@ from client.qt import (
     QLabel,
     QLineEdit,
     QPushButton,
+    Qt,
     QVBoxLayout,
     QWidget,
     Signal,
@@ -141,6 +142,7 @@ class ConversationControls(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("convControls")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.conversation_id: str | None = None
         self.info = AgentInfo()
         outer = QVBoxLayout(self)

@@ -32,6 +32,16 @@ FETCH_TIMEOUT = 10.0
 _REMOTE = re.compile(r'data-remote-src="(https?://[^"]*)"', re.IGNORECASE)
 
 
+_REMOTE_IMG = re.compile(r"<img\b[^>]*data-remote-src=[^>]*>", re.IGNORECASE)
+_ALT = re.compile(r'alt="([^"]*)"', re.IGNORECASE)
+
+
+def _placeholder(tag: re.Match[str]) -> str:
+    alt = _ALT.search(tag.group(0))
+    label = alt.group(1) if alt and alt.group(1) else "image"
+    return f"<span style='color:#8a94a3'>[{label}]</span>"
+
+
 def remote_images(markup: str) -> list[str]:
     """The remote image addresses an email's HTML names (in order, without repeats)."""
     return list(dict.fromkeys(html.unescape(u) for u in _REMOTE.findall(markup)))
@@ -125,6 +135,8 @@ class EmailThreadView(QTextBrowser):
             if urls and m.id in self._allowed:
                 markup = _REMOTE.sub(lambda g: f'src="{g.group(1)}"', markup)
             elif urls:
+                # An <img> without src draws a broken-image box: show its alt text instead.
+                markup = _REMOTE_IMG.sub(_placeholder, markup)
                 n = len(urls)
                 notice = (
                     f"<p style='margin:4px 0; font-size:9pt; color:#5f6b7a'>"

@@ -11,7 +11,7 @@ from typing import Any
 
 from client.cache_extras import Metrics
 from client.formatting import duration
-from client.qt import QGridLayout, QLabel, QVBoxLayout, QWidget
+from client.qt import QGridLayout, QLabel, Qt, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class MetricsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("metricsPanel")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setAccessibleName("Your figures today")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 10, 16, 8)
@@ -59,6 +60,8 @@ class MetricsPanel(QWidget):
         self.queues = QLabel("Waiting for the router's figures…", self)
         self.queues.setObjectName("metricQueues")
         self.queues.setWordWrap(True)
+        self.queues.setToolTip("Per queue: waiting now, the oldest wait, service level "
+                               "today / its target")
         layout.addWidget(self.queues)
 
     def show_metrics(self, m: Metrics) -> None:
@@ -70,24 +73,34 @@ class MetricsPanel(QWidget):
         if not m.own and not m.queues:
             self.queues.setText("Waiting for the router's figures…")
             return
-        lines = []
+        if not m.queues:
+            self.queues.setText("No queues")
+            return
+        # One row per queue, aligned columns: scannable at a glance all shift long.
+        head = (
+            "<tr style='color:#8a94a3'><td>Queue</td><td align='right'>Waiting</td>"
+            "<td align='right'>Oldest</td><td align='right'>SL / target</td></tr>"
+        )
+        rows = []
         for name, q in sorted(m.queues.items()):
             depth = int(q.get("depth") or 0)
-            wait = f", longest {_secs(q.get('longest_wait'))}" if depth else ""
-            sl = _pct(q.get("service_level"))
-            target = q.get("target")
+            oldest = _secs(q.get("longest_wait")) if depth else "—"
+            level, target = q.get("service_level"), q.get("target")
             below = (
-                isinstance(q.get("service_level"), int | float)
+                isinstance(level, int | float)
                 and isinstance(target, int | float)
-                and q["service_level"] < target
+                and level < target
             )
-            sl_text = f"SL {sl} (target {_pct(target)})" if target is not None else f"SL {sl}"
-            colour = "#b42318" if below else "#5f6b7a"
-            lines.append(
-                f"<b>{_esc(name)}</b>: {depth} waiting{wait} · "
-                f"<span style='color:{colour}'>{sl_text}</span>"
+            colour = "#b42318" if below else "#1f2933"
+            sl = f"{_pct(level)} / {_pct(target)}" if target is not None else _pct(level)
+            rows.append(
+                f"<tr><td><b>{_esc(name)}</b></td><td align='right'>{depth}</td>"
+                f"<td align='right'>{oldest}</td>"
+                f"<td align='right' style='color:{colour}'>{sl}</td></tr>"
             )
-        self.queues.setText("<br>".join(lines) if lines else "No queues")
+        self.queues.setText(
+            f"<table width='100%' cellspacing='0' cellpadding='1'>{head}{''.join(rows)}</table>"
+        )
 
 
 def _esc(text: str) -> str:

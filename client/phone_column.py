@@ -21,6 +21,7 @@ from client.qt import (
     QFrame,
     QLabel,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     Qt,
     QVBoxLayout,
@@ -86,8 +87,10 @@ class ScreenPop(QFrame):
         else:
             self.name.setText(c.name or c.number)
             what = c.last_subject or c.last_preview
+            if len(what) > 70:
+                what = what[:69].rstrip() + "…"
             self.detail.setText(
-                f"{c.number} · last: {c.last_channel} — {what[:90]}"
+                f"{c.number} · last {c.last_channel}: “{what}”"
                 if c.last_conversation_id
                 else f"{c.number} · no earlier conversation"
             )
@@ -173,7 +176,16 @@ class PhoneColumn(QWidget):
         self.panel = PhonePanel(engine, page)
         pl.addWidget(self.panel, 1)
         self.phone_page = page
-        self.stack.addWidget(page)
+        # A call row, the screen pop and the keypad need more height than a laptop screen
+        # leaves under the offers and figures: scroll rather than squash the buttons.
+        scroll = QScrollArea(self)
+        scroll.setObjectName("phoneScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(page)
+        self.stack.addWidget(scroll)
+        self.phone_scroll = scroll
         engine.engine_event.connect(self._on_event)
 
     # -- account ---------------------------------------------------------------------------
@@ -189,7 +201,7 @@ class PhoneColumn(QWidget):
         if account is None:
             self.stack.setCurrentWidget(self.setup_page)
             return
-        self.stack.setCurrentWidget(self.phone_page)
+        self.stack.setCurrentWidget(self.phone_scroll)
         self.engine.start()
         if password is not None:
             self._register(account, password)

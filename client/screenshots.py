@@ -24,6 +24,7 @@ def render(out_dir: Path) -> list[Path]:
     from client.demo_cache import add_local_messages, add_offer, seed_cache
     from client.main_window import DEFAULT_SIZE, MainWindow
     from client.qt import QApplication
+    from client.screenshot_scenes import add_email_html, ring_and_answer, seed_metrics
     from client.status_bar import ConnectionStatus
     from client.store_reader import StoreReader
     from client.theme import apply_theme, set_names
@@ -59,6 +60,33 @@ def render(out_dir: Path) -> list[Path]:
         win.inbox.scope_buttons["queue"].click()
         app.processEvents()
         path = out_dir / "offline-queue.png"
+        win.grab().save(str(path))
+        written.append(path)
+        win.close()
+        reader.close()
+
+        # Live figures, an HTML email, and a call from a known customer.
+        seed_metrics(cache, now)
+        email_id = add_email_html(cache)
+        reader = StoreReader(cache)
+        win = MainWindow(reader, embedded=True)
+        win.resize(*DEFAULT_SIZE)
+        win.status.set_status(ConnectionStatus("online", outbox=0))
+        win.agent_label.setText("Ana Lima")
+        win.show()
+        win.inbox.select(email_id)
+        app.processEvents()
+        win.scheduler.flush()
+        for _ in range(5):
+            app.processEvents()
+        path = out_dir / "email-conversation.png"
+        win.grab().save(str(path))
+        written.append(path)
+
+        ring_and_answer(win, "+15550000000")
+        for _ in range(5):
+            app.processEvents()
+        path = out_dir / "phone-call.png"
         win.grab().save(str(path))
         written.append(path)
         win.close()

@@ -171,8 +171,9 @@ class ConversationControls(QWidget):
         self.callback.clicked.connect(self._ask_callback)
         self.dialog: QDialog | None = None  # the open one (tests drive it)
 
-    def set_conversation(self, header: ConversationHeader | None, my_agent: str | None,
-                         info: AgentInfo) -> None:
+    def set_conversation(
+        self, header: ConversationHeader | None, my_agent: str | None, info: AgentInfo
+    ) -> None:
         """Enable what makes sense for this conversation's status and owner."""
         if header is None or header.id != self.conversation_id:
             self.show_message("")

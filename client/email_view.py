@@ -19,7 +19,7 @@ from typing import Any
 
 from client.formatting import clock
 from client.ops import Op
-from client.qt import QImage, QTextBrowser, QTextDocument, QUrl, QWidget, Signal
+from client.qt import QDesktopServices, QImage, QTextBrowser, QTextDocument, QUrl, QWidget, Signal
 from client.store_reader import ThreadMessage
 from client.thread_view import status_text
 
@@ -157,8 +157,12 @@ class EmailThreadView(QTextBrowser):
             self.load_remote_images(url.path())
         elif url.scheme() == RETRY_SCHEME:
             self.retry_requested.emit(url.path())
+        elif url.scheme() in ("http", "https", "mailto"):
+            # The agent chose to follow it: the system browser opens it, outside this app
+            # (nothing is fetched here). Other schemes (file:, custom) are never opened.
+            QDesktopServices.openUrl(url)
         else:
-            log.info("link clicked in an email: %s", url.scheme())
+            log.warning("refused a %s: link in an email", url.scheme())
 
     def load_remote_images(self, message_id: str) -> None:
         """Fetch this message's remote images off the UI thread, then show them."""

@@ -60,8 +60,9 @@ class MetricsPanel(QWidget):
         self.queues = QLabel("Waiting for the router's figures…", self)
         self.queues.setObjectName("metricQueues")
         self.queues.setWordWrap(True)
-        self.queues.setToolTip("Per queue: waiting now, the oldest wait, service level "
-                               "today / its target")
+        self.queues.setToolTip(
+            "Per queue: waiting now, the oldest wait, service level today / its target"
+        )
         layout.addWidget(self.queues)
 
     def show_metrics(self, m: Metrics) -> None:

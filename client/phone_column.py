@@ -129,6 +129,7 @@ class PhoneColumn(QWidget):
         self.account: SipAccount | None = None
         self.dialog: SipSettingsDialog | None = None  # the open settings dialog (tests drive it)
         self._call_ids: dict[str, tuple[str, str, str]] = {}  # engine key -> id, dir, remote
+        self._answered: set[str] = set()  # engine keys of calls that were connected
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.stack = QStackedWidget(self)
@@ -214,9 +215,9 @@ class PhoneColumn(QWidget):
             )
             self._register(account, None)
 
-        Op(lambda: load_password(account)).success(
-            lambda pw: self._register(account, pw)
-        ).failure(failed).run()
+        Op(lambda: load_password(account)).success(lambda pw: self._register(account, pw)).failure(
+            failed
+        ).run()
 
     def ask_settings(self) -> None:
         """The Phone settings dialog; saving registers with the new account at once."""
@@ -233,6 +234,7 @@ class PhoneColumn(QWidget):
         """Remember the account (QSettings) and the password (keychain), then register."""
         save_account(account)
         if password:
+
             def no_keychain(exc: Exception) -> None:
                 log.warning("SIP password not stored: %s", type(exc).__name__)
                 self.panel.error.setText(
@@ -274,15 +276,20 @@ class PhoneColumn(QWidget):
 
         self.pop.show_caller(caller(self.reader, remote), e164(remote) or remote)
 
-    def _report(self, key: str, direction: str, remote: str, state: str,
-                raw: bool = False) -> None:
+    def _report(self, key: str, direction: str, remote: str, state: str, raw: bool = False) -> None:
         known = self._call_ids.get(key)
         if known is None:
             known = (str(uuid.uuid4()), direction, remote)
             self._call_ids[key] = known
         call_id, direction, first_remote = known
         router_state = state if raw else _ROUTER_STATES.get(state, state)
+        if state == "confirmed":
+            self._answered.add(key)
         if state == "disconnected":
             del self._call_ids[key]
-        self.call_reported.emit(call_id, direction, first_remote or remote, router_state,
-                                time.time())
+            if key not in self._answered and direction == "in":
+                router_state = "missed"  # rang and ended unanswered: the ACD counts it apart
+            self._answered.discard(key)
+        self.call_reported.emit(
+            call_id, direction, first_remote or remote, router_state, time.time()
+        )

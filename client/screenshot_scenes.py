@@ -34,7 +34,11 @@ EMAIL_HTML = (
 def seed_metrics(cache: Path, now: float) -> None:
     """What the router's `metrics` event leaves in the cache (docs/metrics.md)."""
     figures = {
-        "handled": 23, "aht": 312.5, "asa": 14.2, "service_level": 0.91, "completed": 21,
+        "handled": 23,
+        "aht": 312.5,
+        "asa": 14.2,
+        "service_level": 0.91,
+        "completed": 21,
         "queues": {
             "support": {"depth": 4, "longest_wait": 95.0, "service_level": 0.86, "target": 0.8},
             "sales": {"depth": 1, "longest_wait": 12.0, "service_level": 0.72, "target": 0.8},
@@ -70,12 +74,22 @@ def ring_and_answer(win: MainWindow, number: str) -> None:
     column.blockSignals(True)
     emit = win.phone_engine.engine_event.emit
     emit("ready", {"version": "2.15.1"})
-    emit("reg_state", {"account": "default", "state": "Registered", "code": 200,
-                       "reason": "registered"})
+    emit(
+        "reg_state",
+        {"account": "default", "state": "Registered", "code": 200, "reason": "registered"},
+    )
     remote = f'"{number}" <sip:{number}@pbx.example.com>'
     emit("incoming_call", {"call": "call1", "from": remote, "from_name": ""})
-    emit("call_state", {"call": "call1", "state": "confirmed", "remote": remote,
-                        "role": "incoming", "duration": 0})
+    emit(
+        "call_state",
+        {
+            "call": "call1",
+            "state": "confirmed",
+            "remote": remote,
+            "role": "incoming",
+            "duration": 0,
+        },
+    )
     emit("quality", {"call": "call1", "mos": 4.3, "loss_pct": 0.0, "jitter_ms": 2.1})
     column.panel.rows["call1"].who.setText(number)
     log.debug("screenshot call scene at %s", time.time())

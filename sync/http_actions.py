@@ -35,7 +35,9 @@ def post_typing(base_url: str, token: str, conversation_id: str, timeout: float 
     path = parts.path.rstrip("/") + f"/api/conversations/{quote(conversation_id, safe='')}/typing"
     url = urlunsplit((http, parts.netloc, path, "", ""))
     request = urllib.request.Request(
-        url, data=b"{}", method="POST",
+        url,
+        data=b"{}",
+        method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     handlers = [urllib.request.ProxyHandler({})] if is_loopback(url) else []

@@ -30,8 +30,11 @@ def chat_live(qtbot: QtBot, tmp_path: Path) -> Iterator[tuple[RouterProcess, App
     """The real router with demo agents and the web chat channel, and the app's controller."""
     proc = RouterProcess(tmp_path / "router.db", ["--demo-agents", "--chat"])
     with proc:
-        c = AppController(Options(data_dir=tmp_path / "app", router_url=proc.url,
-                                  phone_args=("--backend", "null")))
+        c = AppController(
+            Options(
+                data_dir=tmp_path / "app", router_url=proc.url, phone_args=("--backend", "null")
+            )
+        )
         qtbot.addWidget(c.window)
         c.window.show()
         c.connect_engine(proc.url, "ana", DEMO_PASSWORD)
@@ -49,8 +52,9 @@ def _router(proc: RouterProcess, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 def _take_chat(qtbot: QtBot, proc: RouterProcess, c: AppController, who: str) -> str:
     """A customer writes; Ana accepts the offer; returns the conversation, open in the window."""
     cid = proc.inbound("chat", f"visitor-{who}", who, "Hello, my invoice is wrong", "support")
-    qtbot.waitUntil(lambda: cid in {t.offer.conversation_id
-                                    for t in c.window.offers.toasts.values()}, timeout=T)
+    qtbot.waitUntil(
+        lambda: cid in {t.offer.conversation_id for t in c.window.offers.toasts.values()}, timeout=T
+    )
     offer = next(o for o, t in c.window.offers.toasts.items() if t.offer.conversation_id == cid)
     c.window.agent.accept(offer)
 
@@ -66,6 +70,7 @@ def _take_chat(qtbot: QtBot, proc: RouterProcess, c: AppController, who: str) ->
 
 def _accept_dialog(controls: Any, fill: Any) -> None:
     """When the modal dialog opens, fill it and press OK (as the agent would)."""
+
     def step() -> None:
         dlg = controls.dialog
         if dlg is None:
@@ -91,13 +96,23 @@ def test_end_wrap_up_callback_transfer_reach_the_router_and_refusals_show(
     assert "follow_up" in codes and "no_answer" in codes  # the router config's, not ours
 
     # A callback, picked in the dialog for tomorrow.
-    _accept_dialog(controls, lambda d: (d.when.setDateTime(d.when.dateTime().addDays(1)),
-                                        d.note.setText("Invoice check")))
+    _accept_dialog(
+        controls,
+        lambda d: (
+            d.when.setDateTime(d.when.dateTime().addDays(1)),
+            d.note.setText("Invoice check"),
+        ),
+    )
     controls.callback.click()
-    qtbot.waitUntil(lambda: bool(_router(proc, "SELECT due_at, note FROM callbacks "
-                                         "WHERE conversation_id = ?", cid)), timeout=T)
-    ((due, note),) = _router(proc, "SELECT due_at, note FROM callbacks WHERE conversation_id = ?",
-                             cid)
+    qtbot.waitUntil(
+        lambda: bool(
+            _router(proc, "SELECT due_at, note FROM callbacks WHERE conversation_id = ?", cid)
+        ),
+        timeout=T,
+    )
+    ((due, note),) = _router(
+        proc, "SELECT due_at, note FROM callbacks WHERE conversation_id = ?", cid
+    )
     assert note == "Invoice check" and due > time.time() + 20 * 3600
     qtbot.waitUntil(lambda: "Call back scheduled" in controls.message.text(), timeout=T)
 
@@ -108,8 +123,9 @@ def test_end_wrap_up_callback_transfer_reach_the_router_and_refusals_show(
 
     # End, then wrap up as "Follow up" from the dialog: the router closes it with that code.
     controls.end.click()
-    qtbot.waitUntil(lambda: (h := c.reader.header(cid)) is not None and h.status == "wrap_up",
-                    timeout=T)
+    qtbot.waitUntil(
+        lambda: (h := c.reader.header(cid)) is not None and h.status == "wrap_up", timeout=T
+    )
     qtbot.waitUntil(controls.wrap.isEnabled, timeout=T)
 
     def pick(d: WrapUpDialog) -> None:
@@ -118,18 +134,27 @@ def test_end_wrap_up_callback_transfer_reach_the_router_and_refusals_show(
 
     _accept_dialog(controls, pick)
     controls.wrap.click()
-    qtbot.waitUntil(lambda: _router(proc, "SELECT status, disposition FROM conversations "
-                                          "WHERE id = ?", cid) == [("closed", "follow_up")],
-                    timeout=T)
-    qtbot.waitUntil(lambda: (h := c.reader.header(cid)) is not None and h.status == "closed",
-                    timeout=T)
+    qtbot.waitUntil(
+        lambda: (
+            _router(proc, "SELECT status, disposition FROM conversations WHERE id = ?", cid)
+            == [("closed", "follow_up")]
+        ),
+        timeout=T,
+    )
+    qtbot.waitUntil(
+        lambda: (h := c.reader.header(cid)) is not None and h.status == "closed", timeout=T
+    )
 
     # Transfer another chat to the sales queue: the router moves it.
     c.window.state_selector.request("available", "")
     other = _take_chat(qtbot, proc, c, "Alan Turing")
     controls.transfer_requested.emit(other, "queue", "sales")
-    qtbot.waitUntil(lambda: _router(proc, "SELECT queue FROM conversations WHERE id = ?",
-                                    other) == [("sales",)], timeout=T)
+    qtbot.waitUntil(
+        lambda: (
+            _router(proc, "SELECT queue FROM conversations WHERE id = ?", other) == [("sales",)]
+        ),
+        timeout=T,
+    )
     # A transfer to a queue that does not exist is refused in words.
     c.window.state_selector.request("available", "")
     third = _take_chat(qtbot, proc, c, "Ada Lovelace")
@@ -137,8 +162,7 @@ def test_end_wrap_up_callback_transfer_reach_the_router_and_refusals_show(
     qtbot.waitUntil(lambda: "Transfer was refused" in controls.message.text(), timeout=T)
 
     # The metrics panel shows what the router pushed (a completed contact, queue state).
-    qtbot.waitUntil(lambda: c.window.metrics.values["handled"].text() not in ("—", "0"),
-                    timeout=T)
+    qtbot.waitUntil(lambda: c.window.metrics.values["handled"].text() not in ("—", "0"), timeout=T)
     assert "support" in c.window.metrics.queues.text()
     # AHT once the router has counted the wrapped-up chat as completed.
     qtbot.waitUntil(lambda: c.window.metrics.values["aht"].text() != "—", timeout=T)

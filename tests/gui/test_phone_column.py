@@ -33,10 +33,19 @@ NUMBER = "+15551234567"
 def app(qtbot: QtBot, tmp_path: Path) -> Iterator[tuple[RouterProcess, AppController]]:
     proc = RouterProcess(tmp_path / "router.db", ["--demo-agents"])
     with proc:
-        phone_args = ("--backend", "null", "--bind", "127.0.0.1", "--rtp-port",
-                      str(rtp_base()), "--rtp-range", "40")
-        c = AppController(Options(data_dir=tmp_path / "app", router_url=proc.url,
-                                  phone_args=phone_args))
+        phone_args = (
+            "--backend",
+            "null",
+            "--bind",
+            "127.0.0.1",
+            "--rtp-port",
+            str(rtp_base()),
+            "--rtp-range",
+            "40",
+        )
+        c = AppController(
+            Options(data_dir=tmp_path / "app", router_url=proc.url, phone_args=phone_args)
+        )
         qtbot.addWidget(c.window)
         c.window.show()
         c.connect_engine(proc.url, "ana", DEMO_PASSWORD)
@@ -64,8 +73,11 @@ def test_no_sip_account_says_so_and_offers_settings(
 
 
 def test_incoming_call_pops_the_customer_and_reaches_the_router(
-    qtbot: QtBot, app: tuple[RouterProcess, AppController], kamailio: Kamailio,  # noqa: F811
-    memory_keyring: MemoryKeyring, tmp_path: Path,  # noqa: F811
+    qtbot: QtBot,
+    app: tuple[RouterProcess, AppController],
+    kamailio: Kamailio,  # noqa: F811
+    memory_keyring: MemoryKeyring,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     proc, c = app
     qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
@@ -78,12 +90,15 @@ def test_incoming_call_pops_the_customer_and_reaches_the_router(
     assert load_account() == SipAccount(domain=kamailio.domain, username="alice")
     assert USERS["alice"] not in Path(QSettings().fileName()).read_text()
     panel = column.panel
-    qtbot.waitUntil(lambda: panel.registration.text() == "Registered — ready for calls",
-                    timeout=T)
+    qtbot.waitUntil(lambda: panel.registration.text() == "Registered — ready for calls", timeout=T)
     # ... the password went to the keychain (and not to the QSettings file above).
-    qtbot.waitUntil(lambda: memory_keyring.store.get(("switchboard-sip",
-                                                      f"alice@{kamailio.domain}"))
-                    == USERS["alice"], timeout=T)
+    qtbot.waitUntil(
+        lambda: (
+            memory_keyring.store.get(("switchboard-sip", f"alice@{kamailio.domain}"))
+            == USERS["alice"]
+        ),
+        timeout=T,
+    )
 
     port = int(c.window.phone_engine.ready["sip_ports"]["udp"])
     scenario = uac_scenario(talk_ms=1000).replace("sip:queue@", f"sip:{NUMBER}@")
@@ -96,8 +111,13 @@ def test_incoming_call_pops_the_customer_and_reaches_the_router(
         column.pop.open_button.click()
         qtbot.waitUntil(lambda: c.window.conversation.conversation_id == cid, timeout=T)
 
-        qtbot.waitUntil(lambda: ("a-ana", "in", NUMBER) in {r[:3] for r in _calls(proc)}
-                        or any(NUMBER in r[2] for r in _calls(proc)), timeout=T)
+        qtbot.waitUntil(
+            lambda: (
+                ("a-ana", "in", NUMBER) in {r[:3] for r in _calls(proc)}
+                or any(NUMBER in r[2] for r in _calls(proc))
+            ),
+            timeout=T,
+        )
         (row,) = panel.rows.values()
         row.answer.click()
         qtbot.waitUntil(lambda: any(r[3] == "connected" for r in _calls(proc)), timeout=T)
@@ -109,3 +129,28 @@ def test_incoming_call_pops_the_customer_and_reaches_the_router(
     ((agent, direction, remote, state),) = _calls(proc)
     assert (agent, direction, state) == ("a-ana", "in", "ended") and NUMBER in remote
     qtbot.waitUntil(lambda: not column.pop.isVisible(), timeout=T)
+
+
+def test_an_unknown_caller_declined_is_reported_missed(
+    qtbot: QtBot, app: tuple[RouterProcess, AppController], tmp_path: Path
+) -> None:
+    proc, c = app
+    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
+    column = c.window.phone
+    # A PBX trunk (no registrar): calls come straight to the engine's port.
+    column.start(SipAccount(domain="127.0.0.1", username="agent"), password="")
+    qtbot.waitUntil(lambda: "sip_ports" in c.window.phone_engine.ready, timeout=T)
+    port = int(c.window.phone_engine.ready["sip_ports"]["udp"])
+    scenario = uac_scenario(talk_ms=1000).replace("sip:queue@", "sip:+4930123456@")
+    sipp = Sipp(tmp_path, scenario, "stranger")
+    sipp.start(remote=f"127.0.0.1:{port}")
+    try:
+        qtbot.waitUntil(lambda: column.pop.isVisible() and bool(column.panel.rows), timeout=T)
+        assert column.pop.name.text() == "+4930123456"
+        assert column.pop.detail.text() == "Not a customer we know yet."
+        assert not column.pop.open_button.isVisibleTo(column)
+        (row,) = column.panel.rows.values()
+        row.decline.click()
+        qtbot.waitUntil(lambda: [r[3] for r in _calls(proc)] == ["missed"], timeout=T)
+    finally:
+        sipp.stop()

@@ -22,7 +22,9 @@ from tests.support.wait import wait_until
 
 
 def test_disposition_end_and_callback_reach_the_router(
-    router: RouterProcess, make_engine: Any, tmp_path: Path  # noqa: F811
+    router: RouterProcess,
+    make_engine: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     engine, rec = make_engine(router.url)
     cache = tmp_path / "cache.db"
@@ -32,15 +34,30 @@ def test_disposition_end_and_callback_reach_the_router(
     assert "resolved" in json.loads(agent)["codes"]["wrap_up"]
 
     engine.set_disposition(cid, "escalated").result(10)
-    wait_until(lambda: router_rows(router, "SELECT disposition FROM conversations WHERE id = ?",
-                                   cid) == [("escalated",)], what="the disposition stored")
+    wait_until(
+        lambda: (
+            router_rows(router, "SELECT disposition FROM conversations WHERE id = ?", cid)
+            == [("escalated",)]
+        ),
+        what="the disposition stored",
+    )
     at = time.time() + 7200
     engine.schedule_callback(cid, at, note="after lunch").result(10)
-    wait_until(lambda: router_rows(router, "SELECT note FROM callbacks WHERE conversation_id = ?",
-                                   cid) == [("after lunch",)], what="the callback stored")
+    wait_until(
+        lambda: (
+            router_rows(router, "SELECT note FROM callbacks WHERE conversation_id = ?", cid)
+            == [("after lunch",)]
+        ),
+        what="the callback stored",
+    )
     engine.end_conversation(cid).result(10)
-    wait_until(lambda: router_rows(router, "SELECT status FROM conversations WHERE id = ?",
-                                   cid) == [("wrap_up",)], what="the conversation in wrap-up")
+    wait_until(
+        lambda: (
+            router_rows(router, "SELECT status FROM conversations WHERE id = ?", cid)
+            == [("wrap_up",)]
+        ),
+        what="the conversation in wrap-up",
+    )
     # No chat channel on this router: the typing endpoint is absent, refused in words.
     with pytest.raises(HttpActionError, match="HTTP 404"):
         engine.typing(cid).result(10)

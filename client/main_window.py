@@ -12,7 +12,7 @@ import logging
 
 from client.agent_actions import AgentActions
 from client.bridge import SyncBridge
-from client.cache_extras import metrics
+from client.cache_extras import agent_info, metrics
 from client.conversation_commands import ConversationCommands
 from client.conversation_view import ConversationView
 from client.inbox_model import InboxModel
@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
             self.conversation.my_agent = agent
         if st is not None:
             self.state_selector.set_state(st.state, st.reason)
+        self.state_selector.set_reasons(agent_info(self.reader).reason_codes)
         name = self.reader.my_agent_name()
         if name:
             self.agent_label.setText(name)

@@ -45,6 +45,8 @@ class StateSelector(QToolButton):
         self.actions_by_key: dict[str, QAction] = {}
         self._add(menu, "available", "")
         away = menu.addMenu(state_icon("away"), "Away")
+        self._away = away
+        self.reasons: tuple[str, ...] = AWAY_REASONS
         for reason in AWAY_REASONS:
             self._add(away, "away", reason)
         self._add(menu, "offline", "")
@@ -59,6 +61,18 @@ class StateSelector(QToolButton):
         act.triggered.connect(lambda _c=False, s=state, r=reason: self.request(s, r))
         menu.addAction(act)
         self.actions_by_key[f"{state}:{reason}"] = act
+
+    def set_reasons(self, reasons: tuple[str, ...]) -> None:
+        """The router's own away reasons (from hello), so the menu offers only what it
+        accepts; an empty tuple keeps the current list."""
+        if not reasons or reasons == self.reasons:
+            return
+        for key in [k for k in self.actions_by_key if k.startswith("away:")]:
+            del self.actions_by_key[key]
+        self._away.clear()
+        self.reasons = reasons
+        for reason in reasons:
+            self._add(self._away, "away", reason)
 
     def request(self, state: str, reason: str) -> None:
         self.pending = (state, reason)

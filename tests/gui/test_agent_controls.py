@@ -94,6 +94,10 @@ def test_end_wrap_up_callback_transfer_reach_the_router_and_refusals_show(
     # The router's own wrap-up codes arrived with hello and are what the dialog offers.
     codes = agent_info(c.reader).wrap_up_codes
     assert "follow_up" in codes and "no_answer" in codes  # the router config's, not ours
+    # ... and so are the away reasons in the state menu.
+    reasons = agent_info(c.reader).reason_codes
+    assert reasons and c.window.state_selector.reasons == reasons
+    assert {f"away:{r}" for r in reasons} <= set(c.window.state_selector.actions_by_key)
 
     # A callback, picked in the dialog for tomorrow.
     _accept_dialog(

@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 
 from client.app import AppController, Options
 from client.qt import QSettings
-from client.sip_settings import SipAccount, load_account
+from client.sip_settings import SipAccount, SipSettingsDialog, load_account
 from tests.gui.test_central_login import MemoryKeyring, memory_keyring  # noqa: F401 (fixture)
 from tests.phone.conftest import USERS, kamailio  # noqa: F401 (fixture)
 from tests.phone.peers import Kamailio, rtp_base
@@ -154,3 +154,22 @@ def test_an_unknown_caller_declined_is_reported_missed(
         qtbot.waitUntil(lambda: [r[3] for r in _calls(proc)] == ["missed"], timeout=T)
     finally:
         sipp.stop()
+
+
+def test_settings_dialog_needs_domain_and_user_and_keeps_the_password_apart(
+    qtbot: QtBot,
+) -> None:
+    dlg = SipSettingsDialog(None)
+    qtbot.addWidget(dlg)
+    dlg.username.setText("alice")
+    dlg._accept()
+    assert dlg.result() != SipSettingsDialog.DialogCode.Accepted
+    assert "domain" in dlg.error.text()
+    dlg.domain.setText(" pbx.example.com ")
+    dlg.password.setText("s3cret")
+    dlg.transport.setCurrentIndex(dlg.transport.findData("tls"))
+    dlg._accept()
+    assert dlg.result() == SipSettingsDialog.DialogCode.Accepted
+    account = dlg.account()
+    assert account == SipAccount("pbx.example.com", "alice", transport="tls")
+    assert "s3cret" not in repr(account)

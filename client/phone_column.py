@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from client.cache_extras import Caller, caller
+from client.cache_extras import Caller, caller, e164
 from client.ops import Op
 from client.phone.engine_process import PhoneEngineProcess
 from client.phone.panel import PhonePanel
@@ -255,7 +255,7 @@ class PhoneColumn(QWidget):
         if name == "incoming_call":
             remote = str(data.get("from") or "")
             self._report(str(data["call"]), "in", remote, "ringing")
-            self.pop_for(remote)
+            self.pop_for(remote, str(data.get("from_name") or ""))
         elif name == "call_state":
             key, state = str(data["call"]), str(data["state"])
             direction = "in" if data.get("role") == "incoming" else "out"
@@ -270,11 +270,10 @@ class PhoneColumn(QWidget):
                 _, direction, remote = self._call_ids[key]
                 self._report(key, direction, remote, state, raw=True)
 
-    def pop_for(self, remote: str) -> None:
-        """Look the caller up in the cache and show who it is."""
-        from client.cache_extras import e164
-
-        self.pop.show_caller(caller(self.reader, remote), e164(remote) or remote)
+    def pop_for(self, remote: str, display_name: str = "") -> None:
+        """Look the caller up in the cache and show who it is (else their number, else the
+        name their phone sent, else the raw address)."""
+        self.pop.show_caller(caller(self.reader, remote), e164(remote) or display_name or remote)
 
     def _report(self, key: str, direction: str, remote: str, state: str, raw: bool = False) -> None:
         known = self._call_ids.get(key)

@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="seconds of after-contact work before available again (default 30)")
     p.add_argument("--metrics-interval", type=float, default=1.0,
                    help="seconds between live metrics pushes to agents (0 = none; default 1)")
+    p.add_argument("--event-retention", type=int, default=None,
+                   help="events kept per agent stream; a resume from before them gets a "
+                        "snapshot (default 5000; pruned at start and every 5 minutes)")
     p.add_argument("--token-ttl", type=float, default=12 * 3600.0,
                    help="seconds a login token is valid (default 43200)")
     p.add_argument("--exit-with-stdin", action="store_true",
@@ -125,6 +128,10 @@ def load_config(args: argparse.Namespace) -> RouterConfig:
         config.disconnect_grace = args.grace
     if args.wrap_up_timeout is not None:
         config.wrap_up_timeout = args.wrap_up_timeout
+    if args.event_retention is not None:
+        if args.event_retention < 1:
+            raise ConfigError("--event-retention", "must be at least 1")
+        config.event_retention = args.event_retention
     return config
 
 
@@ -176,6 +183,10 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
         # Frames up to 4x the protocol limit reach us and get a `too_large` error with the
         # connection kept; only absurd frames make the websocket library close it (1009).
         ws_max_size=4 * MAX_FRAME_BYTES,
+        # No permessage-deflate: our frames are small JSON events, and compressing each one
+        # cost ~15% of the router's CPU at 2,000 agents (profiled with bench/bench_router.py),
+        # plus a zlib context per connection.
+        ws_per_message_deflate=False,
     )
     server = _Server(uv_config)
     loop = asyncio.get_running_loop()

@@ -82,8 +82,9 @@ class Acd:
         self.storage = storage
         self.config = config
         self.clock = clock
-        self.notify: Callable[[set[str]], None] = lambda agents: None
-        """Called after each commit with the agents whose event streams grew."""
+        self.notify: Callable[[dict[str, list[tuple[int, str]]]], None] = lambda grown: None
+        """Called after each commit with the events it added, (seq, JSON) per agent, so the
+        sessions send what was just stored without reading it back."""
         self.on_outbound: list[Callable[[str], None]] = []
         """Called after commit with the conversation id when an agent sent a message (the
         channel connectors deliver it; the demo answers it)."""
@@ -92,7 +93,7 @@ class Acd:
         being committed (the service feeds a Prometheus histogram)."""
         self._connections: dict[str, int] = {}
         self._disconnected_at: dict[str, float] = {}
-        self._touched: set[str] = set()
+        self._touched: dict[str, list[tuple[int, str]]] = {}
         self._pending: list[tuple[set[str], dict[str, Any]]] = []
         self._pending_conversation: dict[str, int] = {}
         self._after_commit: list[Callable[[], None]] = []
@@ -113,13 +114,13 @@ class Acd:
                     self._flush_events()
         except BaseException:
             if outer:
-                self._touched.clear()
+                self._touched = {}
                 self._after_commit.clear()
                 self._pending.clear()
                 self._pending_conversation.clear()
             raise
         if outer:
-            touched, self._touched = self._touched, set()
+            touched, self._touched = self._touched, {}
             hooks, self._after_commit = self._after_commit, []
             if touched:
                 self.notify(touched)
@@ -156,11 +157,13 @@ class Acd:
         now = self.now()
         pending, self._pending = self._pending, []
         self._pending_conversation.clear()
+        rows = []
         for audience, event in pending:
             text = encode_event(event)
-            for agent_id in sorted(audience):
-                self.storage.append_event_text(agent_id, text, now)
-                self._touched.add(agent_id)
+            rows += [(agent_id, text) for agent_id in sorted(audience)]
+        if rows:
+            for agent_id, seq, text in self.storage.append_event_texts(rows, now):
+                self._touched.setdefault(agent_id, []).append((seq, text))
 
     def fact(self, kind: str, task: Row | None = None, agent_id: str | None = None,
              **data: Any) -> None:

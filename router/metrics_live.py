@@ -102,7 +102,7 @@ class LiveMetrics:
             return 0
         queues = self._queues
         sent = 0
-        agents = {a["id"]: a for a in self.acd.storage.agents()}
+        agents = self.acd.storage.agent_teams()
         with self.acd.transaction():
             for agent_id in connected:
                 agent = agents.get(agent_id)

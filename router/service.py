@@ -47,8 +47,8 @@ class Service:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_prune = 0.0
 
-    def _on_events(self, agent_ids: set[str]) -> None:
-        self.hub.notify(agent_ids)
+    def _on_events(self, grown: dict[str, list[tuple[int, str]]]) -> None:
+        self.hub.notify(grown)
         self.wake()
 
     def wake(self) -> None:
@@ -71,6 +71,10 @@ class Service:
 
     async def start(self) -> None:
         self.acd.start()
+        # Pruned before the first connection, so a lowered `event_retention` holds from the
+        # first resume on (not only after the first periodic prune).
+        self._prune()
+        self._last_prune = self.clock()
         for starter in self.starters:
             await starter(self)
         self.spawn(self._ticker(), "router-ticker")

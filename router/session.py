@@ -3,8 +3,8 @@
 This is the thin I/O layer over the ACD: it authenticates the upgrade, says hello, answers
 `resume` with a replay or a snapshot followed by `live`, then pushes the agent's new events as
 the ACD announces them, and turns each command frame into one `commands.execute` call. Events
-are always read back from storage (never passed in memory), so what a client receives live is
-exactly what a later replay would give it.
+reach a live session from the hub as (seq, JSON) exactly as committed, so what a client
+receives live is what a later replay from storage gives it, without reading each one back.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
@@ -43,30 +43,52 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BATCH = 500
+_BACKLOG = 2000
+"""Events a session may have waiting in memory before it is left to catch up from storage."""
+
+
+class Subscription:
+    """One session's wake-up and the events committed for its agent since it last looked."""
+
+    def __init__(self) -> None:
+        self.wakeup = asyncio.Event()
+        self.events: list[tuple[int, str]] = []
+
+    def take(self) -> list[tuple[int, str]]:
+        events, self.events = self.events, []
+        return events
 
 
 class Hub:
-    """Wakes the sessions of agents whose event streams grew."""
+    """Hands each commit's new events to the sessions of the agents they are for.
+
+    The events are passed in memory (the JSON exactly as committed), so a live session sends
+    them without reading them back; a session that falls behind by more than `_BACKLOG`
+    keeps only the newest and catches up from storage, which its seq check notices.
+    """
 
     def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[Subscription]] = {}
 
-    def subscribe(self, agent_id: str) -> asyncio.Event:
-        event = asyncio.Event()
-        self._waiters.setdefault(agent_id, set()).add(event)
-        return event
+    def subscribe(self, agent_id: str) -> Subscription:
+        sub = Subscription()
+        self._waiters.setdefault(agent_id, set()).add(sub)
+        return sub
 
-    def unsubscribe(self, agent_id: str, event: asyncio.Event) -> None:
+    def unsubscribe(self, agent_id: str, sub: Subscription) -> None:
         waiters = self._waiters.get(agent_id)
         if waiters is not None:
-            waiters.discard(event)
+            waiters.discard(sub)
             if not waiters:
                 del self._waiters[agent_id]
 
-    def notify(self, agent_ids: Iterable[str]) -> None:
-        for agent_id in agent_ids:
-            for event in self._waiters.get(agent_id, ()):
-                event.set()
+    def notify(self, grown: Mapping[str, list[tuple[int, str]]]) -> None:
+        for agent_id, events in grown.items():
+            for sub in self._waiters.get(agent_id, ()):
+                if len(sub.events) > _BACKLOG:
+                    sub.events = []
+                sub.events.extend(events)
+                sub.wakeup.set()
 
 
 async def agent_endpoint(websocket: WebSocket) -> None:
@@ -96,7 +118,7 @@ class AgentSession:
         self.agent = agent
         self._send_lock = asyncio.Lock()
         self._pusher: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Event | None = None
+        self._sub: Subscription | None = None
 
     async def send(self, frame: Frame) -> None:
         """Send one frame; frames from the reader (acks) and the pusher (events) never
@@ -134,8 +156,8 @@ class AgentSession:
                 self._pusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
                     await self._pusher
-            if self._wakeup is not None:
-                self.service.hub.unsubscribe(self.agent_id, self._wakeup)
+            if self._sub is not None:
+                self.service.hub.unsubscribe(self.agent_id, self._sub)
             self.acd.disconnected(self.agent_id)
             self.service.wake()
             log.info("agent %s disconnected", self.agent_id)
@@ -173,7 +195,7 @@ class AgentSession:
 
     async def _resume(self, since: int) -> None:
         """Snapshot or replay, then `live`, then hand over to the pusher."""
-        self._wakeup = self.service.hub.subscribe(self.agent_id)
+        self._sub = self.service.hub.subscribe(self.agent_id)
         storage = self.acd.storage
         agent = storage.agent(self.agent_id)
         assert agent is not None
@@ -190,28 +212,52 @@ class AgentSession:
         self._pusher = asyncio.create_task(self._push(cursor), name=f"push-{self.agent_id}")
 
     async def _send_events_after(self, cursor: int) -> int:
-        """Send the stored events after `cursor`. The stored JSON goes out as it is (it was
-        encoded once for the whole audience); only an oversized one goes through `encode`,
-        which refuses it rather than send a frame the client would reject."""
+        """Send the stored events after `cursor` (a replay, or catching up after a gap)."""
         while True:
             batch = self.acd.storage.event_texts_after(self.agent_id, cursor, _BATCH)
             if not batch:
                 return cursor
-            for seq, text in batch:
+            await self._send_events(batch)
+            cursor = batch[-1][0]
+
+    async def _send_events(self, events: list[tuple[int, str]]) -> None:
+        """Send events in order under one hold of the send lock. The stored JSON goes out as
+        it is (it was encoded once for the whole audience); only an oversized one goes
+        through `encode`, which refuses it rather than send a frame the client would
+        reject."""
+        async with self._send_lock:
+            for seq, text in events:
+                if self.ws.application_state != WebSocketState.CONNECTED:
+                    raise WebSocketDisconnect(code=1006)
                 frame = f'{{"type":"event","seq":{seq},"event":{text}}}'
                 if len(frame) * 4 > MAX_FRAME_BYTES and len(frame.encode()) > MAX_FRAME_BYTES:
-                    await self.send(Event(seq, json.loads(text)))
-                else:
-                    await self.send_text(frame)
-                cursor = seq
+                    frame = encode(Event(seq, json.loads(text)))
+                await self.ws.send_text(frame)
+
+    async def _send_new(self, cursor: int, events: list[tuple[int, str]]) -> int:
+        """Send the committed events handed over by the hub; if they do not follow `cursor`
+        (the session fell behind and the hub dropped some), catch up from storage first."""
+        start = 0
+        while start < len(events) and events[start][0] <= cursor:
+            start += 1
+        if start < len(events) and events[start][0] != cursor + 1:
+            cursor = await self._send_events_after(cursor)
+            while start < len(events) and events[start][0] <= cursor:
+                start += 1
+        fresh = events[start:]
+        if fresh:
+            await self._send_events(fresh)
+            cursor = fresh[-1][0]
+        return cursor
 
     async def _push(self, cursor: int) -> None:
-        assert self._wakeup is not None
+        assert self._sub is not None
+        sub = self._sub
         try:
             while self.ws.application_state == WebSocketState.CONNECTED:
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                cursor = await self._send_events_after(cursor)
+                await sub.wakeup.wait()
+                sub.wakeup.clear()
+                cursor = await self._send_new(cursor, sub.take())
         except WebSocketDisconnect:
             return
         except Exception:

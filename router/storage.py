@@ -74,10 +74,19 @@ class Storage(AgentRows, InboxRows, LogRows, TaskRows):
             yield
         except BaseException:
             self._depth = 0
+            self.forget_seqs()
             self.conn.execute("ROLLBACK")
             raise
         self._depth = 0
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT (a full disk) leaves the transaction open: roll it back so the
+            # next one can begin, and forget the stream heads it had advanced.
+            self.forget_seqs()
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------------ meta
 

@@ -4,6 +4,7 @@ event seqs, messages and command-id dedup continue; an agent who stays away goes
 from __future__ import annotations
 
 import signal
+import sqlite3
 import uuid
 from asyncio import run
 from pathlib import Path
@@ -189,3 +190,51 @@ def test_a_taken_port_is_reported_and_exits_non_zero(router: RouterProcess,
     with pytest.raises(RuntimeError, match=r"cannot listen on 127\.0\.0\.1 port"):
         second.start()
     assert second.proc is not None and second.proc.returncode == 1
+
+
+def test_event_retention_prunes_at_start_and_an_old_cursor_gets_a_snapshot(
+        tmp_path: Path) -> None:
+    """`--event-retention N` keeps the last N events of each stream (pruned at start), so a
+    cursor from before them resumes with a snapshot and then the kept events."""
+    proc = RouterProcess(tmp_path / "r.db", ["--demo-agents", "--log-level", "DEBUG"])
+    with proc:
+        token = proc.login("ana")
+        for i in range(6):
+            proc.inbound("chat", "v-keep", "Visitor", f"line {i}", "support")
+
+        async def head() -> int:
+            conn = await AgentConn.open(proc.ws_url, token)
+            _, live = await conn.resume(0)
+            await conn.close()
+            return int(live["seq"])
+
+        last = run(head())
+    assert last > 4
+    proc.args += ["--event-retention", "2"]
+    with proc.start():
+        kept = sqlite3_rows(proc.db, "SELECT seq FROM events WHERE agent_id = 'a-ana' "
+                                     "ORDER BY seq")
+        assert kept == [(last - 1,), (last,)]
+
+        async def resume_from_before_them() -> None:
+            conn = await AgentConn.open(proc.ws_url, token)
+            frames, live = await conn.resume(1)
+            assert frames[0]["type"] == "snapshot" and frames[0]["seq"] == last
+            assert live["seq"] == last
+            await conn.close()
+
+        run(resume_from_before_them())
+
+
+def test_event_retention_below_one_is_refused(tmp_path: Path) -> None:
+    proc = RouterProcess(tmp_path / "r.db", ["--demo-agents", "--event-retention", "0"])
+    with pytest.raises(RuntimeError, match="event-retention"):
+        proc.start()
+
+
+def sqlite3_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()

@@ -25,7 +25,7 @@ from typing import Any
 from softphone import rpc
 from softphone.backend import AudioBackend
 from softphone.cli import Driver, run_script
-from softphone.engine import Engine, EngineOptions
+from softphone.engine import CODEC_PRIORITY, Engine, EngineOptions
 
 log = logging.getLogger("softphone")
 
@@ -56,6 +56,7 @@ def _options(args: argparse.Namespace) -> EngineOptions:
         clock_rate=args.clock_rate,
         log_level=args.pj_log_level,
         quality_interval=args.quality_interval,
+        codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()),
     )
 
 
@@ -173,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--rtp-port", type=int, default=40000)
     common.add_argument("--rtp-range", type=int, default=200)
     common.add_argument("--clock-rate", type=int, default=16000)
+    common.add_argument(
+        "--codecs",
+        default=",".join(CODEC_PRIORITY),
+        help="codecs to offer, best first (G722, PCMU, PCMA); e.g. PCMU for narrowband only",
+    )
     common.add_argument("--pj-log-level", type=int, default=3)
     common.add_argument("--quality-interval", type=float, default=5.0)
     common.add_argument("-v", "--verbose", action="store_true")

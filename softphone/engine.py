@@ -59,6 +59,7 @@ class EngineOptions:
     user_agent: str = "Switchboard softphone"
     quality_interval: float = 5.0
     loop_ms: int = 10
+    codecs: tuple[str, ...] = tuple(CODEC_PRIORITY)  # offered, best first (a site's choice)
 
 
 class _PjLogWriter(pj.LogWriter):
@@ -91,6 +92,7 @@ class Engine(CommandHandlers, FeatureHandlers):
         self.bridge: AudioBridge | None = None
         self.accounts: dict[str, SoftAccount] = {}
         self.calls: dict[str, SoftCall] = {}
+        self._leaked: list[tuple[Any, Any]] = []  # only with SWITCHBOARD_PROVOKE_LEAK=1
         self.transports: dict[str, int] = {}
         self.local_ports: dict[str, int] = {}
         self._call_counter = 0
@@ -202,9 +204,13 @@ class Engine(CommandHandlers, FeatureHandlers):
 
         Speex, iLBC and GSM stay off: no PBX we meet wants them, and Speex mangles tones.
         """
+        unknown = [c for c in self.options.codecs if c not in CODEC_PRIORITY]
+        if unknown:
+            raise ValueError(f"unsupported codec(s) {unknown}: choose from {list(CODEC_PRIORITY)}")
+        wanted = {name: 200 - 10 * i for i, name in enumerate(self.options.codecs)}
         for info in self.ep.codecEnum2():
             cid = str(info.codecId)
-            self.ep.codecSetPriority(cid, CODEC_PRIORITY.get(cid.split("/")[0], 0))
+            self.ep.codecSetPriority(cid, wanted.get(cid.split("/")[0], 0))
 
     def _create_transport(self, kind: str, port: int) -> int:
         types = {
@@ -369,6 +375,7 @@ class Engine(CommandHandlers, FeatureHandlers):
                 ep.audDevManager().setNoDev()
                 self.bridge.destroy()
                 self.bridge = None
+            self._leaked.clear()  # after the clock stopped, like the bridge port
             for acc in self.accounts.values():
                 acc.shutdown()
             self.accounts.clear()

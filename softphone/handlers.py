@@ -8,6 +8,7 @@ whose message is shown to the agent.
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Test-only: leak every ended call and a conference port (see _provoke_leak).
+_PROVOKED_LEAK = os.environ.get("SWITCHBOARD_PROVOKE_LEAK") == "1"
+
 
 class CommandHandlers:
     """The `cmd_*` handlers and posted-callback handling; mixed into `Engine`."""
@@ -44,6 +48,7 @@ class CommandHandlers:
         bridge: AudioBridge | None
         backend: AudioBackend
         ep: Any
+        _leaked: list[tuple[Any, Any]]
 
         def call_pj(self, fn: Callable[..., Any], *args: Any, what: str = "") -> Any: ...
         def emit_event(self, name: str, data: dict[str, Any]) -> None: ...
@@ -425,6 +430,8 @@ class CommandHandlers:
         c = self.calls.pop(key, None)
         if c is None:
             return
+        if _PROVOKED_LEAK:
+            self._provoke_leak(c)
         c.recorder = None  # finishes a recording the agent did not stop
         for other in self.calls.values():
             other.conferenced.discard(key)
@@ -432,3 +439,14 @@ class CommandHandlers:
             for slot in c.connected_slots.values():
                 self.bridge.disconnect(None, slot)
         c.connected_slots.clear()
+
+    def _provoke_leak(self, call: Any) -> None:
+        """Keep the ended call and a fresh conference port, on purpose: the soak test's sanity
+        check (tests/phone/test_soak.py) measures what such a per-call leak costs, so its
+        bound is one a real leak would exceed. Only with SWITCHBOARD_PROVOKE_LEAK=1."""
+        fmt = pj.MediaFormatAudio()
+        clock = self.bridge.clock_rate if self.bridge is not None else 16000
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, clock, 1, 20000, 16)
+        port = pj.AudioMediaPort()
+        port.createPort(f"leak-{call.key}", fmt)
+        self._leaked.append((call, port))

@@ -91,7 +91,7 @@ class AgentActions(QObject):
             self.call(
                 "mark_read",
                 lambda e: e.mark_read(conversation_id),
-                lambda _r: self.w.scheduler.mark("inbox"),
+                lambda _r: self.w.scheduler.mark("inbox", conversation_id),
                 lambda why: self.w.status.notify(f"Could not mark as read: {why}", 5000),
             )
 
@@ -201,7 +201,7 @@ class AgentActions(QObject):
             del self._accepted[offer_id]
             mine = header.assigned_agent == self.w.inbox_model.agent_id
             if mine and header.status == "assigned":
-                self.w.inbox_model.refresh()
+                self.w.inbox_model.refresh({cid})
                 if not self.w.inbox.select(cid):
                     self.w.conversation.open(cid)
 

@@ -3,15 +3,19 @@
 Why lazy: an agent's cache can hold tens of thousands of conversations; loading every row
 would cost seconds and memory for rows nobody scrolls to. The model loads one page (200 rows,
 newest activity first) and asks for the next only when the view scrolls near the end
-(`canFetchMore`/`fetchMore`). A refresh re-reads just the rows already loaded, keeps the
-selection on the same conversation (persistent indexes follow their row) and never resets the
-view, so the agent's scroll position and selection survive a burst of events.
+(`canFetchMore`/`fetchMore`). A live update names the conversations it touched: the model
+looks up just those by id and moves, updates, inserts or drops their rows (`refresh(ids)`),
+so its cost does not grow with how far the agent scrolled; only "everything changed" re-reads
+the rows already loaded. Either way the selection stays on the same conversation (persistent
+indexes follow their row) and the view is never reset, so the agent's scroll position and
+selection survive a burst of events.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,16 @@ IdRole = Qt.ItemDataRole.UserRole + 2
 WaitRole = Qt.ItemDataRole.UserRole + 3
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+
+MAX_ROW_UPDATES = 64
+"""Above this many touched conversations (a replay, a snapshot page) one re-read of the
+loaded rows is cheaper than finding and moving each row (each lookup scans the list)."""
+
+
+def sort_key(row: InboxRow) -> tuple[bool, float, str]:
+    """The inbox order as a Python key, largest first: `ORDER BY last_message_at DESC, id
+    DESC`, where SQLite puts rows without a time after every timed row."""
+    return (row.last_message_at is not None, row.last_message_at or 0.0, row.id)
 
 
 def waiting_seconds(row: InboxRow, now: float) -> float | None:
@@ -163,14 +177,22 @@ class InboxModel(QAbstractListModel):
         if self._rows:
             self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1), [WaitRole])
 
-    def refresh(self) -> None:
-        """Re-read the rows already loaded (at least one page) and move rows in place.
+    def refresh(self, conversation_ids: Iterable[str] | None = None) -> None:
+        """Bring the loaded rows up to date with the cache.
+
+        With `conversation_ids` (what a live update touched) only those rows are looked up
+        (`_update_rows`); none given, "*" among them or more than `MAX_ROW_UPDATES` re-reads
+        every loaded row (at least one page) and moves rows in place.
 
         Search results are not re-read here (a search may take longer than a frame): the
         model says `search_stale` and the panel runs the search again off the UI thread.
         """
         if self._filter.text:
             self.search_stale.emit()
+            return
+        ids = set(conversation_ids or ())
+        if ids and "*" not in ids and len(ids) <= MAX_ROW_UPDATES:
+            self._update_rows(ids)
             return
         want = max(len(self._rows), self._page)
         new = self._query(0, want)
@@ -199,6 +221,63 @@ class InboxModel(QAbstractListModel):
         self._rows = new
         self.changePersistentIndexList(olds, news)
         self.layoutChanged.emit()
+
+    def _update_rows(self, ids: set[str]) -> None:
+        """Move, update, insert or drop the rows of `ids` after one lookup by id.
+
+        The loaded rows stay a prefix of the full list, which keyset paging (`fetchMore`
+        continues after the last loaded row) relies on: a row is inserted only where it sorts
+        before the last loaded row (or anywhere once the list is exhausted); one that now
+        sorts past it is dropped and arrives with a later page. Rows move with
+        `beginMoveRows`, so selection and current index follow their conversation.
+        """
+        self.queries += 1
+        fresh = {row.id: row for row in self._reader.inbox_rows(self._filter, ids, self._agent_id)}
+        parent = QModelIndex()
+        present = [i for i, row in enumerate(self._rows) if row.id in ids]
+        # Rows no longer in this list (closed while "Queue" is shown, deleted...) go first,
+        # bottom-up so the earlier positions stay valid.
+        for i in reversed(present):
+            if self._rows[i].id not in fresh:
+                self.beginRemoveRows(parent, i, i)
+                del self._rows[i]
+                self.endRemoveRows()
+        for cid, row in fresh.items():
+            old = self.row_for_id(cid)
+            rest = self._rows if old < 0 else self._rows[:old] + self._rows[old + 1 :]
+            dest = self._position(rest, row)
+            if dest == len(rest) and not self._exhausted:
+                # Sorts past the last loaded row: a later page brings it.
+                if old >= 0:
+                    self.beginRemoveRows(parent, old, old)
+                    del self._rows[old]
+                    self.endRemoveRows()
+                continue
+            if old < 0:
+                self.beginInsertRows(parent, dest, dest)
+                self._rows.insert(dest, row)
+                self.endInsertRows()
+            elif dest == old:
+                self._rows[old] = row
+                self.dataChanged.emit(self.index(old), self.index(old))
+            else:
+                # Qt wants the destination in the list as it is before the move.
+                self.beginMoveRows(parent, old, old, parent, dest if dest < old else dest + 1)
+                self._rows = [*rest[:dest], row, *rest[dest:]]
+                self.endMoveRows()
+
+    @staticmethod
+    def _position(rows: list[InboxRow], row: InboxRow) -> int:
+        """Where `row` goes in `rows` (sorted by `sort_key`, largest first): a binary search."""
+        key = sort_key(row)
+        lo, hi = 0, len(rows)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if sort_key(rows[mid]) > key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def _query(self, offset: int, limit: int, after: InboxRow | None = None) -> list[InboxRow]:
         self.queries += 1

@@ -154,7 +154,7 @@ class MainWindow(QMainWindow):
 
         # -- refresh plumbing ------------------------------------------------------------------
         self.scheduler = RefreshScheduler(60, self)
-        self.scheduler.register("inbox", lambda _k: self.inbox_model.refresh())
+        self.scheduler.register("inbox", self.inbox_model.refresh)
         self.scheduler.register("thread", self._refresh_thread)
         self.scheduler.register("offers", lambda _k: self._refresh_offers())
         self.scheduler.register("state", lambda _k: self._refresh_state())
@@ -204,7 +204,10 @@ class MainWindow(QMainWindow):
     def _on_changed(self, tables: set[str], conversation_ids: set[str]) -> None:
         everything = "*" in tables
         if everything or tables & {"conversations", "messages", "customers", "identities"}:
-            self.scheduler.mark("inbox")
+            # A customer's new name shows on each of their rows, which the change does not
+            # list: only then (or with no ids at all) does the inbox re-read every loaded row.
+            whole = everything or not conversation_ids or tables & {"customers", "identities"}
+            self.scheduler.mark("inbox", *({"*"} if whole else conversation_ids))
             self.scheduler.mark("thread", *(conversation_ids or {"*"}))
         if everything or "offers" in tables:
             self.scheduler.mark("offers")

@@ -252,13 +252,39 @@ class StoreReader:
         key = "c.last_message_at <= ? AND (c.last_message_at < ? OR c.id < ?)"
         timed = self._inbox_rows(
             self._ROW_SQL + (f"{where} AND {key}" if where else f"WHERE {key}") + order,
-            [*args, after.last_message_at, after.last_message_at, after.id, limit, 0])
+            [*args, after.last_message_at, after.last_message_at, after.id, limit, 0],
+        )
         if len(timed) == limit:
             return timed
         untimed = "c.last_message_at IS NULL"
         return timed + self._inbox_rows(
             self._ROW_SQL + (f"{where} AND {untimed}" if where else f"WHERE {untimed}") + order,
-            [*args, limit - len(timed), 0])
+            [*args, limit - len(timed), 0],
+        )
+
+    ID_CHUNK = 500
+    """Ids per `inbox_rows` query: well under SQLite's bound-variable limit."""
+
+    def inbox_rows(
+        self, flt: InboxFilter, ids: set[str] | frozenset[str], agent_id: str | None = None
+    ) -> list[InboxRow]:
+        """The rows of conversations `ids` that `flt` still shows (the others are gone from
+        this list), in no particular order.
+
+        Why: a live update touches a few conversations; the inbox looks up just those by
+        primary key (one query per `ID_CHUNK` ids) instead of re-reading every loaded row.
+        """
+        where, args = self._where(flt, agent_id)
+        ordered = sorted(ids)
+        out: list[InboxRow] = []
+        for start in range(0, len(ordered), self.ID_CHUNK):
+            chunk = ordered[start : start + self.ID_CHUNK]
+            key = f"c.id IN ({', '.join('?' for _ in chunk)})"
+            out += self._inbox_rows(
+                self._ROW_SQL + (f"{where} AND {key}" if where else f"WHERE {key}"),
+                [*args, *chunk],
+            )
+        return out
 
     def search(
         self, flt: InboxFilter, limit: int = PAGE_SIZE, agent_id: str | None = None
@@ -273,8 +299,16 @@ class StoreReader:
         # over a million messages; the exact word costs about 1 ms. When the exact word
         # alone fills the hits, it is the answer (measured in bench/bench_cache.py).
         exact = fts_query(flt.text, prefix=False)
-        if len(self._rows(f"SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? "
-                          f"ORDER BY rowid DESC LIMIT {SEARCH_HITS}", [exact])) >= SEARCH_HITS:
+        if (
+            len(
+                self._rows(
+                    f"SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? "
+                    f"ORDER BY rowid DESC LIMIT {SEARCH_HITS}",
+                    [exact],
+                )
+            )
+            >= SEARCH_HITS
+        ):
             query = exact
         where, args = self._where(flt, agent_id)
         hits = (

@@ -35,13 +35,14 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_router_ws import HttpPool, RawWebSocket  # noqa: E402
 from router.storage import Storage  # noqa: E402
 
 OFFER_TIMEOUT = 20.0
@@ -55,7 +56,8 @@ async def handler(ws):
         data["sent"] = time.time()
         await ws.send(json.dumps(data))
 async def main():
-    async with websockets.serve(handler, "127.0.0.1", 0, max_queue=None) as server:
+    async with websockets.serve(handler, "127.0.0.1", 0, max_queue=None,
+                                  compression=None) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"LISTENING {port}", flush=True)
         await asyncio.Future()
@@ -97,7 +99,7 @@ async def baseline(agents: int, rate: float, duration: float) -> dict[str, Any]:
         port = int(proc.stdout.readline().split()[1])
         url = f"ws://127.0.0.1:{port}"
         t0 = time.perf_counter()
-        conns = await asyncio.gather(*(websockets.connect(url, max_size=None)
+        conns = await asyncio.gather(*(websockets.connect(url, max_size=None, compression=None)
                                        for _ in range(agents)))
         connect_s = time.perf_counter() - t0
         rtts: list[float] = []
@@ -172,53 +174,64 @@ def prepare(db: Path, config: Path, agents: int, queues: int) -> list[str]:
 
 
 class BenchAgent:
-    """One agent: accepts every offer and completes it at once."""
+    """One agent: accepts every offer and completes it at once. Frames arrive as bytes from
+    `RawWebSocket` (bench_router_ws.py says why); only offers and acks are decoded."""
 
-    def __init__(self, ws: Any, deliveries: list[float]) -> None:
-        self.ws = ws
+    def __init__(self, deliveries: list[float]) -> None:
+        self.ws: RawWebSocket | None = None
         self.deliveries = deliveries
         self.pending: dict[str, str] = {}
         self.handled = 0
+        self.setup: asyncio.Queue[dict[str, Any]] | None = asyncio.Queue()
+        """Frames while connecting (hello, snapshot, live, the first ack); then None."""
 
-    async def command(self, name: str, **args: Any) -> str:
+    def command(self, name: str, **args: Any) -> str:
+        assert self.ws is not None
         command_id = str(uuid.uuid4())
-        await self.ws.send(json.dumps({"type": "command", "id": command_id, "name": name,
-                                       "args": args}))
+        self.ws.send_text(json.dumps({"type": "command", "id": command_id, "name": name,
+                                      "args": args}))
         return command_id
 
-    async def run(self) -> None:
-        try:
-            async for text in self.ws:
-                frame = json.loads(text)
-                if frame["type"] == "event" and frame["event"]["kind"] == "offer":
-                    offer = frame["event"]["offer"]
-                    created = offer["expires_at"] - OFFER_TIMEOUT
-                    self.deliveries.append((time.time() - created) * 1000)
-                    cid = await self.command("accept", offer_id=offer["id"])
-                    self.pending[cid] = offer["conversation_id"]
-                elif frame["type"] == "ack" and frame["id"] in self.pending:
-                    conversation = self.pending.pop(frame["id"])
-                    if frame["ok"]:
-                        await self.command("wrap_up", conversation_id=conversation,
-                                           disposition="done")
-                        self.handled += 1
-        except websockets.ConnectionClosed:
+    def on_text(self, payload: bytes) -> None:
+        if self.setup is not None:
+            self.setup.put_nowait(json.loads(payload))
             return
+        if b'"kind":"offer"' not in payload and b'"type":"ack"' not in payload:
+            return
+        arrived = time.time()
+        frame = json.loads(payload)
+        if frame["type"] == "event" and frame["event"]["kind"] == "offer":
+            offer = frame["event"]["offer"]
+            self.deliveries.append((arrived - (offer["expires_at"] - OFFER_TIMEOUT)) * 1000)
+            cid = self.command("accept", offer_id=offer["id"])
+            self.pending[cid] = offer["conversation_id"]
+        elif frame["type"] == "ack" and frame["id"] in self.pending:
+            conversation = self.pending.pop(frame["id"])
+            if frame["ok"]:
+                self.command("wrap_up", conversation_id=conversation, disposition="done")
+                self.handled += 1
+
+    async def next_frame(self) -> dict[str, Any]:
+        assert self.setup is not None
+        return await asyncio.wait_for(self.setup.get(), 120)
 
 
 async def open_agent(url: str, token: str, deliveries: list[float]) -> BenchAgent:
-    ws = await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                                  max_size=None, open_timeout=120)
-    json.loads(await ws.recv())  # hello
-    await ws.send(json.dumps({"type": "resume", "since": 0}))
-    while json.loads(await ws.recv())["type"] != "live":
+    parts = urlsplit(url)
+    agent = BenchAgent(deliveries)
+    agent.ws = await RawWebSocket.open(parts.hostname or "127.0.0.1", parts.port or 80,
+                                       parts.path, {"Authorization": f"Bearer {token}"},
+                                       agent.on_text)
+    await agent.next_frame()  # hello
+    agent.ws.send_text(json.dumps({"type": "resume", "since": 0}))
+    while (await agent.next_frame())["type"] != "live":
         pass
-    agent = BenchAgent(ws, deliveries)
-    cid = await agent.command("set_state", state="available")
+    cid = agent.command("set_state", state="available")
     while True:
-        frame = json.loads(await ws.recv())
+        frame = await agent.next_frame()
         if frame.get("type") == "ack" and frame["id"] == cid:
             break
+    agent.setup = None
     return agent
 
 
@@ -244,34 +257,35 @@ async def bench_router(agents: int, rate: float, duration: float, metrics_interv
             bench_agents += await asyncio.gather(*(open_agent(ws_url, t, deliveries)
                                                    for t in tokens[i:i + 200]))
         connect_s = time.perf_counter() - t0
-        readers = [asyncio.create_task(a.run()) for a in bench_agents]
         deliveries.clear()  # the demo's seeded conversations are not part of the run
         decisions: list[float] = []
-        async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(60, pool=None),
-                                     limits=httpx.Limits(max_connections=50)) as http:
-            failures: list[str] = []
+        parts = urlsplit(url)
+        http = HttpPool(parts.hostname or "127.0.0.1", parts.port or 80, 50)
+        await http.open()
+        failures: list[str] = []
 
-            async def arrive() -> None:
-                start = time.perf_counter()
-                try:
-                    response = await http.post("/api/demo/inbound", json={
-                        "channel": "chat", "from": uuid.uuid4().hex, "name": "Bench",
-                        "body": "hello", "queue": f"q{random.randrange(queues)}"})
-                    response.raise_for_status()
-                except httpx.HTTPError as exc:  # counted and reported, never hidden
-                    failures.append(type(exc).__name__)
-                    return
-                decisions.append((time.perf_counter() - start) * 1000)
+        async def arrive() -> None:
+            start = time.perf_counter()
+            try:
+                status, _ = await http.request("POST", "/api/demo/inbound", {
+                    "channel": "chat", "from": uuid.uuid4().hex, "name": "Bench",
+                    "body": "hello", "queue": f"q{random.randrange(queues)}"})
+            except (OSError, asyncio.IncompleteReadError) as exc:  # counted, never hidden
+                failures.append(type(exc).__name__)
+                return
+            if status != 200:
+                failures.append(f"HTTP {status}")
+                return
+            decisions.append((time.perf_counter() - start) * 1000)
 
-            run_start = time.perf_counter()
-            await paced(rate, duration, arrive)
-            achieved = len(decisions) / (time.perf_counter() - run_start)
-            await asyncio.sleep(1.0)  # the last offers arrive
-            health = (await http.get("/health")).json()
-            histogram = parse_histogram((await http.get("/metrics")).text)
-        for agent in bench_agents:
-            await agent.ws.close()
-        await asyncio.gather(*readers)
+        run_start = time.perf_counter()
+        await paced(rate, duration, arrive)
+        achieved = len(decisions) / (time.perf_counter() - run_start)
+        await asyncio.sleep(1.0)  # the last offers arrive
+        health = json.loads((await http.request("GET", "/health"))[1])
+        histogram = parse_histogram((await http.request("GET", "/metrics"))[1].decode())
+        await http.close()
+        await asyncio.gather(*(a.ws.close() for a in bench_agents if a.ws is not None))
         return {"connect_s": connect_s, "http": decisions, "delivery": deliveries,
                 "decision": histogram,
                 "achieved_rate": achieved, "handled": sum(a.handled for a in bench_agents),

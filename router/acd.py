@@ -307,12 +307,13 @@ class Acd:
             waiting.append(routing.Waiting(
                 c["id"], c["channel"], c["queue"], c["queued_since"] or 0.0,
                 frozenset(refused.get(c["id"], ())), spec.priority, spec.skills))
-        loads = self.storage.all_loads()
+        rows = self.storage.routable_agents(sorted({w.queue for w in waiting}))
+        loads = self.storage.all_loads([a["id"] for a in rows])
         agents = [
             routing.AgentSlot(a["id"], frozenset(a["queues"]), a["capacity"], a["state"],
                               a["idle_since"], loads.get(a["id"], {}), a["skills"],
                               a["last_offered_at"])
-            for a in self.storage.routable_agents(sorted({w.queue for w in waiting}))
+            for a in rows
         ]
         for assignment in routing.plan(waiting, agents, now, self.config.strategy,
                                        self.config.voice_blocks):

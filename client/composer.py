@@ -24,12 +24,12 @@ from client.qt import (
     Signal,
 )
 
+# From where the protocol defines it: `sync.protocol` re-exports it but pulls in the frame
+# codec (about 10 ms of imports) that the first paint does not need.
+from sync.checks import MAX_BODY_CHARS
+
 log = logging.getLogger(__name__)
 
-try:  # the protocol's own constant when sync/ provides it
-    from sync.protocol import MAX_BODY_CHARS
-except ImportError:  # pragma: no cover - sync.protocol ships with the app
-    MAX_BODY_CHARS = 20_000
 
 SHOW_COUNT_FROM = 0.8  # show the counter once 80% of the limit is used
 

@@ -17,6 +17,7 @@ from client.ops import watch
 from client.qt import QObject
 
 if TYPE_CHECKING:
+    from client.conversation_view import ConversationView
     from client.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,17 @@ class AgentActions(QObject):
         self._offer_commands: dict[str, str] = {}  # command id -> offer id
         self._accepted: dict[str, str] = {}  # offer id -> conversation id, until it is ours
         window.inbox.opened.connect(self.open_conversation)
-        window.conversation.composer.send_requested.connect(self.send)
-        window.conversation.thread_view.retry_requested.connect(self.retry)
+        window.conversation.when_built(self._wire_conversation)
         window.state_selector.state_requested.connect(self.set_state)
         window.offers.accept_requested.connect(self.accept)
         window.offers.decline_requested.connect(self.decline)
         window.status.reconnect_clicked.connect(self.reconnect)
         window.conversation.draft_changed.connect(self.save_draft)
+
+    def _wire_conversation(self, view: ConversationView) -> None:
+        """The conversation page is built after the first paint: connect it then."""
+        view.composer.send_requested.connect(self.send)
+        view.thread_view.retry_requested.connect(self.retry)
 
     def _engine(self) -> Any:
         return self.w.bridge.engine if self.w.bridge is not None else None

@@ -15,6 +15,7 @@ from client.agent_actions import explain
 from client.qt import QObject
 
 if TYPE_CHECKING:
+    from client.conversation_view import ConversationView
     from client.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,19 @@ class ConversationCommands(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.w = window
-        c = window.conversation.controls
-        c.transfer_requested.connect(self.transfer)
-        c.end_requested.connect(self.end)
-        c.wrap_up_requested.connect(self.wrap_up)
-        c.callback_requested.connect(self.schedule_callback)
+        window.conversation.when_built(self._wire_controls)
         window.conversation.typing.connect(self.typing)
         window.phone.call_reported.connect(self.call_event)
         window.phone.open_conversation.connect(self._open)
         self.typing_sent = 0  # hints the router took (tests, and a debug log)
+
+    def _wire_controls(self, view: ConversationView) -> None:
+        """The conversation page is built after the first paint: connect its controls then."""
+        c = view.controls
+        c.transfer_requested.connect(self.transfer)
+        c.end_requested.connect(self.end)
+        c.wrap_up_requested.connect(self.wrap_up)
+        c.callback_requested.connect(self.schedule_callback)
 
     def _run(self, what: str, fn: Any, done: str) -> None:
         controls = self.w.conversation.controls

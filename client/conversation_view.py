@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from client.cache_extras import agent_info, message_html
-from client.composer import Composer
-from client.conversation_controls import ConversationControls
 from client.elided_label import ElidedLabel
-from client.email_view import EmailThreadView
 from client.qt import (
     QElapsedTimer,
     QHBoxLayout,
@@ -29,7 +28,12 @@ from client.qt import (
 )
 from client.resources import CHANNEL_NAMES, channel_icon
 from client.store_reader import ConversationHeader, StoreReader, ThreadMessage
-from client.thread_view import ThreadView
+
+if TYPE_CHECKING:
+    from client.composer import Composer
+    from client.conversation_controls import ConversationControls
+    from client.email_view import EmailThreadView
+    from client.thread_view import ThreadView
 
 log = logging.getLogger(__name__)
 
@@ -132,28 +136,6 @@ class ConversationView(QWidget):
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack.addWidget(self.placeholder)
 
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        self.header = ConversationHeaderBar(page)
-        layout.addWidget(self.header)
-        self.controls = ConversationControls(page)
-        layout.addWidget(self.controls)
-        self.threads = QStackedWidget(page)
-        self.thread_view = ThreadView(self.threads)
-        self.email_view = EmailThreadView(self.threads)
-        self.threads.addWidget(self.thread_view)
-        self.threads.addWidget(self.email_view)
-        layout.addWidget(self.threads, 1)
-        self.channel = ""
-        self.email_view.retry_requested.connect(self.thread_view.retry_requested)
-        self.thread_view.edit_requested.connect(self._edit)
-        self.composer = Composer(page)
-        layout.addWidget(self.composer)
-        self.stack.addWidget(page)
-        self.page = page
-        self.composer.set_enabled_for(False, "Open a conversation to reply")
         # Drafts reach the cache (through the engine) half a second after the agent stops
         # typing, so a crash or a kill loses at most that half second of typing.
         self._loading = False
@@ -161,8 +143,94 @@ class ConversationView(QWidget):
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_SAVE_MS)
         self._draft_timer.timeout.connect(self.flush_draft)
-        self.composer.editor.textChanged.connect(self._on_composer_text)
         self._typing_clock = QElapsedTimer()
+        self.channel = ""
+        self._page: QWidget | None = None
+        self._on_built: list[Callable[[ConversationView], None]] = []
+        # The first frame shows the placeholder: the page (header, controls, thread, email
+        # view, composer and their imports, ~40 ms) is built on the next turn of the event
+        # loop, or at once if something needs it sooner.
+        QTimer.singleShot(0, self, self._ensure_page)
+
+    def when_built(self, fn: Callable[[ConversationView], None]) -> None:
+        """Call `fn(self)` once the conversation page exists (now, if it already does):
+        the window wires the composer and controls to the engine through this."""
+        if self._page is not None:
+            fn(self)
+        else:
+            self._on_built.append(fn)
+
+    def _ensure_page(self) -> QWidget:
+        if self._page is None:
+            self._page = self._build_page()
+            callbacks, self._on_built = self._on_built, []
+            for fn in callbacks:
+                fn(self)
+        return self._page
+
+    def _build_page(self) -> QWidget:
+        """Header + controls + thread/email stack + composer (imported here, see above)."""
+        from client.composer import Composer
+        from client.conversation_controls import ConversationControls
+        from client.email_view import EmailThreadView
+        from client.thread_view import ThreadView
+
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self._header = ConversationHeaderBar(page)
+        layout.addWidget(self._header)
+        self._controls = ConversationControls(page)
+        layout.addWidget(self._controls)
+        self._threads = QStackedWidget(page)
+        self._thread_view = ThreadView(self._threads)
+        self._email_view = EmailThreadView(self._threads)
+        self._threads.addWidget(self._thread_view)
+        self._threads.addWidget(self._email_view)
+        layout.addWidget(self._threads, 1)
+        self._email_view.retry_requested.connect(self._thread_view.retry_requested)
+        self._thread_view.edit_requested.connect(self._edit)
+        self._composer = Composer(page)
+        layout.addWidget(self._composer)
+        self.stack.addWidget(page)
+        self._composer.set_enabled_for(False, "Open a conversation to reply")
+        self._composer.editor.textChanged.connect(self._on_composer_text)
+        return page
+
+    @property
+    def page(self) -> QWidget:
+        return self._ensure_page()
+
+    @property
+    def header(self) -> ConversationHeaderBar:
+        self._ensure_page()
+        return self._header
+
+    @property
+    def controls(self) -> ConversationControls:
+        self._ensure_page()
+        return self._controls
+
+    @property
+    def threads(self) -> QStackedWidget:
+        self._ensure_page()
+        return self._threads
+
+    @property
+    def thread_view(self) -> ThreadView:
+        self._ensure_page()
+        return self._thread_view
+
+    @property
+    def email_view(self) -> EmailThreadView:
+        self._ensure_page()
+        return self._email_view
+
+    @property
+    def composer(self) -> Composer:
+        self._ensure_page()
+        return self._composer
 
     def _on_composer_text(self) -> None:
         if not self._loading:
@@ -240,6 +308,8 @@ class ConversationView(QWidget):
         header = self.reader.header(cid) if cid else None
         if header is None:
             self.stack.setCurrentWidget(self.placeholder)
+            if self._page is None:
+                return  # nothing shown yet to clear
             self.thread_view.show_messages(None, [])
             self.controls.set_conversation(None, self.my_agent, agent_info(self.reader))
             self.composer.set_enabled_for(False, "Open a conversation to reply")

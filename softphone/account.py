@@ -38,6 +38,9 @@ _REASONS = {
 def reason_in_words(code: int, sip_reason: str) -> str:
     """What a failed SIP status means for an agent ("wrong password?"), with the SIP text."""
     words = _REASONS.get(code)
+    if "CERTVERIF" in sip_reason or "certificate verification" in sip_reason.lower():
+        # PJSIP reports it as a 503 "could not reach"; the cause is the PBX's certificate.
+        words = "the PBX's TLS certificate did not verify, so the connection was refused"
     if words is None:
         words = "the server refused the request" if code >= 400 else "unexpected answer"
     return f"{words} ({code} {sip_reason})" if sip_reason else f"{words} ({code})"
@@ -59,6 +62,8 @@ class AccountSettings:
     expires: int = 300
     auto_answer: bool = False
     srtp: str = "off"
+    stun_servers: tuple[str, ...] = ()  # host[:port]; remote workers behind NAT
+    ice: bool = False
 
     def __repr__(self) -> str:
         return (
@@ -129,7 +134,13 @@ def build_config(
         cfg.mediaConfig.transportConfig.boundAddress = bind
     cfg.mediaConfig.srtpUse = getattr(pj, _SRTP.get(s.srtp, "PJMEDIA_SRTP_DISABLED"))
     cfg.mediaConfig.srtpSecureSignaling = 0
-    # Keep NAT keep-alives and the like at defaults; ICE/STUN come later.
+    # Remote workers: STUN finds the public address of the RTP socket, ICE offers it next to
+    # the host address so the far end picks a path that works. SIP keeps rport (the PBX sees
+    # our public address from the Via), not STUN, which breaks behind symmetric NAT.
+    stun = "PJSUA_STUN_USE_DEFAULT" if s.stun_servers else "PJSUA_STUN_USE_DISABLED"
+    cfg.natConfig.mediaStunUse = getattr(pj, stun)
+    cfg.natConfig.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
+    cfg.natConfig.iceEnabled = bool(s.ice)
     return cfg
 
 

@@ -167,6 +167,10 @@ class Engine(CommandHandlers, FeatureHandlers):
         cfg.uaConfig.mainThreadOnly = False
         cfg.uaConfig.userAgent = o.user_agent
         cfg.uaConfig.maxCalls = 8
+        # A STUN server that does not answer is an error the agent hears about (register
+        # refuses it in words), not a silent fallback to a private address that leaves
+        # remote workers with one-way audio.
+        cfg.uaConfig.stunIgnoreFailure = False
         cfg.logConfig.level = o.log_level
         cfg.logConfig.consoleLevel = o.log_level
         self._log_writer = _PjLogWriter()

@@ -74,10 +74,28 @@ class CommandHandlers:
         expires: int = 300,
         auto_answer: bool = False,
         srtp: str = "off",
+        stun_servers: list[str] | None = None,
+        ice: bool = False,
     ) -> dict[str, Any]:
         """Create the account and send REGISTER; the outcome arrives as `reg_state`."""
         if srtp not in ("off", "optional", "mandatory"):
             raise EngineError("bad_args", "srtp must be off, optional or mandatory")
+        stun = tuple(stun_servers or ())
+        if not all(isinstance(x, str) and x.strip() for x in stun):
+            raise EngineError("bad_args", "stun_servers must be a list of host[:port] strings")
+        if stun:
+            # PJSIP keeps one STUN list for the whole endpoint; the last register sets it.
+            # Waiting resolves and probes it now, so a dead server is refused in words here
+            # instead of failing every call later.
+            servers = pj.StringVector()
+            for x in stun:
+                servers.append(x.strip())
+            try:
+                self.ep.natUpdateStunServers(servers, True)
+            except pj.Error as exc:
+                raise EngineError(
+                    "sip_error", f"no STUN server in {list(stun)} answered: {exc.reason}"
+                ) from exc
         settings = AccountSettings(
             account,
             user,
@@ -91,6 +109,8 @@ class CommandHandlers:
             int(expires),
             bool(auto_answer),
             srtp,
+            stun,
+            bool(ice),
         )
         log.info("register %r", settings)
         acc = self.add_account(settings)
@@ -112,6 +132,8 @@ class CommandHandlers:
             "uri": settings.id_uri,
             "registering": registering,
             "transport": acc.settings.transport,
+            "stun_servers": list(stun),
+            "ice": bool(ice),
         }
 
     def cmd_unregister(self, account: str = "default") -> dict[str, Any]:

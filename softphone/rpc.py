@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "expires",
         "auto_answer",
         "srtp",
+        "stun_servers",
+        "ice",
     ),
     "unregister": ("account",),
     "dial": ("to", "account", "region", "headers"),

@@ -71,7 +71,7 @@ dns=no
 rev_dns=no
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
-alias="{domain}"
+{tls_listen}alias="{domain}"
 alias="127.0.0.1:{port}"
 mpath="{modules}"
 loadmodule "kex.so"
@@ -88,7 +88,7 @@ loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "auth.so"
 loadmodule "htable.so"
-modparam("usrloc", "db_mode", 0)
+{tls_module}modparam("usrloc", "db_mode", 0)
 modparam("htable", "htable", "users=>size=4;")
 modparam("auth", "nonce_count", 0)
 
@@ -138,6 +138,21 @@ route[RELAY] {{
 """
 
 
+TLS_CFG = """\
+[server:default]
+method = TLSv1.2+
+certificate = {cert}
+private_key = {key}
+verify_certificate = no
+require_certificate = no
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
 @dataclass
 class Kamailio:
     """A running Kamailio registrar/proxy with digest users (name -> password)."""
@@ -147,6 +162,9 @@ class Kamailio:
     users: dict[str, str]
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
+    tls_cert: Path | None = None  # PEM cert + key: also listen for SIP over TLS on tls_port
+    tls_key: Path | None = None
+    tls_port: int = 0
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -165,9 +183,20 @@ class Kamailio:
         """
         users = "\n".join(f'    $sht(users=>{u}) = "{p}";' for u, p in self.users.items())
         cfg = self.workdir / "kamailio.cfg"
+        tls_listen = tls_module = ""
+        if self.tls_cert is not None:
+            tls_cfg = self.workdir / "tls.cfg"
+            tls_cfg.write_text(TLS_CFG.format(cert=self.tls_cert, key=self.tls_key))
+            tls_listen = f"enable_tls=yes\nlisten=tls:127.0.0.1:{self.tls_port}\n"
+            tls_module = f'loadmodule "tls.so"\nmodparam("tls", "config", "{tls_cfg}")\n'
         cfg.write_text(
             KAMAILIO_CFG.format(
-                port=self.port, domain=self.domain, users=users, modules=KAMAILIO_MODULES
+                port=self.port,
+                domain=self.domain,
+                users=users,
+                modules=KAMAILIO_MODULES,
+                tls_listen=tls_listen,
+                tls_module=tls_module,
             )
         )
         check = subprocess.run(

@@ -30,7 +30,8 @@ def soak_rig(
 ) -> Iterator[tuple[EnginePeer, Sipp]]:
     """An engine (WAV backend, tone mic) and a SIPp UAS that takes `calls` calls."""
     sipp = Sipp(work, uas_scenario(write_ulaw_tone(work / "t.ul", 1000, 1)))
-    sipp.start(extra=["-m", str(calls)])
+    # SIPp's -timeout is for the whole run (60 s in Sipp.start): a shift takes longer.
+    sipp.start(extra=["-m", str(calls), "-timeout", "3600s"])
     engine_env = dict(os.environ, **(env or {}))
     engine = EnginePeer(work, "soak", mic=write_tone(work / "mic.wav", 700, 1), env=engine_env)
     try:

@@ -1,0 +1,124 @@
+"""Remote workers: STUN servers and ICE from the register command, against a real STUN
+server (coturn in STUN-only mode) on loopback.
+
+Covered: the engine asks the configured STUN server and uses the mapped address for media;
+two engines with ICE on (host candidates on this machine's own non-loopback address:
+pjnath gathers none on loopback) complete ICE and carry audio; a dead STUN server
+is refused in words. Not covered: a real NAT, and STUN and ICE together. On loopback the
+mapped address equals the host address, pjnath folds the host candidate into the srflx one
+and the answering side fails with PJNATH_EICENOHOSTCAND (Not Acceptable Here); behind a
+real NAT the two differ. That needs network namespaces with a NAT between them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.phone.audio import read_samples, tone_report, write_tone
+from tests.phone.engine_peer import EngineError, EnginePeer
+from tests.phone.peers import free_port
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.phone
+
+VERBOSE = ["--pj-log-level", "5", "-v"]  # PJSIP's STUN/ICE/SIP trace in the engine log
+
+
+@pytest.fixture
+def stun_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """coturn answering STUN only on 127.0.0.1; yields (host:port, its log)."""
+    if shutil.which("turnserver") is None:
+        pytest.fail("coturn is not installed (./dev test installs scripts/apt-test.txt)")
+    port = free_port()
+    log = tmp_path / "turnserver.log"
+    proc = subprocess.Popen(
+        ["turnserver", "-n", "-S", "-L", "127.0.0.1", "-p", str(port), "--no-cli", "--no-tls",
+         "--no-dtls", "-v", "--simple-log", "--no-stdout-log", "-l", str(log),
+         "--pidfile", str(tmp_path / "turnserver.pid")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_until(lambda: (log.exists() and "listener opened" in log.read_text(errors="replace"))
+                   or proc.poll() is not None, timeout=10, what="coturn listening")
+        assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+        yield f"127.0.0.1:{port}", log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def _host_address() -> str:
+    """This machine's first non-loopback IPv4 address (pjnath gathers no loopback host
+    candidates: with ICE on, an engine bound to 127.0.0.1 cannot even offer)."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                         capture_output=True, text=True, timeout=10, check=True).stdout
+    for line in out.splitlines():
+        return line.split()[3].split("/")[0]
+    pytest.skip("no non-loopback IPv4 address for ICE host candidates")
+
+
+def _call_carries_tone(alice: EnginePeer, bob: EnginePeer, host: str = "127.0.0.1") -> None:
+    key = alice.request("dial", to=f"sip:bob@{host}:{bob.sip_port}")["call"]
+    inc = bob.wait_event("incoming_call")
+    bob.request("answer", call=inc["call"])
+    alice.wait_call_state(key, "confirmed")
+    wait_until(lambda: bob.speaker.exists() and bob.speaker.stat().st_size > 48000,
+               timeout=15, what="1.5 s of audio at bob")
+    alice.request("hangup", call=key)
+    bob.wait_call_state(inc["call"], "disconnected")
+    samples, rate = read_samples(bob.speaker)
+    assert tone_report(samples, rate, 1000)["purity"] > 0.8
+
+
+def test_media_address_comes_from_the_stun_server(
+    engine_factory: Callable[..., EnginePeer], stun_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    server, stun_log = stun_server
+    alice = engine_factory("alice", mic=write_tone(tmp_path / "a.wav", 1000, 2), extra=VERBOSE)
+    bob = engine_factory("bob")
+    r = alice.request("register", user="alice", domain="127.0.0.1", registrar="",
+                      stun_servers=[server])
+    assert r["stun_servers"] == [server] and r["ice"] is False
+    bob.request("register", user="bob", domain="127.0.0.1", registrar="")
+    _call_carries_tone(alice, bob)
+    log = alice.log_text()
+    assert "STUN Binding success response" in log and "STUN mapped address found" in log
+    # coturn logs a session per client address it answered
+    wait_until(lambda: ": session " in stun_log.read_text(errors="replace"),
+               timeout=10, what="coturn to log the engine's session")
+
+
+def test_ice_between_two_engines_carries_audio(
+    engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> None:
+    host = _host_address()
+    opts = [*VERBOSE, "--bind", host]
+    alice = engine_factory("alice", mic=write_tone(tmp_path / "a.wav", 1000, 2), extra=opts)
+    bob = engine_factory("bob", extra=opts)
+    for e in (alice, bob):
+        assert e.request("register", user=e.name, domain=host, registrar="",
+                         ice=True)["ice"] is True
+    _call_carries_tone(alice, bob, host)
+    assert " typ host" in bob.log_text()  # alice's offer carried ICE host candidates
+    assert "ICE negotiation success" in alice.log_text()
+
+
+def test_a_dead_stun_server_is_refused_in_words(
+    engine_factory: Callable[..., EnginePeer],
+) -> None:
+    e = engine_factory("alice")
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(EngineError) as err:
+        e.request("register", timeout=30, user="alice", domain="127.0.0.1", registrar="",
+                  stun_servers=[dead], ice=True)
+    assert "STUN" in str(err.value), err.value
+    print("dead STUN server:", err.value)

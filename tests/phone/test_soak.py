@@ -22,7 +22,8 @@ from tests.phone.soak import one_call, rss_kib, soak_rig
 pytestmark = pytest.mark.phone
 
 WARM = 20  # calls before the first measurement (pools and caches reach their size)
-MEASURED = 30  # calls between the two measurements
+MEASURED = 60  # calls between the two measurements: an allocator step of ~130 KiB is
+# ~2 KiB per call here, well under the bound, while a real per-call leak grows with the calls
 
 
 def _growth_per_call(work: Path, leak: bool, measured: int) -> float:
@@ -38,7 +39,7 @@ def _growth_per_call(work: Path, leak: bool, measured: int) -> float:
     return (end - start) / measured
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_calls_in_a_row_do_not_grow_memory_per_call(tmp_path: Path) -> None:
     leaked = _growth_per_call(tmp_path / "leak", leak=True, measured=15)
     assert leaked > 4, f"the provoked leak is not measurable ({leaked:.1f} KiB/call)"

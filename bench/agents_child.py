@@ -18,15 +18,27 @@ import websockets
 
 
 async def agent(url: str, token: str, live: asyncio.Queue[int]) -> None:
-    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                                  max_size=None, open_timeout=120, ping_interval=None) as ws:
+    async with websockets.connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        max_size=None,
+        open_timeout=120,
+        ping_interval=None,
+    ) as ws:
         await ws.recv()  # hello
         await ws.send(json.dumps({"type": "resume", "since": 0}))
         while json.loads(await ws.recv())["type"] != "live":
             pass
-        await ws.send(json.dumps({"type": "command", "id": str(uuid.uuid4()),
-                                  "name": "set_state",
-                                  "args": {"state": "available", "reason": None}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "command",
+                    "id": str(uuid.uuid4()),
+                    "name": "set_state",
+                    "args": {"state": "available", "reason": None},
+                }
+            )
+        )
         live.put_nowait(1)
         async for _frame in ws:
             pass

@@ -42,13 +42,17 @@ from client.store_reader import SEARCH_HITS, THREAD_LIMIT, InboxFilter, StoreRea
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path("/tmp/switchboard-bench/cache-1m.db")
-CHILD_ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-             "PYTHONPYCACHEPREFIX": "/tmp/switchboard-bench/pycache",
-             "QT_QPA_PLATFORM": "offscreen"}
+CHILD_ENV = {
+    **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+    "PYTHONPYCACHEPREFIX": "/tmp/switchboard-bench/pycache",
+    "QT_QPA_PLATFORM": "offscreen",
+}
 
 
-RAW_FTS = ("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC "
-           f"LIMIT {SEARCH_HITS}")
+RAW_FTS = (
+    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid DESC "
+    f"LIMIT {SEARCH_HITS}"
+)
 
 
 def ms(seconds: float) -> float:
@@ -83,57 +87,95 @@ def ui_figures(cache: Path, samples: int, rng: random.Random) -> None:
     ours, base = [], []
     view = win.conversation
     for cid in ids:
+
         def open_thread(cid: str = cid) -> None:
             view.open(cid)
             view.thread_view.viewport().repaint()
             view.repaint()
+
         ours.append(timed(open_thread))
-        base.append(timed(lambda cid=cid: raw.execute(
-            "SELECT * FROM (SELECT id, seq, direction, author, body, created_at, status, error, "
-            "attachments FROM messages WHERE conversation_id = ? "
-            "ORDER BY seq IS NULL DESC, seq DESC, created_at DESC LIMIT ?) "
-            "ORDER BY seq IS NULL, seq, created_at", [cid, THREAD_LIMIT]).fetchall()))
-    line("open a thread, p95", ms(pct(ours, 95)), ms(pct(base, 95)), "ms",
-         "p95 <= 16 ms", ms(pct(ours, 95)) <= 16)
+        base.append(
+            timed(
+                lambda cid=cid: raw.execute(
+                    "SELECT * FROM (SELECT id, seq, direction, author, body, created_at, "
+                    "status, error, attachments FROM messages WHERE conversation_id = ? "
+                    "ORDER BY seq IS NULL DESC, seq DESC, created_at DESC LIMIT ?) "
+                    "ORDER BY seq IS NULL, seq, created_at",
+                    [cid, THREAD_LIMIT],
+                ).fetchall()
+            )
+        )
+    line(
+        "open a thread, p95",
+        ms(pct(ours, 95)),
+        ms(pct(base, 95)),
+        "ms",
+        "p95 <= 16 ms",
+        ms(pct(ours, 95)) <= 16,
+    )
 
     # 2. scroll the inbox
     lv = win.inbox.view
     bar = lv.verticalScrollBar()
     ours, base = [], []
     for _ in range(samples):
+
         def step() -> None:
             bar.setValue(bar.value() + bar.pageStep())
             app.processEvents()  # fetchMore when near the end, as Qt does while scrolling
             lv.viewport().repaint()
+
         ours.append(timed(step))
         first = max(1, lv.indexAt(lv.viewport().rect().topLeft()).row())
         prev = win.inbox_model.row_at(first - 1)
-        base.append(timed(lambda prev=prev: raw.execute(  # the visible rows, keyset as ours
-            "SELECT c.id, c.channel, cu.name, c.last_message_preview, c.subject, c.status, "
-            "c.queue, c.assigned_agent, c.last_inbound_at, c.last_message_at, c.unread "
-            "FROM conversations c LEFT JOIN customers cu ON cu.id = c.customer_id "
-            "WHERE c.last_message_at <= ? AND (c.last_message_at < ? OR c.id < ?) "
-            "ORDER BY c.last_message_at DESC, c.id DESC LIMIT 20",
-            [prev.last_message_at, prev.last_message_at, prev.id]).fetchall()))
-    line(f"scroll the inbox one page (to row {win.inbox_model.rowCount():,}), p95",
-         ms(pct(ours, 95)), ms(pct(base, 95)), "ms", "p95 <= 16 ms", ms(pct(ours, 95)) <= 16)
+        base.append(
+            timed(
+                lambda prev=prev: raw.execute(  # the visible rows, keyset as ours
+                    "SELECT c.id, c.channel, cu.name, c.last_message_preview, c.subject, c.status, "
+                    "c.queue, c.assigned_agent, c.last_inbound_at, c.last_message_at, c.unread "
+                    "FROM conversations c LEFT JOIN customers cu ON cu.id = c.customer_id "
+                    "WHERE c.last_message_at <= ? AND (c.last_message_at < ? OR c.id < ?) "
+                    "ORDER BY c.last_message_at DESC, c.id DESC LIMIT 20",
+                    [prev.last_message_at, prev.last_message_at, prev.id],
+                ).fetchall()
+            )
+        )
+    line(
+        f"scroll the inbox one page (to row {win.inbox_model.rowCount():,}), p95",
+        ms(pct(ours, 95)),
+        ms(pct(base, 95)),
+        "ms",
+        "p95 <= 16 ms",
+        ms(pct(ours, 95)) <= 16,
+    )
 
     # 3. filters
     model = win.inbox_model
     model.set_agent_id("a-ana")
-    filters = [InboxFilter(channel=c, scope=s) for c in (None, "email", "chat", "sms", "voice")
-               for s in ("all", "mine", "queue")]
+    filters = [
+        InboxFilter(channel=c, scope=s)
+        for c in (None, "email", "chat", "sms", "voice")
+        for s in ("all", "mine", "queue")
+    ]
     ours, base = [], []
     for _ in range(max(1, samples // len(filters))):
         for flt in filters:
+
             def apply(flt: InboxFilter = flt) -> None:
                 model.set_filter(flt)
                 lv.viewport().repaint()
+
             ours.append(timed(apply))
             model.set_filter(InboxFilter(channel="x"))  # so the next one is a real change
             base.append(timed(lambda flt=flt: reader.inbox_page(flt, 0, agent_id="a-ana")))
-    line("filter channel / mine / queue, p95", ms(pct(ours, 95)), ms(pct(base, 95)), "ms",
-         "p95 <= 16 ms", ms(pct(ours, 95)) <= 16)
+    line(
+        "filter channel / mine / queue, p95",
+        ms(pct(ours, 95)),
+        ms(pct(base, 95)),
+        "ms",
+        "p95 <= 16 ms",
+        ms(pct(ours, 95)) <= 16,
+    )
     win.close()
     reader.close()
     raw.close()
@@ -166,20 +208,33 @@ def search_figures(cache: Path, samples: int, rng: random.Random) -> None:
         # The raw FTS5 query for the same rows: the exact words when they fill the hits
         # (as StoreReader.search decides), else the prefix form.
         exact = fts_query(q, prefix=False)
-        same = exact if len(raw.execute(RAW_FTS, [exact]).fetchall()) >= SEARCH_HITS \
-            else fts_query(q)
+        same = (
+            exact if len(raw.execute(RAW_FTS, [exact]).fetchall()) >= SEARCH_HITS else fts_query(q)
+        )
         base.append(timed(lambda same=same: raw.execute(RAW_FTS, [same]).fetchall()))
-    line(f"full-text search over 1M messages ({len(queries)} queries, "
-         f"{found / len(queries):.0f} conversations each), p95", ms(pct(ours, 95)),
-         ms(pct(base, 95)), "ms", "p95 <= 50 ms", ms(pct(ours, 95)) <= 50)
+    line(
+        f"full-text search over 1M messages ({len(queries)} queries, "
+        f"{found / len(queries):.0f} conversations each), p95",
+        ms(pct(ours, 95)),
+        ms(pct(base, 95)),
+        "ms",
+        "p95 <= 50 ms",
+        ms(pct(ours, 95)) <= 50,
+    )
     reader.close()
     raw.close()
 
 
 def child(*args: str) -> list[str]:
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "app_child.py"), *args],
-                         capture_output=True, text=True, env=CHILD_ENV, cwd=ROOT, timeout=120,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "app_child.py"), *args],
+        capture_output=True,
+        text=True,
+        env=CHILD_ENV,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
     return out.stdout.split()
 
 
@@ -191,12 +246,24 @@ def start_figures(cache: Path, runs: int = 5) -> None:
         bare.append(float(child("bare")[1]))
         ours.append(float(child("app", str(cache))[1]))
     b, o = median(bare), median(ours)
-    line(f"start to an interactive window (median of {runs})", ms(o), ms(b), "ms",
-         "<= 1.5x a bare PySide6 window", o / b <= 1.5)
+    line(
+        f"start to an interactive window (median of {runs})",
+        ms(o),
+        ms(b),
+        "ms",
+        "<= 1.5x a bare PySide6 window",
+        o / b <= 1.5,
+    )
     out = child("app", str(cache), "--idle", "5")
     rss = float(out[out.index("RSS") + 1])
-    line("idle memory (VmRSS) on the 1M cache", rss, 200.0, "MB",
-         "< 200 MB (baseline column = the budget)", rss < 200)
+    line(
+        "idle memory (VmRSS) on the 1M cache",
+        rss,
+        200.0,
+        "MB",
+        "< 200 MB (baseline column = the budget)",
+        rss < 200,
+    )
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def bursts(seconds: float = 6.0) -> np.ndarray:
     noise = np.fft.irfft(spec, n)
     gate = np.zeros(n)
     for start in np.arange(1.0, seconds - 1.0, 0.8):  # 0.3 s on, 0.5 s off, 1 s lead
-        gate[int(start * RATE): int((start + 0.3) * RATE)] = 1.0
+        gate[int(start * RATE) : int((start + 0.3) * RATE)] = 1.0
     left = noise / np.abs(noise).max() * 0.5 * 32767 * gate
     return np.stack([left, np.zeros(n)], axis=1)
 
@@ -95,17 +95,39 @@ class Rig:
         p = self.pulse
         p.start()
         for args in (
-            ["module-null-sink", "sink_name=hs", "channels=2", "channel_map=front-left,front-right",
-             "sink_properties=device.description=HS"],
-            ["module-remap-source", "source_name=mic_left", "master=hs.monitor", "channels=1",
-             "master_channel_map=front-left", "channel_map=mono",
-             "source_properties=device.description=Mic-Left"],
-            ["module-remap-sink", "sink_name=ear_right", "master=hs", "channels=1",
-             "master_channel_map=front-right", "channel_map=mono",
-             "sink_properties=device.description=Ear-Right"],
+            [
+                "module-null-sink",
+                "sink_name=hs",
+                "channels=2",
+                "channel_map=front-left,front-right",
+                "sink_properties=device.description=HS",
+            ],
+            [
+                "module-remap-source",
+                "source_name=mic_left",
+                "master=hs.monitor",
+                "channels=1",
+                "master_channel_map=front-left",
+                "channel_map=mono",
+                "source_properties=device.description=Mic-Left",
+            ],
+            [
+                "module-remap-sink",
+                "sink_name=ear_right",
+                "master=hs",
+                "channels=1",
+                "master_channel_map=front-right",
+                "channel_map=mono",
+                "sink_properties=device.description=Ear-Right",
+            ],
         ):
-            out = subprocess.run(["pactl", "load-module", *args], env=p.env,
-                                 capture_output=True, text=True, timeout=10)
+            out = subprocess.run(
+                ["pactl", "load-module", *args],
+                env=p.env,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             if out.returncode != 0:
                 raise RuntimeError(f"pactl load-module {args[0]}: {out.stderr}")
         wait_until(lambda: "ear_right" in p.pactl("list", "short", "sinks"), what="ear_right")
@@ -120,14 +142,27 @@ class Rig:
         wav = write_stereo(self.work / "bursts.wav", bursts())
         rec_path = self.work / f"{name}.wav"
         rec = subprocess.Popen(
-            ["parec", "--device=hs.monitor", "--latency-msec=20", f"--rate={RATE}",
-             "--channels=2", "--format=s16le", "--file-format=wav", str(rec_path)],
-            env=p.env, start_new_session=True)
+            [
+                "parec",
+                "--device=hs.monitor",
+                "--latency-msec=20",
+                f"--rate={RATE}",
+                "--channels=2",
+                "--format=s16le",
+                "--file-format=wav",
+                str(rec_path),
+            ],
+            env=p.env,
+            start_new_session=True,
+        )
         try:
             t = time.monotonic() + settle  # null sinks take ~1-1.5 s to accept data
             wait_until(lambda: time.monotonic() > t, what="the sinks to settle")
-            play = subprocess.Popen(["paplay", "--device=hs", "--latency-msec=20", str(wav)],
-                                    env=p.env, start_new_session=True)
+            play = subprocess.Popen(
+                ["paplay", "--device=hs", "--latency-msec=20", str(wav)],
+                env=p.env,
+                start_new_session=True,
+            )
             try:
                 wait_until(lambda: play.poll() is not None, timeout=30, what="paplay")
             finally:
@@ -142,12 +177,33 @@ class Rig:
         """Device path alone: parec mic_left | pacat ear_right, both at 20 ms."""
         env = self.pulse.env
         cap = subprocess.Popen(
-            ["parec", "--device=mic_left", "--latency-msec=20", f"--rate={RATE}", "--channels=1",
-             "--format=s16le", "--raw"], env=env, stdout=subprocess.PIPE, start_new_session=True)
+            [
+                "parec",
+                "--device=mic_left",
+                "--latency-msec=20",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--format=s16le",
+                "--raw",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
         out = subprocess.Popen(
-            ["pacat", "--device=ear_right", "--latency-msec=20", f"--rate={RATE}",
-             "--channels=1", "--format=s16le", "--raw"], env=env, stdin=cap.stdout,
-            start_new_session=True)
+            [
+                "pacat",
+                "--device=ear_right",
+                "--latency-msec=20",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--format=s16le",
+                "--raw",
+            ],
+            env=env,
+            stdin=cap.stdout,
+            start_new_session=True,
+        )
         assert cap.stdout is not None
         cap.stdout.close()
         try:
@@ -166,8 +222,9 @@ class Rig:
         b = EnginePeer(self.work, "b", extra=opts, env=env)
         try:
             a.request("set_devices", capture="Mic-Left", playback="Speakers", ringer="Speakers")
-            b.request("set_devices", capture="Headset-Microphone", playback="Ear-Right",
-                      ringer="Speakers")
+            b.request(
+                "set_devices", capture="Headset-Microphone", playback="Ear-Right", ringer="Speakers"
+            )
             for e in (a, b):
                 e.request("register", user=e.name, domain="127.0.0.1", registrar="")
             ca = a.request("dial", to=f"sip:b@127.0.0.1:{b.sip_port}")["call"]
@@ -176,8 +233,10 @@ class Rig:
             a.wait_call_state(ca, "confirmed")
             figure = self.measure("engines", settle=2.0)
             sa, sb = a.request("stats", call=ca), b.request("stats", call=inc["call"])
-            print(f"  A mic ring: {sa['audio']['mic']}\n  B speaker ring: {sb['audio']['speaker']}"
-                  f"\n  B jitter buffer: {sb.get('jbuf_ms')} ms")
+            print(
+                f"  A mic ring: {sa['audio']['mic']}\n  B speaker ring: {sb['audio']['speaker']}"
+                f"\n  B jitter buffer: {sb.get('jbuf_ms')} ms"
+            )
             a.request("hangup", call=ca)
             b.wait_call_state(inc["call"], "disconnected")
             return figure
@@ -190,8 +249,12 @@ def main() -> int:
     """Measure the floor and the engine path `--runs` times each; print medians and ratio."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--engine-arg", action="append", default=[],
-                    help="extra engine option (repeatable), to try settings")
+    ap.add_argument(
+        "--engine-arg",
+        action="append",
+        default=[],
+        help="extra engine option (repeatable), to try settings",
+    )
     args = ap.parse_args()
     floors, figures = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,8 +269,10 @@ def main() -> int:
     floor = device + FRAME_MS + JB_FRAME_MS
     figure = float(np.median(figures))
     print(f"\nmouth-to-ear (median of {args.runs}): {figure:.1f} ms")
-    print(f"floor: device path {device:.1f} ms + {FRAME_MS} ms frame + {JB_FRAME_MS} ms "
-          f"jitter-buffer frame = {floor:.1f} ms")
+    print(
+        f"floor: device path {device:.1f} ms + {FRAME_MS} ms frame + {JB_FRAME_MS} ms "
+        f"jitter-buffer frame = {floor:.1f} ms"
+    )
     print(f"ratio: {figure / floor:.2f}x (target <= 1.15x)")
     return 0
 

@@ -74,10 +74,14 @@ def speech(work: Path, rate: int) -> list[np.ndarray]:
     out = []
     for i, text in enumerate(SENTENCES):
         raw, res = work / f"u{i}.wav", work / f"u{i}-{rate}.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text],
-                       check=True, timeout=60)
-        subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(res),
-                        "gain", "-n", "-6"], check=True, timeout=60)
+        subprocess.run(
+            ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True, timeout=60
+        )
+        subprocess.run(
+            ["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(res), "gain", "-n", "-6"],
+            check=True,
+            timeout=60,
+        )
         out.append(read_wav(res))
     return out
 
@@ -116,7 +120,7 @@ def cut(ref: np.ndarray, heard: np.ndarray, rate: int) -> tuple[np.ndarray, np.n
     lag = int(np.argmax(corr[: len(heard)]))
     m = int(MARGIN_S * rate)
     start = max(0, lag - m)
-    deg = heard[start: lag + len(ref) + m]
+    deg = heard[start : lag + len(ref) + m]
     pad = np.zeros(m)
     refp = np.concatenate([pad[: lag - start], ref, pad])[: len(deg)]
     return refp, deg
@@ -159,8 +163,11 @@ def wav_path(work: Path, mic: np.ndarray, rate: int, codec: str) -> np.ndarray:
     try:
         ca, cb = call(a, b)
         want = (len(mic) / rate + 1.0) * rate * 2
-        wait_until(lambda: b.speaker.exists() and b.speaker.stat().st_size > want,
-                   timeout=len(mic) / rate + 20, what="the whole programme at B")
+        wait_until(
+            lambda: b.speaker.exists() and b.speaker.stat().st_size > want,
+            timeout=len(mic) / rate + 20,
+            what="the whole programme at B",
+        )
         hang_up(a, b, ca, cb)
     finally:
         a.close()
@@ -180,10 +187,15 @@ def qt_path(work: Path, mic: np.ndarray, rate: int, codec: str) -> np.ndarray:
     try:
         a = EnginePeer(d, "a", extra=opts, env=env)
         b = EnginePeer(d, "b", extra=opts, env=env)
-        a.request("set_devices", capture="Headset-Microphone", playback="Speakers",
-                  ringer="Speakers")
-        b.request("set_devices", capture="Headset-Microphone", playback="Headset-Earpiece",
-                  ringer="Speakers")
+        a.request(
+            "set_devices", capture="Headset-Microphone", playback="Speakers", ringer="Speakers"
+        )
+        b.request(
+            "set_devices",
+            capture="Headset-Microphone",
+            playback="Headset-Earpiece",
+            ringer="Speakers",
+        )
         heard = d / "earpiece.wav"
         recorder = pulse.record(heard, rate=rate)
         try:
@@ -191,16 +203,21 @@ def qt_path(work: Path, mic: np.ndarray, rate: int, codec: str) -> np.ndarray:
             wait_until(lambda: len(pulse.source_outputs()) == 2, what="both mic streams")
             feeder = pulse.play(write_wav(d / "mic.wav", mic, rate))
             try:
-                wait_until(lambda: feeder.poll() is not None, timeout=len(mic) / rate + 20,
-                           what="paplay to finish the programme")
+                wait_until(
+                    lambda: feeder.poll() is not None,
+                    timeout=len(mic) / rate + 20,
+                    what="paplay to finish the programme",
+                )
             finally:
                 stop_recorder(feeder)
             t_end = time.monotonic() + 1.0  # the tail still in flight: a wall-clock workload
             wait_until(lambda: time.monotonic() > t_end, what="the tail to arrive")
             for e, c in ((a, ca), (b, cb)):
                 st = e.request("stats", call=c)
-                print(f"  {codec} qt {e.name}: jitter {st.get('jitter_ms')} ms, "
-                      f"loss {st.get('loss_pct')}%, bridge {st.get('audio')}")
+                print(
+                    f"  {codec} qt {e.name}: jitter {st.get('jitter_ms')} ms, "
+                    f"loss {st.get('loss_pct')}%, bridge {st.get('audio')}"
+                )
             hang_up(a, b, ca, cb)
         finally:
             stop_recorder(recorder)
@@ -238,16 +255,21 @@ def main() -> int:
         nb = speech(work, 8000)
         mic = programme(nb, 8000)
         codec_alone = score(nb, programme([ulaw_roundtrip(u) for u in nb], 8000), 8000)
-        rows = [("wav", score(nb, wav_path(work, mic, 8000, "PCMU"), 8000), codec_alone),
-                ("qt", score(nb, qt_path(work, mic, 8000, "PCMU"), 8000), codec_alone)]
+        rows = [
+            ("wav", score(nb, wav_path(work, mic, 8000, "PCMU"), 8000), codec_alone),
+            ("qt", score(nb, qt_path(work, mic, 8000, "PCMU"), 8000), codec_alone),
+        ]
         ok &= table("narrowband PCMU, 8 kHz; baseline: u-law encode/decode alone (numpy)", rows)
 
         wb = speech(work, 16000)
         mic = programme(wb, 16000)
         wav = score(wb, wav_path(work, mic, 16000, "G722"), 16000)
         qt = score(wb, qt_path(work, mic, 16000, "G722"), 16000)
-        ok &= table("wideband G.722, 16 kHz; baseline: pjsua2's G.722 engine-to-engine, WAV "
-                    "ends (no stand-alone G.722 here)", [("wav", wav, wav), ("qt", qt, wav)])
+        ok &= table(
+            "wideband G.722, 16 kHz; baseline: pjsua2's G.722 engine-to-engine, WAV "
+            "ends (no stand-alone G.722 here)",
+            [("wav", wav, wav), ("qt", qt, wav)],
+        )
     print("\ntarget (every utterance within 0.1 MOS of its baseline):", "met" if ok else "MISSED")
     return 0
 

@@ -84,23 +84,27 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(name: str, ms: list[float]) -> str:
-    return (f"{name:<28} n={len(ms):>6}  p50={pct(ms, .5):7.2f} ms  p99={pct(ms, .99):7.2f} ms"
-            f"  max={max(ms) if ms else float('nan'):7.2f} ms")
+    return (
+        f"{name:<28} n={len(ms):>6}  p50={pct(ms, 0.5):7.2f} ms  p99={pct(ms, 0.99):7.2f} ms"
+        f"  max={max(ms) if ms else float('nan'):7.2f} ms"
+    )
 
 
 # ---------------------------------------------------------------------- baseline
 
 
 async def baseline(agents: int, rate: float, duration: float) -> dict[str, Any]:
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE,
-                            preexec_fn=pin_cpu0)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, preexec_fn=pin_cpu0
+    )
     try:
         assert proc.stdout is not None
         port = int(proc.stdout.readline().split()[1])
         url = f"ws://127.0.0.1:{port}"
         t0 = time.perf_counter()
-        conns = await asyncio.gather(*(websockets.connect(url, max_size=None, compression=None)
-                                       for _ in range(agents)))
+        conns = await asyncio.gather(
+            *(websockets.connect(url, max_size=None, compression=None) for _ in range(agents))
+        )
         connect_s = time.perf_counter() - t0
         rtts: list[float] = []
         deliveries: list[float] = []
@@ -151,9 +155,17 @@ def prepare(db: Path, config: Path, agents: int, queues: int) -> list[str]:
     """Agents in the config file, spread over `queues` teams; tokens minted straight into
     the database (logging 2,000 agents in through scrypt would measure the KDF, not the
     router)."""
-    lines = ["skills = []", "[routing]", f"offer_timeout = {OFFER_TIMEOUT}",
-             "wrap_up_timeout = 0", "[codes]", 'wrap_up = ["done"]',
-             "[queues.support]", "[queues.sales]", "[queues.billing]"]
+    lines = [
+        "skills = []",
+        "[routing]",
+        f"offer_timeout = {OFFER_TIMEOUT}",
+        "wrap_up_timeout = 0",
+        "[codes]",
+        'wrap_up = ["done"]',
+        "[queues.support]",
+        "[queues.sales]",
+        "[queues.billing]",
+    ]
     lines += [f"[queues.q{q}]" for q in range(queues)]
     for i in range(agents):
         lines += [f"[agents.b{i}]", f'id = "a-b{i}"', f'queues = ["{queue_of(i, queues)}"]']
@@ -163,11 +175,19 @@ def prepare(db: Path, config: Path, agents: int, queues: int) -> list[str]:
     now = time.time()
     with storage.transaction():
         for i in range(agents):
-            storage.upsert_agent(f"a-b{i}", f"b{i}", f"Bench {i}", "", [queue_of(i, queues)],
-                                 {"voice": 1, "chat": 3, "sms": 2, "email": 5}, now)
+            storage.upsert_agent(
+                f"a-b{i}",
+                f"b{i}",
+                f"Bench {i}",
+                "",
+                [queue_of(i, queues)],
+                {"voice": 1, "chat": 3, "sms": 2, "email": 5},
+                now,
+            )
             token = secrets.token_urlsafe(32)
-            storage.add_token(hashlib.sha256(token.encode()).hexdigest(), f"a-b{i}", now,
-                              now + 3600)
+            storage.add_token(
+                hashlib.sha256(token.encode()).hexdigest(), f"a-b{i}", now, now + 3600
+            )
             tokens.append(token)
     storage.close()
     return tokens
@@ -188,8 +208,9 @@ class BenchAgent:
     def command(self, name: str, **args: Any) -> str:
         assert self.ws is not None
         command_id = str(uuid.uuid4())
-        self.ws.send_text(json.dumps({"type": "command", "id": command_id, "name": name,
-                                      "args": args}))
+        self.ws.send_text(
+            json.dumps({"type": "command", "id": command_id, "name": name, "args": args})
+        )
         return command_id
 
     def on_text(self, payload: bytes) -> None:
@@ -219,9 +240,13 @@ class BenchAgent:
 async def open_agent(url: str, token: str, deliveries: list[float]) -> BenchAgent:
     parts = urlsplit(url)
     agent = BenchAgent(deliveries)
-    agent.ws = await RawWebSocket.open(parts.hostname or "127.0.0.1", parts.port or 80,
-                                       parts.path, {"Authorization": f"Bearer {token}"},
-                                       agent.on_text)
+    agent.ws = await RawWebSocket.open(
+        parts.hostname or "127.0.0.1",
+        parts.port or 80,
+        parts.path,
+        {"Authorization": f"Bearer {token}"},
+        agent.on_text,
+    )
     await agent.next_frame()  # hello
     agent.ws.send_text(json.dumps({"type": "resume", "since": 0}))
     while (await agent.next_frame())["type"] != "live":
@@ -235,17 +260,41 @@ async def open_agent(url: str, token: str, deliveries: list[float]) -> BenchAgen
     return agent
 
 
-async def bench_router(agents: int, rate: float, duration: float, metrics_interval: float,
-                       queues: int, profile: Path | None) -> dict[str, Any]:
+async def bench_router(
+    agents: int,
+    rate: float,
+    duration: float,
+    metrics_interval: float,
+    queues: int,
+    profile: Path | None,
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-router-"))
     db, config = tmp / "router.db", tmp / "router.toml"
     tokens = prepare(db, config, agents, queues)
     python = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
     proc = subprocess.Popen(
-        [*python, "-m", "router", "--port", "0", "--db", str(db), "--config",
-         str(config), "--demo", "--demo-rate", "0", "--log-level", "WARNING",
-         "--metrics-interval", str(metrics_interval)],
-        cwd=ROOT, stdout=subprocess.PIPE, preexec_fn=pin_cpu0)
+        [
+            *python,
+            "-m",
+            "router",
+            "--port",
+            "0",
+            "--db",
+            str(db),
+            "--config",
+            str(config),
+            "--demo",
+            "--demo-rate",
+            "0",
+            "--log-level",
+            "WARNING",
+            "--metrics-interval",
+            str(metrics_interval),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        preexec_fn=pin_cpu0,
+    )
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().decode().split()[1]
@@ -254,8 +303,9 @@ async def bench_router(agents: int, rate: float, duration: float, metrics_interv
         t0 = time.perf_counter()
         bench_agents: list[BenchAgent] = []
         for i in range(0, agents, 200):  # in waves, as a shift logs in
-            bench_agents += await asyncio.gather(*(open_agent(ws_url, t, deliveries)
-                                                   for t in tokens[i:i + 200]))
+            bench_agents += await asyncio.gather(
+                *(open_agent(ws_url, t, deliveries) for t in tokens[i : i + 200])
+            )
         connect_s = time.perf_counter() - t0
         deliveries.clear()  # the demo's seeded conversations are not part of the run
         decisions: list[float] = []
@@ -267,9 +317,17 @@ async def bench_router(agents: int, rate: float, duration: float, metrics_interv
         async def arrive() -> None:
             start = time.perf_counter()
             try:
-                status, _ = await http.request("POST", "/api/demo/inbound", {
-                    "channel": "chat", "from": uuid.uuid4().hex, "name": "Bench",
-                    "body": "hello", "queue": f"q{random.randrange(queues)}"})
+                status, _ = await http.request(
+                    "POST",
+                    "/api/demo/inbound",
+                    {
+                        "channel": "chat",
+                        "from": uuid.uuid4().hex,
+                        "name": "Bench",
+                        "body": "hello",
+                        "queue": f"q{random.randrange(queues)}",
+                    },
+                )
             except (OSError, asyncio.IncompleteReadError) as exc:  # counted, never hidden
                 failures.append(type(exc).__name__)
                 return
@@ -286,11 +344,16 @@ async def bench_router(agents: int, rate: float, duration: float, metrics_interv
         histogram = parse_histogram((await http.request("GET", "/metrics"))[1].decode())
         await http.close()
         await asyncio.gather(*(a.ws.close() for a in bench_agents if a.ws is not None))
-        return {"connect_s": connect_s, "http": decisions, "delivery": deliveries,
-                "decision": histogram,
-                "achieved_rate": achieved, "handled": sum(a.handled for a in bench_agents),
-                "failures": failures,
-                "queued_after": health["queued"]}
+        return {
+            "connect_s": connect_s,
+            "http": decisions,
+            "delivery": deliveries,
+            "decision": histogram,
+            "achieved_rate": achieved,
+            "handled": sum(a.handled for a in bench_agents),
+            "failures": failures,
+            "queued_after": health["queued"],
+        }
     finally:
         proc.terminate()
         proc.wait()
@@ -304,8 +367,9 @@ def parse_histogram(text: str) -> dict[str, Any]:
     for line in text.splitlines():
         if line.startswith("switchboard_routing_decision_seconds_bucket"):
             le = line.split('le="')[1].split('"')[0]
-            buckets.append((float("inf") if le == "+Inf" else float(le) * 1000,
-                            float(line.rsplit(" ", 1)[1])))
+            buckets.append(
+                (float("inf") if le == "+Inf" else float(le) * 1000, float(line.rsplit(" ", 1)[1]))
+            )
         elif line.startswith("switchboard_routing_decision_seconds_count"):
             out["count"] = float(line.rsplit(" ", 1)[1])
         elif line.startswith("switchboard_routing_decision_seconds_sum"):
@@ -328,45 +392,75 @@ def main() -> None:
     p.add_argument("--agents", type=int, default=2000)
     p.add_argument("--rate", type=float, default=200.0, help="new interactions per second")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of arrivals")
-    p.add_argument("--metrics-interval", type=float, default=1.0,
-                   help="router's live metrics push interval (0 = off)")
-    p.add_argument("--queues", type=int, default=100,
-                   help="teams the agents are spread over (each sees its queue's waiting work)")
+    p.add_argument(
+        "--metrics-interval",
+        type=float,
+        default=1.0,
+        help="router's live metrics push interval (0 = off)",
+    )
+    p.add_argument(
+        "--queues",
+        type=int,
+        default=100,
+        help="teams the agents are spread over (each sees its queue's waiting work)",
+    )
     p.add_argument("--profile", type=Path, default=None, help="cProfile the router to this file")
     p.add_argument("--skip-baseline", action="store_true")
     args = p.parse_args()
     unpin_client()
-    base = ({"connect_s": float("nan"), "rtt": [float("nan")], "delivery": [float("nan")]}
-            if args.skip_baseline else asyncio.run(baseline(args.agents, args.rate,
-                                                            args.duration)))
-    result = asyncio.run(bench_router(args.agents, args.rate, args.duration,
-                                      args.metrics_interval, args.queues, args.profile))
-    print(f"agents={args.agents} queues={args.queues} rate={args.rate}/s "
-          f"duration={args.duration}s "
-          f"metrics_interval={args.metrics_interval}s (servers pinned to CPU 0)")
+    base = (
+        {"connect_s": float("nan"), "rtt": [float("nan")], "delivery": [float("nan")]}
+        if args.skip_baseline
+        else asyncio.run(baseline(args.agents, args.rate, args.duration))
+    )
+    result = asyncio.run(
+        bench_router(
+            args.agents, args.rate, args.duration, args.metrics_interval, args.queues, args.profile
+        )
+    )
+    print(
+        f"agents={args.agents} queues={args.queues} rate={args.rate}/s "
+        f"duration={args.duration}s "
+        f"metrics_interval={args.metrics_interval}s (servers pinned to CPU 0)"
+    )
     print(f"{'connect (echo baseline)':<28} {base['connect_s']:.2f} s")
-    print(f"{'connect (router)':<28} {result['connect_s']:.2f} s   ratio "
-          f"{result['connect_s'] / base['connect_s']:.1f}x")
+    print(
+        f"{'connect (router)':<28} {result['connect_s']:.2f} s   ratio "
+        f"{result['connect_s'] / base['connect_s']:.1f}x"
+    )
     hist = result["decision"]
-    decision_p99 = bucket_pct(hist, .99)
+    decision_p99 = bucket_pct(hist, 0.99)
     print(summary("echo round trip (baseline)", base["rtt"]))
-    print(f"{'routing decision (router)':<28} n={int(hist['count']):>6}  "
-          f"p50<={bucket_pct(hist, .5):6.2f} ms  p99<={decision_p99:6.2f} ms  "
-          f"mean={1000 * hist['sum'] / max(1.0, hist['count']):6.2f} ms (server histogram)")
+    print(
+        f"{'routing decision (router)':<28} n={int(hist['count']):>6}  "
+        f"p50<={bucket_pct(hist, 0.5):6.2f} ms  p99<={decision_p99:6.2f} ms  "
+        f"mean={1000 * hist['sum'] / max(1.0, hist['count']):6.2f} ms (server histogram)"
+    )
     print(summary("inbound HTTP round trip", result["http"]))
     print(summary("echo delivery (baseline)", base["delivery"]))
     print(summary("offer delivery (router)", result["delivery"]))
-    print(f"{'routing decision p99 ratio':<28} <={decision_p99 / pct(base['rtt'], .99):.1f}x "
-          f"the echo round trip p99")
-    print(f"{'event delivery p99 ratio':<28} "
-          f"{pct(result['delivery'], .99) / pct(base['delivery'], .99):.1f}x the echo delivery p99")
-    print(f"{'achieved arrival rate':<28} {result['achieved_rate']:.1f}/s; handled "
-          f"{result['handled']}; still queued {result['queued_after']}; failed requests "
-          f"{len(result['failures'])} {sorted(set(result['failures']))}")
-    ok = (decision_p99 <= 10 and pct(result["delivery"], .99) <= 25
-          and result["achieved_rate"] >= 0.95 * args.rate)
-    print("targets (decision p99 <= 10 ms, delivery p99 <= 25 ms, rate held):",
-          "met" if ok else "NOT met")
+    print(
+        f"{'routing decision p99 ratio':<28} <={decision_p99 / pct(base['rtt'], 0.99):.1f}x "
+        f"the echo round trip p99"
+    )
+    print(
+        f"{'event delivery p99 ratio':<28} "
+        f"{pct(result['delivery'], 0.99) / pct(base['delivery'], 0.99):.1f}x the echo delivery p99"
+    )
+    print(
+        f"{'achieved arrival rate':<28} {result['achieved_rate']:.1f}/s; handled "
+        f"{result['handled']}; still queued {result['queued_after']}; failed requests "
+        f"{len(result['failures'])} {sorted(set(result['failures']))}"
+    )
+    ok = (
+        decision_p99 <= 10
+        and pct(result["delivery"], 0.99) <= 25
+        and result["achieved_rate"] >= 0.95 * args.rate
+    )
+    print(
+        "targets (decision p99 <= 10 ms, delivery p99 <= 25 ms, rate held):",
+        "met" if ok else "NOT met",
+    )
     if result["delivery"]:
         print(f"{'offer delivery mean':<28} {statistics.fmean(result['delivery']):.2f} ms")
 

@@ -37,8 +37,14 @@ class RawWebSocket(asyncio.Protocol):
         self.closed: asyncio.Future[None] = loop.create_future()
 
     @classmethod
-    async def open(cls, host: str, port: int, path: str, headers: dict[str, str],
-                   on_text: Callable[[bytes], None]) -> RawWebSocket:
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        path: str,
+        headers: dict[str, str],
+        on_text: Callable[[bytes], None],
+    ) -> RawWebSocket:
         """Connect and upgrade.
 
         Raises:
@@ -47,9 +53,15 @@ class RawWebSocket(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         _, ws = await loop.create_connection(lambda: cls(on_text), host, port)
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
-                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
-                 "Sec-WebSocket-Version: 13", *(f"{k}: {v}" for k, v in headers.items())]
+        lines = [
+            f"GET {path} HTTP/1.1",
+            f"Host: {host}:{port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
         assert ws.transport is not None
         ws.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await ws._upgraded
@@ -72,7 +84,7 @@ class RawWebSocket(asyncio.Protocol):
             if end < 0:
                 return
             head = bytes(self._buf[:end])
-            del self._buf[:end + 4]
+            del self._buf[: end + 4]
             if not head.startswith(b"HTTP/1.1 101"):
                 self._upgraded.set_exception(ConnectionError(head.split(b"\r\n")[0].decode()))
                 return
@@ -86,14 +98,14 @@ class RawWebSocket(asyncio.Protocol):
             if length == 126:
                 if size - pos < 4:
                     break
-                length, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
             elif length == 127:
                 if size - pos < 10:
                     break
-                length, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
             if size - pos < head + length:
                 break
-            payload = bytes(buf[pos + head:pos + head + length])  # server frames: unmasked
+            payload = bytes(buf[pos + head : pos + head + length])  # server frames: unmasked
             pos += head + length
             if opcode == 0x1:
                 self.on_text(payload)
@@ -116,8 +128,7 @@ class RawWebSocket(asyncio.Protocol):
             head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
         mask = os.urandom(4)
         stream = (mask * (n // 4 + 1))[:n]
-        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(
-            n, "big")
+        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
         self.transport.write(head + mask + masked)
 
     def send_text(self, text: str) -> None:
@@ -136,7 +147,8 @@ class HttpPool:
     def __init__(self, host: str, port: int, size: int) -> None:
         self.host, self.port, self.size = host, port, size
         self._idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
-            asyncio.Queue())
+            asyncio.Queue()
+        )
         self._conns: list[asyncio.StreamWriter] = []
 
     async def open(self) -> None:
@@ -154,13 +166,17 @@ class HttpPool:
         data = b"" if body is None else json.dumps(body).encode()
         reader, writer = await self._idle.get()
         try:
-            writer.write(f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                         f"Content-Type: application/json\r\nContent-Length: {len(data)}"
-                         "\r\n\r\n".encode() + data)
+            writer.write(
+                f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}"
+                "\r\n\r\n".encode()
+                + data
+            )
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
             status = int(head[0].split()[1])
-            length = next(int(h.split(":", 1)[1]) for h in head
-                          if h.lower().startswith("content-length:"))
+            length = next(
+                int(h.split(":", 1)[1]) for h in head if h.lower().startswith("content-length:")
+            )
             payload = await reader.readexactly(length)
         except BaseException:
             writer.close()  # a half-read connection is not reused

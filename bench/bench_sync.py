@@ -33,23 +33,45 @@ from sync.store import open_store
 PAGE = 500
 
 
-def snapshot_rows(messages: int, per_conversation: int = 10, seed: int = 3
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def snapshot_rows(
+    messages: int, per_conversation: int = 10, seed: int = 3
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rng = random.Random(seed)
     now = time.time()
     convs, msgs = [], []
     for c in range(messages // per_conversation):
         cid = f"c-{c:06d}"
-        convs.append({"id": cid, "channel": "chat", "queue": "support", "status": "assigned",
-                      "assigned_agent": "a-ana", "subject": None, "created_at": now,
-                      "updated_at": now, "last_inbound_at": now,
-                      "customer": {"id": f"cu-{c:06d}", "name": f"Customer {c}",
-                                   "identities": [{"kind": "chat", "value": f"v-{c}"}]}})
+        convs.append(
+            {
+                "id": cid,
+                "channel": "chat",
+                "queue": "support",
+                "status": "assigned",
+                "assigned_agent": "a-ana",
+                "subject": None,
+                "created_at": now,
+                "updated_at": now,
+                "last_inbound_at": now,
+                "customer": {
+                    "id": f"cu-{c:06d}",
+                    "name": f"Customer {c}",
+                    "identities": [{"kind": "chat", "value": f"v-{c}"}],
+                },
+            }
+        )
         for s in range(1, per_conversation + 1):
-            msgs.append({"id": str(uuid.UUID(int=rng.getrandbits(128))), "conversation_id": cid,
-                         "seq": s, "direction": "in" if s % 2 else "out",
-                         "author": f"cu-{c:06d}", "body": body(rng), "html": None,
-                         "created_at": now + s})
+            msgs.append(
+                {
+                    "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "conversation_id": cid,
+                    "seq": s,
+                    "direction": "in" if s % 2 else "out",
+                    "author": f"cu-{c:06d}",
+                    "body": body(rng),
+                    "html": None,
+                    "created_at": now + s,
+                }
+            )
     return convs, msgs
 
 
@@ -58,22 +80,36 @@ def pages(convs: list[dict[str, Any]], msgs: list[dict[str, Any]]) -> list[Snaps
     out: list[Snapshot] = []
     per = len(msgs) // len(convs)
     for i in range(0, len(msgs), PAGE):
-        chunk = msgs[i:i + PAGE]
-        cs = convs[i // per:(i + len(chunk)) // per]
-        out.append(Snapshot(page=len(out), last=False, seq=1, conversations=tuple(cs),
-                            messages=tuple(chunk)))
+        chunk = msgs[i : i + PAGE]
+        cs = convs[i // per : (i + len(chunk)) // per]
+        out.append(
+            Snapshot(
+                page=len(out), last=False, seq=1, conversations=tuple(cs), messages=tuple(chunk)
+            )
+        )
     last = out[-1]
-    out[-1] = Snapshot(page=last.page, last=True, seq=1, conversations=last.conversations,
-                       messages=last.messages)
+    out[-1] = Snapshot(
+        page=last.page, last=True, seq=1, conversations=last.conversations, messages=last.messages
+    )
     return out
 
 
 def bench_snapshot(messages: int, rounds: int = 3) -> None:
     convs, msgs = snapshot_rows(messages)
     snaps = pages(convs, msgs)
-    plain = [{"id": m["id"], "conversation_id": m["conversation_id"], "seq": m["seq"],
-              "direction": m["direction"], "author": m["author"], "body": m["body"],
-              "html": m["html"], "created_at": m["created_at"]} for m in msgs]
+    plain = [
+        {
+            "id": m["id"],
+            "conversation_id": m["conversation_id"],
+            "seq": m["seq"],
+            "direction": m["direction"],
+            "author": m["author"],
+            "body": m["body"],
+            "html": m["html"],
+            "created_at": m["created_at"],
+        }
+        for m in msgs
+    ]
     ours, base = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
@@ -94,9 +130,14 @@ def bench_snapshot(messages: int, rounds: int = 3) -> None:
             assert n == len(msgs), n
             db.conn.close()
     best, best_base = max(ours), max(base)
-    line(f"snapshot apply, {messages:,} messages into an empty cache (best of {rounds})",
-         best, best_base, "messages/s", ">= 0.50x of sqlite-utils insert_all",
-         best / best_base >= 0.5)
+    line(
+        f"snapshot apply, {messages:,} messages into an empty cache (best of {rounds})",
+        best,
+        best_base,
+        "messages/s",
+        ">= 0.50x of sqlite-utils insert_all",
+        best / best_base >= 0.5,
+    )
 
 
 def main() -> None:
@@ -110,6 +151,7 @@ def main() -> None:
         bench_snapshot(a.messages)
     if a.only in (None, "latency"):
         from bench.latency import bench_latency
+
         bench_latency(a.agents, a.events)
 
 

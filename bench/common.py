@@ -23,12 +23,15 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def line(name: str, figure: float, baseline: float, unit: str, target: str,
-         ok: bool | None = None) -> str:
+def line(
+    name: str, figure: float, baseline: float, unit: str, target: str, ok: bool | None = None
+) -> str:
     """`name: figure unit (baseline ...; ratio x) target ...` printed and returned."""
     ratio = figure / baseline if baseline else float("inf")
     verdict = "" if ok is None else (" MET" if ok else " MISSED")
-    text = (f"{name}: {figure:,.2f} {unit} | baseline {baseline:,.2f} {unit} | "
-            f"ratio {ratio:,.2f}x | target {target}{verdict}")
+    text = (
+        f"{name}: {figure:,.2f} {unit} | baseline {baseline:,.2f} {unit} | "
+        f"ratio {ratio:,.2f}x | target {target}{verdict}"
+    )
     print(text, flush=True)
     return text

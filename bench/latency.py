@@ -44,8 +44,10 @@ def config(agents: int) -> str:
     ana = 'id = "a-ana"\nname = "Ana Lima"\nqueues = ["support", "sales"]'
     assert ana in DEMO_CONFIG
     text = DEMO_CONFIG.replace(ana, ana.replace('"sales"]', '"sales", "latency"]'))
-    text = text.replace("[queues.support]", "[queues.latency]\npriority = 1\n"
-                        "skills = { english = 1 }\n\n[queues.support]")
+    text = text.replace(
+        "[queues.support]",
+        "[queues.latency]\npriority = 1\nskills = { english = 1 }\n\n[queues.support]",
+    )
     return text + "\n" + "\n".join(extra)
 
 
@@ -54,6 +56,7 @@ def echo_baseline(n: int) -> list[float]:
         async def echo(ws: websockets.ServerConnection) -> None:
             async for m in ws:
                 await ws.send(m)
+
         async with websockets.serve(echo, "127.0.0.1", 0) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             async with websockets.connect(f"ws://127.0.0.1:{port}") as ws:
@@ -64,6 +67,7 @@ def echo_baseline(n: int) -> list[float]:
                     await ws.recv()
                     out.append(time.perf_counter() - t)
                 return out
+
     return asyncio.run(run())
 
 
@@ -74,11 +78,13 @@ def login_all(url: str, names: list[str]) -> list[str]:
     def work(chunk: list[str]) -> None:
         with httpx.Client(timeout=120) as client:
             for name in chunk:
-                r = client.post(f"{url}/api/login",
-                                json={"username": name, "password": DEMO_PASSWORD})
+                r = client.post(
+                    f"{url}/api/login", json={"username": name, "password": DEMO_PASSWORD}
+                )
                 r.raise_for_status()
                 with lock:
                     tokens.append(r.json()["token"])
+
     threads = [threading.Thread(target=work, args=(names[i::8],)) for i in range(8)]
     for t in threads:
         t.start()
@@ -96,10 +102,19 @@ def bench_latency(agents: int, events: int) -> None:
     base = echo_baseline(max(events, 300))
     tmp = Path(tempfile.mkdtemp(prefix="sb-latency-"))
     (tmp / "router.toml").write_text(config(agents))
-    router = RouterProcess(tmp / "router.db", ["--config", str(tmp / "router.toml"),
-                                                "--demo-agents", "--offer-timeout", "3",
-                                                "--log-level", "WARNING"],
-                           start_timeout=600)
+    router = RouterProcess(
+        tmp / "router.db",
+        [
+            "--config",
+            str(tmp / "router.toml"),
+            "--demo-agents",
+            "--offer-timeout",
+            "3",
+            "--log-level",
+            "WARNING",
+        ],
+        start_timeout=600,
+    )
     print(f"starting a router with {agents:,} agents…", flush=True)
     router.start()
     sim: subprocess.Popen[bytes] | None = None
@@ -108,9 +123,16 @@ def bench_latency(agents: int, events: int) -> None:
         t = time.perf_counter()
         tokens = login_all(router.url, [f"b{i:04d}" for i in range(agents - 1)])
         (tmp / "tokens").write_text("\n".join(tokens))
-        sim = subprocess.Popen([sys.executable, str(ROOT / "bench" / "agents_child.py"),
-                                router.ws_url, str(tmp / "tokens")], stdout=subprocess.PIPE,
-                               cwd=ROOT)
+        sim = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "agents_child.py"),
+                router.ws_url,
+                str(tmp / "tokens"),
+            ],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
         assert sim.stdout is not None
         got = sim.stdout.readline().decode().split()
         assert got and got[0] == "CONNECTED", got
@@ -119,8 +141,9 @@ def bench_latency(agents: int, events: int) -> None:
         app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
         bridge = SyncBridge()
         cache = tmp / "ana.db"
-        engine = SyncEngine(cache, router.url, on_change=bridge.listener, username="ana",
-                            password=DEMO_PASSWORD)
+        engine = SyncEngine(
+            cache, router.url, on_change=bridge.listener, username="ana", password=DEMO_PASSWORD
+        )
         bridge.attach(engine)
         engine.start()
         engine.cache_ready.result(30)
@@ -132,6 +155,7 @@ def bench_latency(agents: int, events: int) -> None:
             if "messages" in tables or "*" in tables:
                 for (mid,) in reader.execute("SELECT id FROM messages WHERE direction = 'in'"):
                     seen.setdefault(mid, now)
+
         bridge.changed.connect(on_changed)
 
         def pump(cond: object, timeout: float = 30) -> None:
@@ -141,30 +165,35 @@ def bench_latency(agents: int, events: int) -> None:
                 if time.monotonic() > end:
                     raise TimeoutError("no event")
                 time.sleep(0.0005)
+
         pump(lambda: engine is not None and engine.status.state == "online")
         engine.set_state("available").result(10)
         # ana takes one conversation; the simulated agents get offers too but never accept.
         conv = router.inbound("chat", "latency-visitor", "Lat Ency", "hello", "latency")
         accepted: set[str] = set()
+
         def assigned() -> bool:
-            row = router_row(router, "SELECT assigned_agent FROM conversations WHERE id = ?",
-                             conv)
+            row = router_row(router, "SELECT assigned_agent FROM conversations WHERE id = ?", conv)
             if row and row[0] == "a-ana":
                 return True
-            offers = [r[0] for r in reader.execute(
-                "SELECT id FROM offers WHERE conversation_id = ?", [conv])]
+            offers = [
+                r[0]
+                for r in reader.execute("SELECT id FROM offers WHERE conversation_id = ?", [conv])
+            ]
             for offer in set(offers) - accepted:
                 accepted.add(offer)
                 engine.accept(offer)
             return False
+
         pump(assigned, 120)
         lat = []
         for i in range(events):
             before = len(seen)
             router.inbound("chat", "latency-visitor", "Lat Ency", f"line {i}", "latency")
             pump(lambda before=before: len(seen) > before)
-        rows = router_rows(router, "SELECT event, created_at FROM events WHERE agent_id = "
-                                   "'a-ana' ORDER BY seq")
+        rows = router_rows(
+            router, "SELECT event, created_at FROM events WHERE agent_id = 'a-ana' ORDER BY seq"
+        )
         made: dict[str, float] = {}
         for event, created in rows:
             e = json.loads(str(event))
@@ -174,10 +203,14 @@ def bench_latency(agents: int, events: int) -> None:
             if mid in made and t_ui >= made[mid]:
                 lat.append(t_ui - made[mid])
         lat = lat[-events:]
-        line(f"router -> UI event latency, {agents:,} agents connected ({len(lat)} events), "
-             "p99", pct(lat, 99) * 1000, pct(base, 99) * 1000, "ms",
-             "p99 <= 25 ms (baseline: raw websockets echo round trip p99)",
-             pct(lat, 99) * 1000 <= 25)
+        line(
+            f"router -> UI event latency, {agents:,} agents connected ({len(lat)} events), p99",
+            pct(lat, 99) * 1000,
+            pct(base, 99) * 1000,
+            "ms",
+            "p99 <= 25 ms (baseline: raw websockets echo round trip p99)",
+            pct(lat, 99) * 1000 <= 25,
+        )
         print(f"  p50 {pct(lat, 50) * 1000:.2f} ms, p95 {pct(lat, 95) * 1000:.2f} ms", flush=True)
     finally:
         if engine is not None:

@@ -32,8 +32,19 @@ def router_command(db: Path, port: int) -> tuple[str, list[str]]:
     # --exit-with-stdin: QProcess keeps the router's stdin open; if the app dies (even by
     # kill -9) the pipe closes and the router stops instead of living on as an orphan.
     # --demo-rate 4: a new customer about every 15 s, so a newcomer sees a living inbox.
-    args = ["--host", "127.0.0.1", "--port", str(port), "--db", str(db), "--demo", "--demo-agents",
-            "--demo-rate", "4", "--exit-with-stdin"]
+    args = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db",
+        str(db),
+        "--demo",
+        "--demo-agents",
+        "--demo-rate",
+        "4",
+        "--exit-with-stdin",
+    ]
     if getattr(sys, "frozen", False):
         return sys.executable, ["--run-router", *args]
     return sys.executable, ["-m", "router", *args]
@@ -159,8 +170,12 @@ class EmbeddedRouter(QObject):
         if self._stopping:
             if crashed or code != 0:
                 # Asked to stop, but it did not stop cleanly: worth a look in the logs.
-                log.warning("embedded router ended badly while stopping (%s %s): %s",
-                            "crash" if crashed else "exit", code, self.last_error_line())
+                log.warning(
+                    "embedded router ended badly while stopping (%s %s): %s",
+                    "crash" if crashed else "exit",
+                    code,
+                    self.last_error_line(),
+                )
             else:
                 log.info("embedded router stopped")
             self.stopped.emit()

@@ -54,35 +54,81 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="switchboard-router", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
-    p.add_argument("--db", type=Path, default=None,
-                   help=f"SQLite database (default {default_db_path()})")
-    p.add_argument("--demo", action="store_true",
-                   help="seed demo customers and conversations and generate demo traffic")
-    p.add_argument("--demo-agents", action="store_true",
-                   help=f"create demo agents ana, ben, chloe; password from ${PASSWORD_ENV}")
-    p.add_argument("--demo-rate", type=float, default=2.0,
-                   help="new demo conversations per minute (0 = none; default 2)")
+    p.add_argument(
+        "--db", type=Path, default=None, help=f"SQLite database (default {default_db_path()})"
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed demo customers and conversations and generate demo traffic",
+    )
+    p.add_argument(
+        "--demo-agents",
+        action="store_true",
+        help=f"create demo agents ana, ben, chloe; password from ${PASSWORD_ENV}",
+    )
+    p.add_argument(
+        "--demo-rate",
+        type=float,
+        default=2.0,
+        help="new demo conversations per minute (0 = none; default 2)",
+    )
     p.add_argument("--demo-seed", type=int, default=None, help="seed of the demo's randomness")
-    p.add_argument("--config", type=Path, default=None,
-                   help="router config (TOML: queues, skills, agents, codes, hours, strategy);"
-                        " default: the built-in demo config")
-    p.add_argument("--offer-timeout", type=float, default=None,
-                   help="seconds to accept an offer (default 20, or the config's)")
-    p.add_argument("--grace", type=float, default=None,
-                   help="seconds a disconnected agent keeps their state (default 60)")
-    p.add_argument("--wrap-up-timeout", type=float, default=None,
-                   help="seconds of after-contact work before available again (default 30)")
-    p.add_argument("--metrics-interval", type=float, default=1.0,
-                   help="seconds between live metrics pushes to agents (0 = none; default 1)")
-    p.add_argument("--event-retention", type=int, default=None,
-                   help="events kept per agent stream; a resume from before them gets a "
-                        "snapshot (default 5000; pruned at start and every 5 minutes)")
-    p.add_argument("--token-ttl", type=float, default=12 * 3600.0,
-                   help="seconds a login token is valid (default 43200)")
-    p.add_argument("--exit-with-stdin", action="store_true",
-                   help="stop when standard input closes (the app that started us died)")
-    p.add_argument("--log-level", default="INFO",
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default INFO")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="router config (TOML: queues, skills, agents, codes, hours, strategy);"
+        " default: the built-in demo config",
+    )
+    p.add_argument(
+        "--offer-timeout",
+        type=float,
+        default=None,
+        help="seconds to accept an offer (default 20, or the config's)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=None,
+        help="seconds a disconnected agent keeps their state (default 60)",
+    )
+    p.add_argument(
+        "--wrap-up-timeout",
+        type=float,
+        default=None,
+        help="seconds of after-contact work before available again (default 30)",
+    )
+    p.add_argument(
+        "--metrics-interval",
+        type=float,
+        default=1.0,
+        help="seconds between live metrics pushes to agents (0 = none; default 1)",
+    )
+    p.add_argument(
+        "--event-retention",
+        type=int,
+        default=None,
+        help="events kept per agent stream; a resume from before them gets a "
+        "snapshot (default 5000; pruned at start and every 5 minutes)",
+    )
+    p.add_argument(
+        "--token-ttl",
+        type=float,
+        default=12 * 3600.0,
+        help="seconds a login token is valid (default 43200)",
+    )
+    p.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="stop when standard input closes (the app that started us died)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default INFO",
+    )
     add_channel_args(p)
     return p.parse_args(argv)
 
@@ -116,8 +162,9 @@ def load_config(args: argparse.Namespace) -> RouterConfig:
     Raises:
         ConfigError: the file is wrong; the message names the key.
     """
-    base = RouterConfig(token_ttl=args.token_ttl,
-                        metrics_push_interval=max(0.0, args.metrics_interval))
+    base = RouterConfig(
+        token_ttl=args.token_ttl, metrics_push_interval=max(0.0, args.metrics_interval)
+    )
     if args.config is not None:
         config = load_config_file(args.config, base)
     else:
@@ -140,9 +187,17 @@ def apply_agents(storage: Storage, config: RouterConfig, now: float) -> None:
     one; an agent without any cannot log in)."""
     with storage.transaction():
         for agent in config.agents:
-            storage.upsert_agent(agent.id, agent.username, agent.name, agent.password_hash or "",
-                                 agent.queues, agent.capacity or config.capacity, now,
-                                 agent.skills, agent.supervises)
+            storage.upsert_agent(
+                agent.id,
+                agent.username,
+                agent.name,
+                agent.password_hash or "",
+                agent.queues,
+                agent.capacity or config.capacity,
+                now,
+                agent.skills,
+                agent.supervises,
+            )
     log.info("config agents ready: %d", len(config.agents))
 
 
@@ -177,9 +232,14 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
         return 1
     host, port = sock.getsockname()[:2]
     uv_config = uvicorn.Config(
-        create_app(service, channel_routes), ws="websockets", lifespan="on", log_config=None,
+        create_app(service, channel_routes),
+        ws="websockets",
+        lifespan="on",
+        log_config=None,
         # log_level=None: uvicorn leaves the levels main() set (tokens stay out of DEBUG logs).
-        log_level=None, access_log=False, timeout_graceful_shutdown=5,
+        log_level=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
         # Frames up to 4x the protocol limit reach us and get a `too_large` error with the
         # connection kept; only absurd frames make the websocket library close it (1009).
         ws_max_size=4 * MAX_FRAME_BYTES,
@@ -247,8 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         print(hash_password(sys.stdin.readline().rstrip("\n")))
         return 0
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # At DEBUG the websockets library (through uvicorn's logger) logs request headers, bearer
     # tokens included, and frames, message bodies included: those loggers stay at INFO.
     for name in ("uvicorn.error", "websockets"):
@@ -260,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo_agents:
         password = os.environ.get(PASSWORD_ENV)
         if not password:
-            print(f"--demo-agents needs the demo agents' password in ${PASSWORD_ENV}",
-                  file=sys.stderr)
+            print(
+                f"--demo-agents needs the demo agents' password in ${PASSWORD_ENV}", file=sys.stderr
+            )
             return 2
     try:
         return asyncio.run(serve(args, password))

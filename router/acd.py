@@ -33,8 +33,13 @@ log = logging.getLogger(__name__)
 IDENTITY_KIND = {"email": "email", "chat": "chat", "sms": "phone", "voice": "phone"}
 OPEN_STATUSES = ("queued", "offered", "assigned", "wrap_up")
 HELD_STATUSES = ("assigned", "wrap_up")
-WIRE_REASON = {"timeout": "timeout", "rejected": "declined", "canceled": "canceled",
-               "rescinded": "canceled", "taken": "taken"}
+WIRE_REASON = {
+    "timeout": "timeout",
+    "rejected": "declined",
+    "canceled": "canceled",
+    "rescinded": "canceled",
+    "taken": "taken",
+}
 """Reservation status (TaskRouter's word, stored) -> `offer_revoked.reason` on the wire."""
 
 
@@ -66,13 +71,11 @@ def may_see(agent: Row, conversation: Row) -> bool:
     supervisor also sees every open one of the queues they supervise."""
     if conversation["assigned_agent"] == agent["id"]:
         return True
-    if conversation["status"] != "closed" and conversation["queue"] in agent.get(
-        "supervises", ()
-    ):
+    if conversation["status"] != "closed" and conversation["queue"] in agent.get("supervises", ()):
         return True
-    return conversation["status"] in ("queued", "offered") and conversation["queue"] in agent[
-        "queues"
-    ]
+    return (
+        conversation["status"] in ("queued", "offered") and conversation["queue"] in agent["queues"]
+    )
 
 
 class Acd:
@@ -165,14 +168,19 @@ class Acd:
             for agent_id, seq, text in self.storage.append_event_texts(rows, now):
                 self._touched.setdefault(agent_id, []).append((seq, text))
 
-    def fact(self, kind: str, task: Row | None = None, agent_id: str | None = None,
-             **data: Any) -> None:
+    def fact(
+        self, kind: str, task: Row | None = None, agent_id: str | None = None, **data: Any
+    ) -> None:
         """Append a fact to the router-wide log (docs/metrics.md); `task` gives its task id,
         queue, channel and customer."""
         columns: dict[str, str | None] = {"agent_id": agent_id}
         if task is not None:
-            columns.update(task_id=task["id"], queue=task["queue"], channel=task["channel"],
-                           customer_id=task["customer_id"])
+            columns.update(
+                task_id=task["id"],
+                queue=task["queue"],
+                channel=task["channel"],
+                customer_id=task["customer_id"],
+            )
         self.storage.add_fact(self.now(), kind, data, **columns)
 
     def queue_agents(self, queue: str) -> set[str]:
@@ -202,12 +210,14 @@ class Acd:
         assert wire is not None, conversation_id
         row = self.conversation(conversation_id)
         if row["status"] in ("queued", "offered") and row["queue_entered_at"] is not None:
-            wire["sla_due"] = (row["queue_entered_at"]
-                               + self.config.queue(row["queue"]).service_level.seconds)
+            wire["sla_due"] = (
+                row["queue_entered_at"] + self.config.queue(row["queue"]).service_level.seconds
+            )
         return wire
 
-    def change_conversation(self, conversation_id: str, before: set[str] | None = None,
-                            **fields: Any) -> Row:
+    def change_conversation(
+        self, conversation_id: str, before: set[str] | None = None, **fields: Any
+    ) -> Row:
         """Update a conversation and tell everyone who saw it before or sees it now (so a
         client learns both that it arrived and that it left their view). Agents who did not
         see it before also get its messages, so their thread is whole. `before` is given
@@ -218,8 +228,9 @@ class Acd:
             self.storage.update_conversation(conversation_id, self.now(), **fields)
         after = self.conversation(conversation_id)
         audience = self.audience(after)
-        self.emit(before | audience, {"kind": "conversation",
-                                      "conversation": self.wire(conversation_id)})
+        self.emit(
+            before | audience, {"kind": "conversation", "conversation": self.wire(conversation_id)}
+        )
         newcomers = audience - before
         if newcomers:
             for message in self.storage.messages(conversation_id):
@@ -227,8 +238,13 @@ class Acd:
         return after
 
     def add_message(
-        self, conversation_id: str, direction: str, author: str, body: str,
-        message_id: str | None = None, at: float | None = None,
+        self,
+        conversation_id: str,
+        direction: str,
+        author: str,
+        body: str,
+        message_id: str | None = None,
+        at: float | None = None,
     ) -> int:
         """Append a message and emit it to the conversation's audience; returns its seq."""
         mid = message_id or str(uuid.uuid4())
@@ -236,12 +252,14 @@ class Acd:
             mid, conversation_id, direction, author, body, self.now() if at is None else at
         )
         conversation = self.conversation(conversation_id)
-        self.emit(self.audience(conversation),
-                  {"kind": "message", "message": self.storage.message(mid)})
+        self.emit(
+            self.audience(conversation), {"kind": "message", "message": self.storage.message(mid)}
+        )
         return seq
 
-    def set_agent_state(self, agent_id: str, state: str, reason: str | None = None,
-                        wrap_until: float | None = None) -> None:
+    def set_agent_state(
+        self, agent_id: str, state: str, reason: str | None = None, wrap_until: float | None = None
+    ) -> None:
         """Change an agent's state, emit it, and take back offers they can no longer take
         (reservations `rescinded`; a busy agent keeps offers on channels a call allows)."""
         now = self.now()
@@ -255,8 +273,12 @@ class Acd:
                 channel = self.conversation(offer["conversation_id"])["channel"]
                 if state != routing.BUSY_ON_CALL or channel in blocked:
                     self.end_offer(offer, "rescinded")
-        event: dict[str, Any] = {"kind": "agent_state", "state": state, "reason": reason,
-                                 "since": now}
+        event: dict[str, Any] = {
+            "kind": "agent_state",
+            "state": state,
+            "reason": reason,
+            "since": now,
+        }
         if state == "wrap_up" and wrap_until is not None:
             event["until"] = wrap_until
         self.emit([agent_id], event)
@@ -268,8 +290,9 @@ class Acd:
     def make_offer(self, conversation_id: str, agent_id: str) -> str:
         now = self.now()
         offer_id = new_id("o")
-        self.storage.add_offer(offer_id, conversation_id, agent_id, now,
-                               now + self.config.offer_timeout)
+        self.storage.add_offer(
+            offer_id, conversation_id, agent_id, now, now + self.config.offer_timeout
+        )
         self.storage.set_last_offered(agent_id, now)
         task = self.change_conversation(conversation_id, status="offered")
         offer = self.storage.offer(offer_id)
@@ -283,11 +306,12 @@ class Acd:
         """Close a pending reservation (`timeout`, `rejected`, `canceled`, `rescinded`) and,
         with `requeue`, put its task back in the queue."""
         self.storage.end_offer(offer["id"], status, self.now())
-        self.emit([offer["agent_id"]], {"kind": "offer_revoked", "offer_id": offer["id"],
-                                        "reason": WIRE_REASON[status]})
+        self.emit(
+            [offer["agent_id"]],
+            {"kind": "offer_revoked", "offer_id": offer["id"], "reason": WIRE_REASON[status]},
+        )
         conversation = self.conversation(offer["conversation_id"])
-        self.fact(f"reservation_{status}", conversation, offer["agent_id"],
-                  reservation=offer["id"])
+        self.fact(f"reservation_{status}", conversation, offer["agent_id"], reservation=offer["id"])
         if requeue and conversation["status"] == "offered":
             self.change_conversation(conversation["id"], status="queued")
         log.info("offer %s %s", offer["id"], status)
@@ -304,19 +328,35 @@ class Acd:
         waiting = []
         for c in waiting_rows:
             spec = self.config.queue(c["queue"])
-            waiting.append(routing.Waiting(
-                c["id"], c["channel"], c["queue"], c["queued_since"] or 0.0,
-                frozenset(refused.get(c["id"], ())), spec.priority, spec.skills))
+            waiting.append(
+                routing.Waiting(
+                    c["id"],
+                    c["channel"],
+                    c["queue"],
+                    c["queued_since"] or 0.0,
+                    frozenset(refused.get(c["id"], ())),
+                    spec.priority,
+                    spec.skills,
+                )
+            )
         rows = self.storage.routable_agents(sorted({w.queue for w in waiting}))
         loads = self.storage.all_loads([a["id"] for a in rows])
         agents = [
-            routing.AgentSlot(a["id"], frozenset(a["queues"]), a["capacity"], a["state"],
-                              a["idle_since"], loads.get(a["id"], {}), a["skills"],
-                              a["last_offered_at"])
+            routing.AgentSlot(
+                a["id"],
+                frozenset(a["queues"]),
+                a["capacity"],
+                a["state"],
+                a["idle_since"],
+                loads.get(a["id"], {}),
+                a["skills"],
+                a["last_offered_at"],
+            )
             for a in rows
         ]
-        for assignment in routing.plan(waiting, agents, now, self.config.strategy,
-                                       self.config.voice_blocks):
+        for assignment in routing.plan(
+            waiting, agents, now, self.config.strategy, self.config.voice_blocks
+        ):
             self.make_offer(assignment.conversation_id, assignment.agent_id)
 
     def tick(self) -> float | None:
@@ -331,8 +371,9 @@ class Acd:
                 offer = self.storage.offer(offer_id)
                 if offer is not None and offer["status"] == "pending":
                     self.end_offer(offer, "timeout")
-            for agent_id in routing.lapsed(self._disconnected_at, now,
-                                           self.config.disconnect_grace):
+            for agent_id in routing.lapsed(
+                self._disconnected_at, now, self.config.disconnect_grace
+            ):
                 del self._disconnected_at[agent_id]
                 agent = self.storage.agent(agent_id)
                 if agent is not None and agent["state"] != "offline":
@@ -340,8 +381,12 @@ class Acd:
                     self.set_agent_state(agent_id, "offline", "disconnected")
             timers.run_due(self, now)
             self.route()
-        return routing.next_deadline(self.storage.pending_offers(), self._disconnected_at,
-                                     self.config.disconnect_grace, timers.deadlines(self))
+        return routing.next_deadline(
+            self.storage.pending_offers(),
+            self._disconnected_at,
+            self.config.disconnect_grace,
+            timers.deadlines(self),
+        )
 
     # ------------------------------------------------------------------ connections
 
@@ -382,8 +427,15 @@ class Acd:
             self.storage.add_identity(customer_id, kind, address)
         return customer_id
 
-    def inbound(self, channel: str, address: str, name: str, body: str, queue: str,
-                subject: str | None = None) -> str:
+    def inbound(
+        self,
+        channel: str,
+        address: str,
+        name: str,
+        body: str,
+        queue: str,
+        subject: str | None = None,
+    ) -> str:
         """See `router.intake.inbound`."""
         from router import intake
 
@@ -396,11 +448,17 @@ class Acd:
         return intake.customer_reply(self, conversation_id, body)
 
     def import_conversation(
-        self, channel: str, customer_id: str, queue: str, subject: str | None,
-        history: list[HistoryLine], assigned_agent: str | None = None,
+        self,
+        channel: str,
+        customer_id: str,
+        queue: str,
+        subject: str | None,
+        history: list[HistoryLine],
+        assigned_agent: str | None = None,
     ) -> str:
         """See `router.intake.import_conversation`."""
         from router import intake
 
-        return intake.import_conversation(self, channel, customer_id, queue, subject, history,
-                                          assigned_agent)
+        return intake.import_conversation(
+            self, channel, customer_id, queue, subject, history, assigned_agent
+        )

@@ -42,16 +42,19 @@ async def login(request: Request) -> JSONResponse:
     """`POST /api/login {username, password}` -> `{token, agent, expires_at}`."""
     service: Service = request.app.state.service
     body = await _json_object(request)
-    if body is None or not isinstance(body.get("username"), str) or not isinstance(
-        body.get("password"), str
+    if (
+        body is None
+        or not isinstance(body.get("username"), str)
+        or not isinstance(body.get("password"), str)
     ):
-        return _error(400, "bad_request", "Send JSON {\"username\": ..., \"password\": ...}.")
+        return _error(400, "bad_request", 'Send JSON {"username": ..., "password": ...}.')
     try:
         result = service.auth.login(body["username"], body["password"])
     except AuthError as exc:
         return _error(401, exc.code, exc.message)
-    return JSONResponse({"token": result.token, "agent": result.agent,
-                         "expires_at": result.expires_at})
+    return JSONResponse(
+        {"token": result.token, "agent": result.agent, "expires_at": result.expires_at}
+    )
 
 
 async def health(request: Request) -> JSONResponse:
@@ -61,10 +64,15 @@ async def health(request: Request) -> JSONResponse:
     states: dict[str, int] = {}
     for agent in service.storage.agents():
         states[agent["state"]] = states.get(agent["state"], 0) + 1
-    return JSONResponse({
-        "status": "ok", "version": __version__, "time": service.clock(),
-        "queued": service.storage.count_conversations("queued"), "agents": states,
-    })
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "time": service.clock(),
+            "queued": service.storage.count_conversations("queued"),
+            "agents": states,
+        }
+    )
 
 
 async def conversation_messages(request: Request) -> JSONResponse:
@@ -80,10 +88,12 @@ async def conversation_messages(request: Request) -> JSONResponse:
         return _error(404, "not_found", "No such conversation.")
     if not may_see(agent, conversation):
         return _error(403, "forbidden", "This conversation is not yours to see.")
-    return JSONResponse({
-        "conversation": service.storage.conversation_wire(conversation_id),
-        "messages": service.storage.messages(conversation_id),
-    })
+    return JSONResponse(
+        {
+            "conversation": service.storage.conversation_wire(conversation_id),
+            "messages": service.storage.messages(conversation_id),
+        }
+    )
 
 
 async def demo_inbound(request: Request) -> JSONResponse:
@@ -99,8 +109,9 @@ async def demo_inbound(request: Request) -> JSONResponse:
     if body["queue"] not in service.config.queues:
         return _error(400, "bad_request", f"queue must be one of {service.config.queues}.")
     subject = body.get("subject") if isinstance(body.get("subject"), str) else None
-    conversation_id = service.acd.inbound(body["channel"], body["from"], body["name"],
-                                          body["body"], body["queue"], subject)
+    conversation_id = service.acd.inbound(
+        body["channel"], body["from"], body["name"], body["body"], body["queue"], subject
+    )
     return JSONResponse({"conversation_id": conversation_id})
 
 
@@ -110,8 +121,7 @@ async def demo_abandon(request: Request) -> JSONResponse:
     body = await _json_object(request)
     if body is None or not isinstance(body.get("conversation_id"), str):
         return _error(400, "bad_request", "Send JSON {conversation_id}.")
-    return JSONResponse({"abandoned": intake.customer_left(service.acd,
-                                                           body["conversation_id"])})
+    return JSONResponse({"abandoned": intake.customer_left(service.acd, body["conversation_id"])})
 
 
 async def demo_survey(request: Request) -> JSONResponse:
@@ -142,8 +152,9 @@ def create_app(service: Service, extra_routes: Sequence[BaseRoute] = ()) -> Star
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         Route("/api/login", login, methods=["POST"]),
-        Route("/api/conversations/{conversation_id}/messages", conversation_messages,
-              methods=["GET"]),
+        Route(
+            "/api/conversations/{conversation_id}/messages", conversation_messages, methods=["GET"]
+        ),
         Route("/metrics", metrics_http.prometheus, methods=["GET"]),
         Route("/api/metrics/export", metrics_http.export, methods=["GET"]),
         WebSocketRoute("/agent/v1", agent_endpoint),
@@ -157,4 +168,3 @@ def create_app(service: Service, extra_routes: Sequence[BaseRoute] = ()) -> Star
     app.state.service = service
     app.state.metrics_registry = metrics_http.make_registry(service)
     return app
-

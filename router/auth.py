@@ -57,8 +57,12 @@ def verify_password(password: str, stored: str) -> bool:
         return False
     want = base64.urlsafe_b64decode(digest)
     got = hashlib.scrypt(
-        password.encode("utf-8"), salt=base64.urlsafe_b64decode(salt),
-        n=int(n), r=int(r), p=int(p), dklen=len(want),
+        password.encode("utf-8"),
+        salt=base64.urlsafe_b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=len(want),
     )
     return hmac.compare_digest(got, want)
 
@@ -69,9 +73,14 @@ def _token_hash(token: str) -> str:
 
 def agent_public(agent: dict[str, Any]) -> dict[str, Any]:
     """What the agent and the wire see of an agent row (never the password hash)."""
-    return {"id": agent["id"], "name": agent["name"], "queues": list(agent["queues"]),
-            "capacity": dict(agent["capacity"]), "skills": dict(agent.get("skills") or {}),
-            "supervises": list(agent.get("supervises") or [])}
+    return {
+        "id": agent["id"],
+        "name": agent["name"],
+        "queues": list(agent["queues"]),
+        "capacity": dict(agent["capacity"]),
+        "skills": dict(agent.get("skills") or {}),
+        "supervises": list(agent.get("supervises") or []),
+    }
 
 
 @dataclass(frozen=True)

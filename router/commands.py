@@ -39,8 +39,12 @@ def _ack_from_wire(data: Mapping[str, Any]) -> Ack:
     if data.get("ok"):
         return Ack(str(data["id"]), True, dict(data.get("result") or {}))
     err = data.get("error") or {}
-    return Ack(str(data["id"]), False, {},
-               AckError(str(err.get("code", INTERNAL)), str(err.get("message", ""))))
+    return Ack(
+        str(data["id"]),
+        False,
+        {},
+        AckError(str(err.get("code", INTERNAL)), str(err.get("message", ""))),
+    )
 
 
 def execute(acd: Acd, agent_id: str, command: Command) -> Ack:
@@ -52,7 +56,7 @@ def execute(acd: Acd, agent_id: str, command: Command) -> Ack:
     handler = HANDLERS.get(command.name)
     try:
         if handler is None:
-            raise CommandError("unknown_command", f"Unknown command \"{command.name}\".")
+            raise CommandError("unknown_command", f'Unknown command "{command.name}".')
         with acd.transaction():
             agent = acd.storage.agent(agent_id)
             if agent is None:
@@ -61,13 +65,20 @@ def execute(acd: Acd, agent_id: str, command: Command) -> Ack:
             acd.storage.store_ack(agent_id, command.id, command.name, to_wire(ack), acd.now())
         return ack
     except CommandError as exc:
-        log.info("command %s (%s) from %s refused: %s %s", command.id, command.name, agent_id,
-                 exc.code, exc.message)
+        log.info(
+            "command %s (%s) from %s refused: %s %s",
+            command.id,
+            command.name,
+            agent_id,
+            exc.code,
+            exc.message,
+        )
         return refuse(acd, agent_id, command.id, command.name, exc.code, exc.message)
     except Exception:
         log.exception("command %s (%s) from %s failed", command.id, command.name, agent_id)
-        return ack_error(command.id, INTERNAL,
-                         "The router failed to apply this; it can be sent again.")
+        return ack_error(
+            command.id, INTERNAL, "The router failed to apply this; it can be sent again."
+        )
 
 
 def refuse(acd: Acd, agent_id: str, command_id: str, name: str, code: str, message: str) -> Ack:
@@ -114,13 +125,16 @@ def _offer(acd: Acd, agent: Row, offer_id: str) -> Row:
     return offer
 
 
-def _message(acd: Acd, agent: Row, conversation_id: str, message_id: str, direction: str,
-             body: str) -> dict[str, Any]:
+def _message(
+    acd: Acd, agent: Row, conversation_id: str, message_id: str, direction: str, body: str
+) -> dict[str, Any]:
     existing = acd.storage.message(message_id)
     if existing is not None:
         # The same message sent under a new command id (a client that lost its ack): one copy.
         if (existing["conversation_id"], existing["author"], existing["direction"]) == (
-            conversation_id, agent["id"], direction
+            conversation_id,
+            agent["id"],
+            direction,
         ):
             return {"seq": existing["seq"]}
         raise CommandError("conflict", "This message id is already used.")
@@ -135,7 +149,7 @@ def _code(given: str, codes: tuple[str, ...], what: str) -> str:
     """`given` if it is one of `codes` (any case); refuses otherwise."""
     if any(given.casefold() == c.casefold() for c in codes):
         return given
-    raise CommandError("bad_command", f"Unknown {what} \"{given}\" (known: {', '.join(codes)}).")
+    raise CommandError("bad_command", f'Unknown {what} "{given}" (known: {", ".join(codes)}).')
 
 
 def set_state(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,7 +207,7 @@ def transfer(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
         tasks.transfer_to_agent(acd, agent["id"], conversation, str(args["agent"]))
     else:
         if queue not in acd.config.queue_specs:
-            raise CommandError("not_found", f"No queue named \"{queue}\".")
+            raise CommandError("not_found", f'No queue named "{queue}".')
         for offer in acd.storage.pending_offers():
             if offer["conversation_id"] == conversation["id"]:
                 acd.end_offer(offer, "canceled", requeue=False)
@@ -230,17 +244,29 @@ def schedule_callback(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str
         raise CommandError("conflict", "The callback time has already passed.")
     queue = args.get("queue") or conversation["queue"]
     if queue not in acd.config.queue_specs:
-        raise CommandError("not_found", f"No queue named \"{queue}\".")
-    callback_id = tasks.schedule_callback(acd, agent["id"], conversation, at, queue,
-                                          args.get("note"))
+        raise CommandError("not_found", f'No queue named "{queue}".')
+    callback_id = tasks.schedule_callback(
+        acd, agent["id"], conversation, at, queue, args.get("note")
+    )
     return {"callback_id": callback_id}
 
 
 def call_event(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
-    acd.storage.upsert_call(agent["id"], args["call_id"], args["direction"], args["remote"],
-                            args["state"], float(args["at"]))
-    acd.fact("call", agent_id=agent["id"], call=args["call_id"], state=args["state"].lower(),
-             direction=args["direction"])
+    acd.storage.upsert_call(
+        agent["id"],
+        args["call_id"],
+        args["direction"],
+        args["remote"],
+        args["state"],
+        float(args["at"]),
+    )
+    acd.fact(
+        "call",
+        agent_id=agent["id"],
+        call=args["call_id"],
+        state=args["state"].lower(),
+        direction=args["direction"],
+    )
     # Busy while on a call (only from available: an away agent making a call stays away);
     # after it, after-contact work for the wrap-up time, then available again.
     on_call = acd.storage.agent_load(agent["id"]).get("voice", 0) > 0

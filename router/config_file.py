@@ -48,8 +48,9 @@ def load_config_file(path: Path, base: RouterConfig | None = None) -> RouterConf
     return parse_config(text, base, source=str(path))
 
 
-def parse_config(text: str, base: RouterConfig | None = None, source: str = "config"
-                 ) -> RouterConfig:
+def parse_config(
+    text: str, base: RouterConfig | None = None, source: str = "config"
+) -> RouterConfig:
     """Parse TOML text into a `RouterConfig` (see `load_config_file`)."""
     try:
         data = tomllib.loads(text)
@@ -99,8 +100,11 @@ def _skill_levels(value: Any, key: str, skills: tuple[str, ...]) -> dict[str, in
     out: dict[str, int] = {}
     for skill, level in value.items():
         if skill not in skills:
-            raise ConfigError(_k(key, skill), f"unknown skill {skill!r} (known: "
-                              f"{', '.join(skills) or 'none; list them in skills = [...]'})")
+            raise ConfigError(
+                _k(key, skill),
+                f"unknown skill {skill!r} (known: "
+                f"{', '.join(skills) or 'none; list them in skills = [...]'})",
+            )
         out[skill] = _int(level, _k(key, skill), 1, 5)
     return out
 
@@ -119,7 +123,7 @@ def _capacity(value: Any, key: str, defaults: Mapping[str, int]) -> dict[str, in
 def _minutes(text: str, key: str) -> tuple[int, int]:
     m = _RANGE.match(text.strip())
     if not m:
-        raise ConfigError(key, f"{text!r} is not a range like \"09:00-17:30\"")
+        raise ConfigError(key, f'{text!r} is not a range like "09:00-17:30"')
     h1, m1, h2, m2 = (int(g) for g in m.groups())
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if h1 > 24 or h2 > 24 or m1 > 59 or m2 > 59 or end > 24 * 60 or start >= end:
@@ -149,12 +153,21 @@ def _hours(name: str, data: Any, key: str) -> Hours:
     return Hours(name, str(tz), ranges, frozenset(closed))
 
 
-def _queue(name: str, data: Any, key: str, cfg: RouterConfig, hours: Mapping[str, Hours],
-           queue_names: set[str]) -> QueueSpec:
+def _queue(
+    name: str,
+    data: Any,
+    key: str,
+    cfg: RouterConfig,
+    hours: Mapping[str, Hours],
+    queue_names: set[str],
+) -> QueueSpec:
     if not isinstance(data, dict):
         raise ConfigError(key, "must be a table")
-    _unknown(data, {"skills", "priority", "service_level", "overflow", "hours",
-                    "out_of_hours_message"}, key)
+    _unknown(
+        data,
+        {"skills", "priority", "service_level", "overflow", "hours", "out_of_hours_message"},
+        key,
+    )
     sl = _table(data, "service_level", key)
     _unknown(sl, {"percent", "seconds"}, _k(key, "service_level"))
     level = ServiceLevel(
@@ -180,8 +193,9 @@ def _queue(name: str, data: Any, key: str, cfg: RouterConfig, hours: Mapping[str
     queue_hours: Hours | None = None
     if hours_name is not None:
         if hours_name not in hours:
-            raise ConfigError(_k(key, "hours"), f"unknown hours {hours_name!r} (define "
-                                                f"[hours.{hours_name}])")
+            raise ConfigError(
+                _k(key, "hours"), f"unknown hours {hours_name!r} (define [hours.{hours_name}])"
+            )
         queue_hours = hours[hours_name]
     message = data.get("out_of_hours_message", "")
     if not isinstance(message, str):
@@ -194,30 +208,39 @@ def _queue(name: str, data: Any, key: str, cfg: RouterConfig, hours: Mapping[str
 def _agent(username: str, data: Any, key: str, cfg: RouterConfig) -> AgentSpec:
     if not isinstance(data, dict):
         raise ConfigError(key, "must be a table")
-    _unknown(data, {"id", "name", "queues", "skills", "capacity", "supervises",
-                    "password_hash"}, key)
+    _unknown(
+        data, {"id", "name", "queues", "skills", "capacity", "supervises", "password_hash"}, key
+    )
     queues = _names(data.get("queues", []), _k(key, "queues"))
     supervises = _names(data.get("supervises", []), _k(key, "supervises"))
     for field_name, names in (("queues", queues), ("supervises", supervises)):
         for q in names:
             if q not in cfg.queue_specs:
-                raise ConfigError(_k(key, field_name), f"unknown queue {q!r} (known: "
-                                                       f"{', '.join(cfg.queue_specs)})")
+                raise ConfigError(
+                    _k(key, field_name),
+                    f"unknown queue {q!r} (known: {', '.join(cfg.queue_specs)})",
+                )
     password_hash = data.get("password_hash")
-    if password_hash is not None and (not isinstance(password_hash, str)
-                                      or not password_hash.startswith("scrypt$")):
-        raise ConfigError(_k(key, "password_hash"), "must be a scrypt$... hash "
-                                                    "(python -m router hash-password)")
+    if password_hash is not None and (
+        not isinstance(password_hash, str) or not password_hash.startswith("scrypt$")
+    ):
+        raise ConfigError(
+            _k(key, "password_hash"), "must be a scrypt$... hash (python -m router hash-password)"
+        )
     name = data.get("name", username)
     agent_id = data.get("id", f"a-{username}")
     for k, v in (("name", name), ("id", agent_id)):
         if not isinstance(v, str) or not v:
             raise ConfigError(_k(key, k), "must be a non-empty string")
     return AgentSpec(
-        id=agent_id, username=username, name=name, queues=queues,
+        id=agent_id,
+        username=username,
+        name=name,
+        queues=queues,
         skills=_skill_levels(data.get("skills", {}), _k(key, "skills"), cfg.skills),
         capacity=_capacity(data.get("capacity", {}), _k(key, "capacity"), cfg.capacity),
-        supervises=supervises, password_hash=password_hash,
+        supervises=supervises,
+        password_hash=password_hash,
     )
 
 
@@ -225,30 +248,48 @@ def build_config(data: Mapping[str, Any], base: RouterConfig) -> RouterConfig:
     """A `RouterConfig` from parsed TOML (see `load_config_file`)."""
     _unknown(data, _TOP, "")
     routing = _table(data, "routing", "")
-    _unknown(routing, {"strategy", "offer_timeout", "reoffer_after", "wrap_up_timeout",
-                       "voice_blocks", "grace", "fcr_days"}, "routing")
+    _unknown(
+        routing,
+        {
+            "strategy",
+            "offer_timeout",
+            "reoffer_after",
+            "wrap_up_timeout",
+            "voice_blocks",
+            "grace",
+            "fcr_days",
+        },
+        "routing",
+    )
     strategy = routing.get("strategy", base.strategy)
     if strategy not in STRATEGIES:
-        raise ConfigError("routing.strategy", f"unknown strategy {strategy!r} (known: "
-                                              f"{', '.join(STRATEGIES)})")
-    voice_blocks = _names(routing.get("voice_blocks", list(base.voice_blocks)),
-                          "routing.voice_blocks")
+        raise ConfigError(
+            "routing.strategy", f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})"
+        )
+    voice_blocks = _names(
+        routing.get("voice_blocks", list(base.voice_blocks)), "routing.voice_blocks"
+    )
     for channel in voice_blocks:
         if channel not in CHANNELS:
             raise ConfigError("routing.voice_blocks", f"unknown channel {channel!r}")
     codes = _table(data, "codes", "")
     _unknown(codes, {"reasons", "wrap_up"}, "codes")
     cfg = replace(
-        base, strategy=strategy, voice_blocks=voice_blocks,
-        offer_timeout=_num(routing.get("offer_timeout", base.offer_timeout),
-                           "routing.offer_timeout", 1),
-        reoffer_after=_num(routing.get("reoffer_after", base.reoffer_after),
-                           "routing.reoffer_after"),
-        wrap_up_timeout=_num(routing.get("wrap_up_timeout", base.wrap_up_timeout),
-                             "routing.wrap_up_timeout"),
+        base,
+        strategy=strategy,
+        voice_blocks=voice_blocks,
+        offer_timeout=_num(
+            routing.get("offer_timeout", base.offer_timeout), "routing.offer_timeout", 1
+        ),
+        reoffer_after=_num(
+            routing.get("reoffer_after", base.reoffer_after), "routing.reoffer_after"
+        ),
+        wrap_up_timeout=_num(
+            routing.get("wrap_up_timeout", base.wrap_up_timeout), "routing.wrap_up_timeout"
+        ),
         disconnect_grace=_num(routing.get("grace", base.disconnect_grace), "routing.grace"),
-        fcr_window=86400 * _num(routing.get("fcr_days", base.fcr_window / 86400),
-                                "routing.fcr_days"),
+        fcr_window=86400
+        * _num(routing.get("fcr_days", base.fcr_window / 86400), "routing.fcr_days"),
         capacity=_capacity(_table(data, "capacity", ""), "capacity", DEFAULT_CAPACITY),
         skills=_names(data.get("skills", []), "skills"),
         reason_codes=_names(codes.get("reasons", list(base.reason_codes)), "codes.reasons"),
@@ -257,22 +298,28 @@ def build_config(data: Mapping[str, Any], base: RouterConfig) -> RouterConfig:
     for skill in cfg.skills:
         if not _NAME.match(skill):
             raise ConfigError("skills", f"{skill!r} is not a valid skill name")
-    hours = {name: _hours(name, h, f"hours.{name}")
-             for name, h in _table(data, "hours", "").items()}
+    hours = {
+        name: _hours(name, h, f"hours.{name}") for name, h in _table(data, "hours", "").items()
+    }
     queues_data = _table(data, "queues", "")
     if queues_data:
         for name in queues_data:
             if not _NAME.match(name):
                 raise ConfigError(f"queues.{name}", "not a valid queue name")
-        specs = {name: _queue(name, q, f"queues.{name}", cfg, hours, set(queues_data))
-                 for name, q in queues_data.items()}
+        specs = {
+            name: _queue(name, q, f"queues.{name}", cfg, hours, set(queues_data))
+            for name, q in queues_data.items()
+        }
         cfg = replace(cfg, queue_specs=specs)
-    agents = tuple(_agent(u, a, f"agents.{u}", cfg)
-                   for u, a in _table(data, "agents", "").items())
+    agents = tuple(_agent(u, a, f"agents.{u}", cfg) for u, a in _table(data, "agents", "").items())
     ids = [a.id for a in agents]
     for agent in agents:
         if ids.count(agent.id) > 1:
             raise ConfigError(f"agents.{agent.username}.id", f"duplicate agent id {agent.id!r}")
-    log.debug("config: %d queues, %d skills, %d agents", len(cfg.queue_specs), len(cfg.skills),
-              len(agents))
+    log.debug(
+        "config: %d queues, %d skills, %d agents",
+        len(cfg.queue_specs),
+        len(cfg.skills),
+        len(agents),
+    )
     return replace(cfg, agents=agents)

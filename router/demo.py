@@ -94,9 +94,17 @@ def seed_agents(storage: Storage, config: RouterConfig, password: str, now: floa
     the supervisor sam) with `password` (hashed; never logged). Embedded/demo mode only."""
     with storage.transaction():
         for agent in config.agents:
-            storage.upsert_agent(agent.id, agent.username, agent.name, hash_password(password),
-                                 agent.queues, agent.capacity or config.capacity, now,
-                                 agent.skills, agent.supervises)
+            storage.upsert_agent(
+                agent.id,
+                agent.username,
+                agent.name,
+                hash_password(password),
+                agent.queues,
+                agent.capacity or config.capacity,
+                now,
+                agent.skills,
+                agent.supervises,
+            )
     log.info("demo agents ready: %s", ", ".join(a.username for a in config.agents))
 
 
@@ -116,27 +124,68 @@ def seed_customers(acd: Acd, rng: random.Random) -> None:
             ids.append(customer_id)
         ana = "a-ana" if storage.agent("a-ana") else None
         start = now - 3 * 3600
-        acd.import_conversation("email", ids[0], "support", "Can't log in", [
-            HistoryLine("in", ids[0], OPENERS["support"][0][1], start),
-            HistoryLine("out", ana or "a-ana", "Sorry about that! Could you tell me which "
-                        "browser you use?", start + 900),
-            HistoryLine("in", ids[0], "Firefox, on a Mac.", start + 1500),
-        ], assigned_agent=ana)
-        acd.import_conversation("chat", ids[1], "sales", "Team plan", [
-            HistoryLine("in", ids[1], OPENERS["sales"][0][1], now - 1200),
-            HistoryLine("out", ana or "a-ana", "Hi James, yes: phone support is included "
-                        "from five seats.", now - 1100),
-            HistoryLine("in", ids[1], "And is there a monthly option?", now - 1000),
-        ], assigned_agent=ana)
-        acd.import_conversation("sms", ids[2], "support", None, [
-            HistoryLine("in", ids[2], OPENERS["support"][2][1], now - 600),
-        ], assigned_agent=ana)
-        acd.import_conversation("email", ids[3], "billing", "Charged twice", [
-            HistoryLine("in", ids[3], OPENERS["billing"][0][1], now - 300),
-        ])
-        acd.import_conversation("chat", ids[4], "support", "App crashes", [
-            HistoryLine("in", ids[4], OPENERS["support"][1][1], now - 120),
-        ])
+        acd.import_conversation(
+            "email",
+            ids[0],
+            "support",
+            "Can't log in",
+            [
+                HistoryLine("in", ids[0], OPENERS["support"][0][1], start),
+                HistoryLine(
+                    "out",
+                    ana or "a-ana",
+                    "Sorry about that! Could you tell me which browser you use?",
+                    start + 900,
+                ),
+                HistoryLine("in", ids[0], "Firefox, on a Mac.", start + 1500),
+            ],
+            assigned_agent=ana,
+        )
+        acd.import_conversation(
+            "chat",
+            ids[1],
+            "sales",
+            "Team plan",
+            [
+                HistoryLine("in", ids[1], OPENERS["sales"][0][1], now - 1200),
+                HistoryLine(
+                    "out",
+                    ana or "a-ana",
+                    "Hi James, yes: phone support is included from five seats.",
+                    now - 1100,
+                ),
+                HistoryLine("in", ids[1], "And is there a monthly option?", now - 1000),
+            ],
+            assigned_agent=ana,
+        )
+        acd.import_conversation(
+            "sms",
+            ids[2],
+            "support",
+            None,
+            [
+                HistoryLine("in", ids[2], OPENERS["support"][2][1], now - 600),
+            ],
+            assigned_agent=ana,
+        )
+        acd.import_conversation(
+            "email",
+            ids[3],
+            "billing",
+            "Charged twice",
+            [
+                HistoryLine("in", ids[3], OPENERS["billing"][0][1], now - 300),
+            ],
+        )
+        acd.import_conversation(
+            "chat",
+            ids[4],
+            "support",
+            "App crashes",
+            [
+                HistoryLine("in", ids[4], OPENERS["support"][1][1], now - 120),
+            ],
+        )
         storage.set_meta("demo_seeded", str(now))
     log.info("demo customers and conversations seeded")
 
@@ -183,10 +232,17 @@ class DemoTraffic:
             channel = self.rng.choice(("email", "chat", "sms"))
             queue = self.rng.choice(tuple(OPENERS))
             subject, body = self.rng.choice(OPENERS[queue])
-            address = {"email": customer.email, "chat": customer.chat,
-                       "sms": customer.phone}[channel]
-            acd.inbound(channel, address, customer.name, body, queue,
-                        subject if channel == "email" else None)
+            address = {"email": customer.email, "chat": customer.chat, "sms": customer.phone}[
+                channel
+            ]
+            acd.inbound(
+                channel,
+                address,
+                customer.name,
+                body,
+                queue,
+                subject if channel == "email" else None,
+            )
 
     async def _nudges(self) -> None:
         """Now and then, one customer left waiting longer than NUDGE_AFTER writes again."""
@@ -194,8 +250,11 @@ class DemoTraffic:
         acd = self.service.acd
         while True:
             await asyncio.sleep(self.rng.uniform(10.0, 25.0) * 2.0 / max(self.rate, 0.5))
-            waiting = [row for row in acd.storage.awaiting_agent(acd.now() - NUDGE_AFTER)
-                       if self._nudged.get(row["id"], 0) < NUDGES_PER_CONVERSATION]
+            waiting = [
+                row
+                for row in acd.storage.awaiting_agent(acd.now() - NUDGE_AFTER)
+                if self._nudged.get(row["id"], 0) < NUDGES_PER_CONVERSATION
+            ]
             if not waiting:
                 continue
             conversation_id = str(self.rng.choice(waiting)["id"])

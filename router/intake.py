@@ -25,8 +25,15 @@ ROUTER_AUTHOR = "router"
 """Author of automatic messages (the out-of-hours answer)."""
 
 
-def inbound(acd: Acd, channel: str, address: str, name: str, body: str, queue: str,
-            subject: str | None = None) -> str:
+def inbound(
+    acd: Acd,
+    channel: str,
+    address: str,
+    name: str,
+    body: str,
+    queue: str,
+    subject: str | None = None,
+) -> str:
     """A customer wrote: continue their open conversation on this channel, or queue a new
     one (answered automatically when its queue is closed). A conversation whose agent is
     offline goes back to its queue rather than waiting for them. Returns the conversation id.
@@ -35,7 +42,7 @@ def inbound(acd: Acd, channel: str, address: str, name: str, body: str, queue: s
         CommandError: `not_found` for a queue the config does not define.
     """
     if queue not in acd.config.queue_specs:
-        raise CommandError("not_found", f"No queue named \"{queue}\".")
+        raise CommandError("not_found", f'No queue named "{queue}".')
     started = time.perf_counter()
     with acd.transaction():
         now = acd.now()
@@ -43,8 +50,7 @@ def inbound(acd: Acd, channel: str, address: str, name: str, body: str, queue: s
         conversation_id = acd.storage.open_conversation_for(customer_id, channel)
         if conversation_id is None:
             conversation_id = new_id("c")
-            acd.storage.add_conversation(conversation_id, channel, customer_id, queue,
-                                         subject, now)
+            acd.storage.add_conversation(conversation_id, channel, customer_id, queue, subject, now)
             log.info("new %s conversation %s in %s", channel, conversation_id, queue)
             task = acd.change_conversation(conversation_id, before=set(), last_inbound_at=now)
             acd.fact("task_created", task, direction="inbound")
@@ -80,8 +86,9 @@ def _requeue_if_agent_offline(acd: Acd, task: dict[str, Any]) -> None:
         return
     now = acd.now()
     acd.fact("task_released", task, task["assigned_agent"], reason="agent_offline")
-    task = acd.change_conversation(task["id"], status="queued", assigned_agent=None,
-                                   queued_since=now, queue_entered_at=now)
+    task = acd.change_conversation(
+        task["id"], status="queued", assigned_agent=None, queued_since=now, queue_entered_at=now
+    )
     acd.fact("task_queued", task, reason="reopened")
     log.info("%s reopened while its agent is offline: back to %s", task["id"], task["queue"])
 
@@ -112,8 +119,9 @@ def customer_left(acd: Acd, conversation_id: str) -> bool:
             if offer["conversation_id"] == conversation_id:
                 acd.end_offer(offer, "canceled", requeue=False)
         wait = acd.now() - (task["queue_entered_at"] or task["created_at"])
-        acd.change_conversation(conversation_id, status="closed", disposition="abandoned",
-                                queued_since=None)
+        acd.change_conversation(
+            conversation_id, status="closed", disposition="abandoned", queued_since=None
+        )
         acd.fact("task_canceled", task, reason="abandoned", wait=wait)
         log.info("%s abandoned after %.0fs in %s", conversation_id, wait, task["queue"])
     return True
@@ -134,22 +142,26 @@ def survey_answer(acd: Acd, conversation_id: str, score: int) -> None:
 
 
 def import_conversation(
-    acd: Acd, channel: str, customer_id: str, queue: str, subject: str | None,
-    history: list[HistoryLine], assigned_agent: str | None = None,
+    acd: Acd,
+    channel: str,
+    customer_id: str,
+    queue: str,
+    subject: str | None,
+    history: list[HistoryLine],
+    assigned_agent: str | None = None,
 ) -> str:
     """Create a conversation with past messages (demo seed), assigned or queued. Imported
     history is not metrics: only a queued import gets a `task_queued` fact."""
     with acd.transaction():
         conversation_id = new_id("c")
         start = history[0].at if history else acd.now()
-        acd.storage.add_conversation(conversation_id, channel, customer_id, queue, subject,
-                                     start)
+        acd.storage.add_conversation(conversation_id, channel, customer_id, queue, subject, start)
         for line in history:
-            acd.storage.add_message(str(uuid.uuid4()), conversation_id, line.direction,
-                                    line.author, line.body, line.at)
+            acd.storage.add_message(
+                str(uuid.uuid4()), conversation_id, line.direction, line.author, line.body, line.at
+            )
         inbound_times = [h.at for h in history if h.direction == "in"]
-        fields: dict[str, Any] = {"last_inbound_at": max(inbound_times) if inbound_times
-                                  else None}
+        fields: dict[str, Any] = {"last_inbound_at": max(inbound_times) if inbound_times else None}
         if assigned_agent:
             fields.update(status="assigned", assigned_agent=assigned_agent)
         task = acd.change_conversation(conversation_id, before=set(), **fields)

@@ -56,13 +56,16 @@ class Sums:
 
         handle = self.talk + self.hold + self.wrap
         return {
-            "offered": self.offered, "handled": self.handled, "abandoned": self.abandoned,
+            "offered": self.offered,
+            "handled": self.handled,
+            "abandoned": self.abandoned,
             "abandon_time": ratio(self.abandon_time, self.abandoned),
             "asa": ratio(self.answer_wait, self.handled),
             "service_level": ratio(self.answered_in_sl, self.handled + self.abandoned),
             "completed": self.completed,
             "aht": ratio(handle, self.completed),
-            "talk": ratio(self.talk, self.completed), "hold": ratio(self.hold, self.completed),
+            "talk": ratio(self.talk, self.completed),
+            "hold": ratio(self.hold, self.completed),
             "acw": ratio(self.wrap, self.completed),
             "occupancy": ratio(handle, self.staffed) if self.staffed else None,
             "transfers": self.transfers,
@@ -130,8 +133,12 @@ class Aggregator:
 
     @staticmethod
     def _keys(task: _Task, agent: str | None = None) -> list[tuple[str, str | None]]:
-        return [("total", "all"), ("queue", task.queue), ("channel", task.channel),
-                ("agent", agent)]
+        return [
+            ("total", "all"),
+            ("queue", task.queue),
+            ("channel", task.channel),
+            ("agent", agent),
+        ]
 
     def _sl_seconds(self, queue: str) -> float:
         spec = self.queues.get(queue)
@@ -151,8 +158,9 @@ class Aggregator:
         task_id = str(fact["task_id"])
         task = self._tasks.get(task_id)
         if task is None:
-            task = self._tasks[task_id] = _Task(str(fact["queue"]), str(fact["channel"]),
-                                                fact.get("customer_id"))
+            task = self._tasks[task_id] = _Task(
+                str(fact["queue"]), str(fact["channel"]), fact.get("customer_id")
+            )
         task.queue = str(fact["queue"] or task.queue)
         return task
 
@@ -180,8 +188,9 @@ class Aggregator:
             return
         wait = float(data.get("wait", 0.0))
         in_sl = 1 if wait <= self._sl_seconds(task.queue) else 0
-        self._add(fact["at"], self._keys(task, agent), handled=1, answer_wait=wait,
-                  answered_in_sl=in_sl)
+        self._add(
+            fact["at"], self._keys(task, agent), handled=1, answer_wait=wait, answered_in_sl=in_sl
+        )
 
     def _on_task_wrapping(self, fact: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         task = self._task(fact)
@@ -195,8 +204,15 @@ class Aggregator:
         talk_end = task.wrapping_at if task.wrapping_at is not None else at
         talk = max(0.0, talk_end - task.assigned_at - task.hold)
         wrap = at - task.wrapping_at if task.wrapping_at is not None else 0.0
-        self._add(at, self._keys(task, agent), completed=1, talk=talk, hold=task.hold,
-                  wrap=wrap, wrapped=1 if task.wrapping_at is not None else 0)
+        self._add(
+            at,
+            self._keys(task, agent),
+            completed=1,
+            talk=talk,
+            hold=task.hold,
+            wrap=wrap,
+            wrapped=1 if task.wrapping_at is not None else 0,
+        )
         if agent is not None and self._voice.get(agent) == fact["task_id"]:
             del self._voice[agent]
         task.assigned_at = task.wrapping_at = None
@@ -208,8 +224,7 @@ class Aggregator:
         self._end_segment(fact, task, agent)
         if task.customer:
             keys = [(d, k) for d, k in self._keys(task, agent) if k is not None]
-            self._completions.append(_Completion(fact["at"], task.customer, task.queue,
-                                                 keys))
+            self._completions.append(_Completion(fact["at"], task.customer, task.queue, keys))
 
     def _on_task_transferred(self, fact: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         task = self._task(fact)
@@ -223,14 +238,20 @@ class Aggregator:
 
     def _on_task_canceled(self, fact: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         task = self._task(fact)
-        self._add(fact["at"], self._keys(task)[:3], abandoned=1,
-                  abandon_time=float(data.get("wait", 0.0)))
+        self._add(
+            fact["at"], self._keys(task)[:3], abandoned=1, abandon_time=float(data.get("wait", 0.0))
+        )
 
     def _on_survey(self, fact: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         task = self._task(fact)
         score = int(data["score"])
-        self._add(fact["at"], self._keys(task, fact.get("agent_id")), csat_n=1,
-                  csat_sum=score, csat_satisfied=1 if score >= 4 else 0)
+        self._add(
+            fact["at"],
+            self._keys(task, fact.get("agent_id")),
+            csat_n=1,
+            csat_sum=score,
+            csat_satisfied=1 if score >= 4 else 0,
+        )
 
     def _on_call(self, fact: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         agent = str(fact["agent_id"])
@@ -278,13 +299,18 @@ class Aggregator:
                 counts = fcr.setdefault((self._bucket(done.at), dim, key), [0, 0])
                 counts[0] += 1
                 counts[1] += int(resolved)
-        for (start, dim, key) in sorted(set(self.buckets) | set(fcr)):
+        for start, dim, key in sorted(set(self.buckets) | set(fcr)):
             if dimension is not None and dim != dimension:
                 continue
             sums = self.buckets.get((start, dim, key)) or Sums()
             sums.fcr_eligible, sums.fcr_resolved = fcr.get((start, dim, key), [0, 0])
-            yield {"interval_start": start, "interval": self.interval, "dimension": dim,
-                   "key": key, **sums.figures()}
+            yield {
+                "interval_start": start,
+                "interval": self.interval,
+                "dimension": dim,
+                "key": key,
+                **sums.figures(),
+            }
 
     def figures(self, dimension: str, key: str, at: float) -> dict[str, Any]:
         """The figures of one bucket (the one containing `at`), without FCR."""

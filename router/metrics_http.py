@@ -31,10 +31,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXPORT_COLUMNS = ("interval_start", "interval", "dimension", "key", "offered", "handled",
-                  "abandoned", "abandon_time", "asa", "service_level", "completed", "aht",
-                  "talk", "hold", "acw", "occupancy", "transfers", "fcr", "csat", "csat_avg",
-                  "csat_responses")
+EXPORT_COLUMNS = (
+    "interval_start",
+    "interval",
+    "dimension",
+    "key",
+    "offered",
+    "handled",
+    "abandoned",
+    "abandon_time",
+    "asa",
+    "service_level",
+    "completed",
+    "aht",
+    "talk",
+    "hold",
+    "acw",
+    "occupancy",
+    "transfers",
+    "fcr",
+    "csat",
+    "csat_avg",
+    "csat_responses",
+)
 MAX_RANGE = 93 * 86400.0
 
 
@@ -49,15 +68,22 @@ class _LiveCollector(Collector):
         live = self.service.live
         agg = live.refresh(now)
         queues = live.queues(now)
-        depth = GaugeMetricFamily("switchboard_queue_depth", "Tasks waiting in the queue",
-                                  labels=["queue"])
-        wait = GaugeMetricFamily("switchboard_queue_longest_wait_seconds",
-                                 "Wait of the oldest waiting task", labels=["queue"])
-        sl = GaugeMetricFamily("switchboard_queue_service_level_ratio",
-                               "Today's service level (answered in threshold / (answered + "
-                               "abandoned))", labels=["queue"])
-        today = GaugeMetricFamily("switchboard_queue_today",
-                                  "Today's (UTC) counts per queue", labels=["queue", "figure"])
+        depth = GaugeMetricFamily(
+            "switchboard_queue_depth", "Tasks waiting in the queue", labels=["queue"]
+        )
+        wait = GaugeMetricFamily(
+            "switchboard_queue_longest_wait_seconds",
+            "Wait of the oldest waiting task",
+            labels=["queue"],
+        )
+        sl = GaugeMetricFamily(
+            "switchboard_queue_service_level_ratio",
+            "Today's service level (answered in threshold / (answered + abandoned))",
+            labels=["queue"],
+        )
+        today = GaugeMetricFamily(
+            "switchboard_queue_today", "Today's (UTC) counts per queue", labels=["queue", "figure"]
+        )
         agents = GaugeMetricFamily("switchboard_agents", "Agents by state", labels=["state"])
         for name, q in queues.items():
             depth.add_metric([name], q["depth"])
@@ -75,8 +101,23 @@ class _LiveCollector(Collector):
         yield from (depth, wait, sl, today, agents)
 
 
-DECISION_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025,
-                    0.05, 0.1, 0.25, 1.0)
+DECISION_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.0125,
+    0.015,
+    0.02,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
 
 
 def make_registry(service: Service) -> CollectorRegistry:
@@ -84,9 +125,12 @@ def make_registry(service: Service) -> CollectorRegistry:
     decision, `switchboard_routing_decision_seconds`) fed by `Acd.on_decision`."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_LiveCollector(service))
-    decisions = Histogram("switchboard_routing_decision_seconds",
-                          "Seconds from an inbound message to its committed routing decision",
-                          buckets=DECISION_BUCKETS, registry=registry)
+    decisions = Histogram(
+        "switchboard_routing_decision_seconds",
+        "Seconds from an inbound message to its committed routing decision",
+        buckets=DECISION_BUCKETS,
+        registry=registry,
+    )
     service.acd.on_decision = decisions.observe
     return registry
 
@@ -135,11 +179,17 @@ async def export(request: Request) -> Response:
     interval = q.get("interval", "day")
     dimension = q.get("dimension")
     fmt = q.get("format", "json")
-    if interval not in INTERVALS or (dimension and dimension not in DIMENSIONS) or fmt not in (
-        "csv", "json"
+    if (
+        interval not in INTERVALS
+        or (dimension and dimension not in DIMENSIONS)
+        or fmt not in ("csv", "json")
     ):
-        return _error(400, "bad_request", "interval is 15m or day; dimension one of "
-                                          f"{', '.join(DIMENSIONS)}; format csv or json.")
+        return _error(
+            400,
+            "bad_request",
+            "interval is 15m or day; dimension one of "
+            f"{', '.join(DIMENSIONS)}; format csv or json.",
+        )
     if not 0 < end - start <= MAX_RANGE:
         return _error(400, "bad_request", "to must be after from, at most 93 days later.")
     rows = _rows(service, start, end, INTERVALS[interval], dimension, supervised)
@@ -153,14 +203,19 @@ async def export(request: Request) -> Response:
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
-def _rows(service: Service, start: float, end: float, interval: float, dimension: str | None,
-          supervised: set[str]) -> list[dict[str, Any]]:
+def _rows(
+    service: Service,
+    start: float,
+    end: float,
+    interval: float,
+    dimension: str | None,
+    supervised: set[str],
+) -> list[dict[str, Any]]:
     """Figures computed from the facts in [start, end) of the supervised queues (a total row
     sums those queues only); an interval cut by the range holds only the facts inside it.
     FCR looks for repeat contacts up to the FCR window after `end`."""
     agg = Aggregator(service.config.queue_specs, interval, service.config.fcr_window)
-    members = {a["id"] for a in service.storage.agents()
-               if supervised & set(a["queues"])}
+    members = {a["id"] for a in service.storage.agents() if supervised & set(a["queues"])}
     window_end = end + service.config.fcr_window
 
     def facts() -> Iterator[dict[str, Any]]:
@@ -174,7 +229,11 @@ def _rows(service: Service, start: float, end: float, interval: float, dimension
             yield fact
 
     agg.feed(facts())
-    return [r for r in agg.rows(end, dimension)
-            if r["interval_start"] < end and r["interval_start"] + interval > start
-            and (r["dimension"] != "queue" or r["key"] in supervised)
-            and (r["dimension"] != "agent" or r["key"] in members)]
+    return [
+        r
+        for r in agg.rows(end, dimension)
+        if r["interval_start"] < end
+        and r["interval_start"] + interval > start
+        and (r["dimension"] != "queue" or r["key"] in supervised)
+        and (r["dimension"] != "agent" or r["key"] in members)
+    ]

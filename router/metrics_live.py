@@ -24,8 +24,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AGENT_KEYS = ("offered", "handled", "aht", "asa", "acw", "service_level", "occupancy",
-              "transfers", "csat", "completed")
+AGENT_KEYS = (
+    "offered",
+    "handled",
+    "aht",
+    "asa",
+    "acw",
+    "service_level",
+    "occupancy",
+    "transfers",
+    "csat",
+    "completed",
+)
 
 
 class LiveMetrics:
@@ -75,8 +85,9 @@ class LiveMetrics:
             }
         return out
 
-    def agent_payload(self, agent: dict[str, Any], queues: dict[str, dict[str, Any]],
-                      now: float) -> dict[str, Any]:
+    def agent_payload(
+        self, agent: dict[str, Any], queues: dict[str, dict[str, Any]], now: float
+    ) -> dict[str, Any]:
         own = self._agg.figures("agent", agent["id"], now)
         payload: dict[str, Any] = {k: own[k] for k in AGENT_KEYS}
         names = list(dict.fromkeys([*agent["queues"], *agent.get("supervises", [])]))
@@ -93,8 +104,9 @@ class LiveMetrics:
         interval, so thousands of pushes do not queue up in front of offers). The figures are
         computed at slice 0 and reused by the others of the round. Returns how many were
         sent."""
-        connected = [a for a in self.acd.connected_agents()
-                     if zlib.crc32(a.encode()) % parts == part]
+        connected = [
+            a for a in self.acd.connected_agents() if zlib.crc32(a.encode()) % parts == part
+        ]
         if part == 0 or self._queues is None:
             self.refresh(now)
             self._queues = self.queues(now)
@@ -112,7 +124,6 @@ class LiveMetrics:
                 if self._sent.get(agent_id) == payload:
                     continue
                 self._sent[agent_id] = payload
-                self.acd.emit([agent_id], {"kind": "metrics",
-                                           "metrics": {**payload, "at": now}})
+                self.acd.emit([agent_id], {"kind": "metrics", "metrics": {**payload, "at": now}})
                 sent += 1
         return sent

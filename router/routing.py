@@ -108,13 +108,20 @@ def strategy_key(strategy: str, agent: AgentSlot) -> tuple[float, ...]:
 
 def best(candidates: Iterable[AgentSlot], item: Waiting, strategy: str) -> AgentSlot | None:
     """The worker `item` goes to: best skill match, then `strategy`, then id."""
-    return min(candidates, default=None,
-               key=lambda a: (-skill_score(a, item.skills), *strategy_key(strategy, a), a.id))
+    return min(
+        candidates,
+        default=None,
+        key=lambda a: (-skill_score(a, item.skills), *strategy_key(strategy, a), a.id),
+    )
 
 
-def plan(waiting: Sequence[Waiting], agents: Iterable[AgentSlot], now: float,
-         strategy: str = "longest_idle", voice_blocks: Sequence[str] = ("chat",)
-         ) -> list[Assignment]:
+def plan(
+    waiting: Sequence[Waiting],
+    agents: Iterable[AgentSlot],
+    now: float,
+    strategy: str = "longest_idle",
+    voice_blocks: Sequence[str] = ("chat",),
+) -> list[Assignment]:
     """Who should be offered which task now.
 
     Each worker's load grows with what this plan gives them and their idle and last-offered
@@ -123,8 +130,7 @@ def plan(waiting: Sequence[Waiting], agents: Iterable[AgentSlot], now: float,
     pool = {a.id: a for a in agents}
     out: list[Assignment] = []
     for item in sorted(waiting, key=lambda w: (-w.priority, w.queued_since, w.conversation_id)):
-        chosen = best((a for a in pool.values() if eligible(a, item, voice_blocks)), item,
-                      strategy)
+        chosen = best((a for a in pool.values() if eligible(a, item, voice_blocks)), item, strategy)
         if chosen is None:
             continue
         out.append(Assignment(item.conversation_id, chosen.id))
@@ -146,8 +152,9 @@ def lapsed(disconnected_at: Mapping[str, float], now: float, grace: float) -> li
     return sorted(a for a, t in disconnected_at.items() if now - t >= grace)
 
 
-def overflowing(queued: Iterable[Mapping[str, object]], specs: Mapping[str, QueueSpec],
-                now: float) -> list[tuple[str, str]]:
+def overflowing(
+    queued: Iterable[Mapping[str, object]], specs: Mapping[str, QueueSpec], now: float
+) -> list[tuple[str, str]]:
     """(task id, target queue) for queued tasks past their queue's overflow wait."""
     out = []
     for row in queued:
@@ -160,8 +167,9 @@ def overflowing(queued: Iterable[Mapping[str, object]], specs: Mapping[str, Queu
     return out
 
 
-def overflow_deadlines(queued: Iterable[Mapping[str, object]],
-                       specs: Mapping[str, QueueSpec]) -> list[float]:
+def overflow_deadlines(
+    queued: Iterable[Mapping[str, object]], specs: Mapping[str, QueueSpec]
+) -> list[float]:
     out = []
     for row in queued:
         spec = specs.get(str(row["queue"]))
@@ -171,7 +179,9 @@ def overflow_deadlines(queued: Iterable[Mapping[str, object]],
 
 
 def next_deadline(
-    offers: Iterable[Mapping[str, object]], disconnected_at: Mapping[str, float], grace: float,
+    offers: Iterable[Mapping[str, object]],
+    disconnected_at: Mapping[str, float],
+    grace: float,
     other: Iterable[float] = (),
 ) -> float | None:
     """The earliest time at which `expired`, `lapsed` or another timer (`other`: wrap-up

@@ -30,8 +30,9 @@ _PRUNE_EVERY = 300.0
 class Service:
     """Everything one router process runs, started and stopped by the app's lifespan."""
 
-    def __init__(self, storage: Storage, config: RouterConfig, clock: Clock,
-                 demo_api: bool = False) -> None:
+    def __init__(
+        self, storage: Storage, config: RouterConfig, clock: Clock, demo_api: bool = False
+    ) -> None:
         self.storage = storage
         self.config = config
         self.clock = clock
@@ -66,8 +67,7 @@ class Service:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s failed", task.get_name(),
-                      exc_info=task.exception())
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     async def start(self) -> None:
         self.acd.start()
@@ -124,7 +124,9 @@ class Service:
 
     def _prune(self) -> None:
         with self.storage.transaction():
-            removed = sum(self.storage.prune_events(a["id"], self.config.event_retention)
-                          for a in self.storage.agents())
+            removed = sum(
+                self.storage.prune_events(a["id"], self.config.event_retention)
+                for a in self.storage.agents()
+            )
         if removed:
             log.info("pruned %d old events", removed)

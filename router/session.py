@@ -144,10 +144,15 @@ class AgentSession:
         try:
             # The codes travel with the agent so the app offers exactly what the router
             # accepts (additive: older clients ignore the key).
-            codes = {"wrap_up": list(self.acd.config.wrap_up_codes),
-                     "reasons": list(self.acd.config.reason_codes)}
-            await self.send(Hello(PROTOCOL_VERSION, {**agent_public(self.agent),
-                                                     "codes": codes}, self.acd.now()))
+            codes = {
+                "wrap_up": list(self.acd.config.wrap_up_codes),
+                "reasons": list(self.acd.config.reason_codes),
+            }
+            await self.send(
+                Hello(
+                    PROTOCOL_VERSION, {**agent_public(self.agent), "codes": codes}, self.acd.now()
+                )
+            )
             await self._read_loop()
         except WebSocketDisconnect:
             pass
@@ -175,11 +180,13 @@ class AgentSession:
         try:
             frame = parse_client_frame(data)
         except ProtocolError as exc:
-            log.info("agent %s sent a refused frame: %s %s", self.agent_id, exc.code,
-                     exc.message)
+            log.info("agent %s sent a refused frame: %s %s", self.agent_id, exc.code, exc.message)
             if exc.command_id is not None:
-                await self.send(commands.refuse(self.acd, self.agent_id, exc.command_id, "?",
-                                                exc.code, exc.message))
+                await self.send(
+                    commands.refuse(
+                        self.acd, self.agent_id, exc.command_id, "?", exc.code, exc.message
+                    )
+                )
             else:
                 await self.send(ErrorFrame(exc.code, exc.message))
             return

@@ -34,15 +34,26 @@ class AgentRows(SqlBase):
         mutate them."""
         if row is None:
             return None
-        for column, empty in (("queues", "[]"), ("capacity", "{}"), ("skills", "{}"),
-                              ("supervises", "[]")):
+        for column, empty in (
+            ("queues", "[]"),
+            ("capacity", "{}"),
+            ("skills", "{}"),
+            ("supervises", "[]"),
+        ):
             row[column] = _decoded(row.get(column) or empty)
         return row
 
     def upsert_agent(
-        self, agent_id: str, username: str, name: str, password_hash: str,
-        queues: Sequence[str], capacity: Mapping[str, int], now: float,
-        skills: Mapping[str, int] | None = None, supervises: Sequence[str] = (),
+        self,
+        agent_id: str,
+        username: str,
+        name: str,
+        password_hash: str,
+        queues: Sequence[str],
+        capacity: Mapping[str, int],
+        now: float,
+        skills: Mapping[str, int] | None = None,
+        supervises: Sequence[str] = (),
     ) -> None:
         """Create an agent, or update their name, password, queues, capacity, skills and
         supervised queues (an empty `password_hash` keeps the stored one)."""
@@ -56,9 +67,18 @@ class AgentRows(SqlBase):
             "ELSE excluded.password_hash END, queues = excluded.queues, "
             "capacity = excluded.capacity, skills = excluded.skills, "
             "supervises = excluded.supervises",
-            (agent_id, username, name, password_hash, json.dumps(list(queues)),
-             json.dumps(dict(capacity)), now, now, json.dumps(dict(skills or {})),
-             json.dumps(list(supervises))),
+            (
+                agent_id,
+                username,
+                name,
+                password_hash,
+                json.dumps(list(queues)),
+                json.dumps(dict(capacity)),
+                now,
+                now,
+                json.dumps(dict(skills or {})),
+                json.dumps(list(supervises)),
+            ),
         )
 
     def agent(self, agent_id: str) -> Row | None:
@@ -68,8 +88,11 @@ class AgentRows(SqlBase):
         return self._agent(self._one("SELECT * FROM agents WHERE username = ?", (username,)))
 
     def agents(self) -> list[Row]:
-        return [a for a in (self._agent(r) for r in self._all("SELECT * FROM agents ORDER BY id"))
-                if a is not None]
+        return [
+            a
+            for a in (self._agent(r) for r in self._all("SELECT * FROM agents ORDER BY id"))
+            if a is not None
+        ]
 
     def set_agent_state(self, agent_id: str, state: str, reason: str | None, now: float) -> None:
         self.conn.execute(
@@ -81,16 +104,17 @@ class AgentRows(SqlBase):
         self.conn.execute("UPDATE agents SET idle_since = ? WHERE id = ?", (when, agent_id))
 
     def set_last_offered(self, agent_id: str, when: float) -> None:
-        self.conn.execute("UPDATE agents SET last_offered_at = ? WHERE id = ?",
-                          (when, agent_id))
+        self.conn.execute("UPDATE agents SET last_offered_at = ? WHERE id = ?", (when, agent_id))
 
     def set_wrap_until(self, agent_id: str, when: float | None) -> None:
         self.conn.execute("UPDATE agents SET wrap_until = ? WHERE id = ?", (when, agent_id))
 
     def wrap_deadlines(self) -> list[Row]:
         """(id, wrap_until) of agents in after-contact work with a timer."""
-        return self._all("SELECT id, wrap_until FROM agents WHERE state = 'wrap_up' "
-                         "AND wrap_until IS NOT NULL ORDER BY wrap_until")
+        return self._all(
+            "SELECT id, wrap_until FROM agents WHERE state = 'wrap_up' "
+            "AND wrap_until IS NOT NULL ORDER BY wrap_until"
+        )
 
     def _teams(self) -> dict[tuple[str, str], list[str]]:
         """(`queues` | `supervises`, queue) -> agent ids, cached: every event's audience needs
@@ -113,8 +137,11 @@ class AgentRows(SqlBase):
         if cache is None:
             cache = {}
             for row in self._all("SELECT id, queues, supervises FROM agents"):
-                cache[row["id"]] = {"id": row["id"], "queues": _decoded(row["queues"] or "[]"),
-                                    "supervises": _decoded(row["supervises"] or "[]")}
+                cache[row["id"]] = {
+                    "id": row["id"],
+                    "queues": _decoded(row["queues"] or "[]"),
+                    "supervises": _decoded(row["supervises"] or "[]"),
+                }
             self._roster_cache = cache
         return cache
 
@@ -130,17 +157,28 @@ class AgentRows(SqlBase):
         ids = sorted({a for q in queues for a in self.members_of(q)})
         out: list[Row] = []
         for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
-            out += [a for a in (self._agent(r) for r in self._all(
-                f"SELECT * FROM agents WHERE state IN ('available', 'busy') AND id IN ({marks})"
-                f" ORDER BY id", chunk)) if a is not None]
+            out += [
+                a
+                for a in (
+                    self._agent(r)
+                    for r in self._all(
+                        "SELECT * FROM agents WHERE state IN ('available', 'busy') "
+                        f"AND id IN ({marks}) ORDER BY id",
+                        chunk,
+                    )
+                )
+                if a is not None
+            ]
         return out
 
     def agent_states(self) -> list[Row]:
         """(id, state, queues) of every agent: the live figures' agents-by-state."""
-        return [{"id": r["id"], "state": r["state"], "queues": _decoded(r["queues"])}
-                for r in self._all("SELECT id, state, queues FROM agents")]
+        return [
+            {"id": r["id"], "state": r["state"], "queues": _decoded(r["queues"])}
+            for r in self._all("SELECT id, state, queues FROM agents")
+        ]
 
     def agent_load(self, agent_id: str) -> dict[str, int]:
         """Work the agent holds per channel: assigned/wrap-up conversations, pending offers
@@ -148,19 +186,21 @@ class AgentRows(SqlBase):
         load: dict[str, int] = {}
         for row in self.conn.execute(
             "SELECT channel, COUNT(*) FROM conversations WHERE assigned_agent = ? "
-            "AND status IN ('assigned', 'wrap_up') GROUP BY channel", (agent_id,)
+            "AND status IN ('assigned', 'wrap_up') GROUP BY channel",
+            (agent_id,),
         ):
             load[row[0]] = load.get(row[0], 0) + row[1]
         for row in self.conn.execute(
             "SELECT c.channel, COUNT(*) FROM offers o JOIN conversations c "
             "ON c.id = o.conversation_id WHERE o.agent_id = ? AND o.status = 'pending' "
-            "GROUP BY c.channel", (agent_id,)
+            "GROUP BY c.channel",
+            (agent_id,),
         ):
             load[row[0]] = load.get(row[0], 0) + row[1]
         marks = ", ".join("?" for _ in CALL_OVER_STATES)
         calls = self._one(
-            f"SELECT COUNT(*) AS n FROM calls WHERE agent_id = ? AND lower(state) NOT IN "
-            f"({marks})", (agent_id, *CALL_OVER_STATES)
+            f"SELECT COUNT(*) AS n FROM calls WHERE agent_id = ? AND lower(state) NOT IN ({marks})",
+            (agent_id, *CALL_OVER_STATES),
         )
         if calls and calls["n"]:
             load["voice"] = load.get("voice", 0) + int(calls["n"])
@@ -168,9 +208,16 @@ class AgentRows(SqlBase):
 
     def agents_in_states(self, states: Sequence[str]) -> list[Row]:
         marks = ", ".join("?" for _ in states)
-        return [a for a in (self._agent(r) for r in self._all(
-            f"SELECT * FROM agents WHERE state IN ({marks}) ORDER BY id", tuple(states)))
-            if a is not None]
+        return [
+            a
+            for a in (
+                self._agent(r)
+                for r in self._all(
+                    f"SELECT * FROM agents WHERE state IN ({marks}) ORDER BY id", tuple(states)
+                )
+            )
+            if a is not None
+        ]
 
     def all_loads(self, agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
         """`agent_load` for every agent holding work (or only for `agent_ids`), in three
@@ -190,24 +237,30 @@ class AgentRows(SqlBase):
             if len(agent_ids) <= 500:  # under SQLite's bound-parameter limit
                 ids = tuple(agent_ids)
                 marks = ", ".join("?" for _ in ids)
-                only = {"c": f" AND assigned_agent IN ({marks})",
-                        "o": f" AND o.agent_id IN ({marks})", "k": f" AND agent_id IN ({marks})"}
+                only = {
+                    "c": f" AND assigned_agent IN ({marks})",
+                    "o": f" AND o.agent_id IN ({marks})",
+                    "k": f" AND agent_id IN ({marks})",
+                }
         for row in self.conn.execute(
             "SELECT assigned_agent, channel, COUNT(*) FROM conversations WHERE status IN "
             f"('assigned', 'wrap_up') AND assigned_agent IS NOT NULL{only['c']} "
-            "GROUP BY assigned_agent, channel", ids
+            "GROUP BY assigned_agent, channel",
+            ids,
         ):
             add(row[0], row[1], row[2])
         for row in self.conn.execute(
             "SELECT o.agent_id, c.channel, COUNT(*) FROM offers o JOIN conversations c "
             f"ON c.id = o.conversation_id WHERE o.status = 'pending'{only['o']} "
-            "GROUP BY o.agent_id, c.channel", ids
+            "GROUP BY o.agent_id, c.channel",
+            ids,
         ):
             add(row[0], row[1], row[2])
         marks = ", ".join("?" for _ in CALL_OVER_STATES)
         for row in self.conn.execute(
             f"SELECT agent_id, COUNT(*) FROM calls WHERE lower(state) NOT IN ({marks})"
-            f"{only['k']} GROUP BY agent_id", (*CALL_OVER_STATES, *ids)
+            f"{only['k']} GROUP BY agent_id",
+            (*CALL_OVER_STATES, *ids),
         ):
             add(row[0], "voice", row[1])
         return loads

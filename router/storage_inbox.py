@@ -29,8 +29,9 @@ class InboxRows(SqlBase):
         )
 
     def customer_by_identity(self, kind: str, value: str) -> str | None:
-        row = self._one("SELECT customer_id FROM identities WHERE kind = ? AND value = ?",
-                        (kind, value))
+        row = self._one(
+            "SELECT customer_id FROM identities WHERE kind = ? AND value = ?", (kind, value)
+        )
         return None if row is None else str(row["customer_id"])
 
     def customer(self, customer_id: str) -> Row | None:
@@ -50,15 +51,20 @@ class InboxRows(SqlBase):
     # ------------------------------------------------------------------ conversations
 
     def add_conversation(
-        self, conversation_id: str, channel: str, customer_id: str, queue: str,
-        subject: str | None, now: float, direction: str = "inbound",
+        self,
+        conversation_id: str,
+        channel: str,
+        customer_id: str,
+        queue: str,
+        subject: str | None,
+        now: float,
+        direction: str = "inbound",
     ) -> None:
         self.conn.execute(
             "INSERT INTO conversations (id, channel, customer_id, queue, status, subject, "
             "created_at, updated_at, queued_since, queue_entered_at, direction) "
             "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-            (conversation_id, channel, customer_id, queue, subject, now, now, now, now,
-             direction),
+            (conversation_id, channel, customer_id, queue, subject, now, now, now, now, direction),
         )
 
     def conversation(self, conversation_id: str) -> Row | None:
@@ -79,20 +85,27 @@ class InboxRows(SqlBase):
         if row is None:
             return None
         return {
-            "id": row["id"], "channel": row["channel"],
+            "id": row["id"],
+            "channel": row["channel"],
             "customer": self.customer(row["customer_id"]),
-            "queue": row["queue"], "status": row["status"],
-            "assigned_agent": row["assigned_agent"], "subject": row["subject"],
-            "created_at": row["created_at"], "updated_at": row["updated_at"],
+            "queue": row["queue"],
+            "status": row["status"],
+            "assigned_agent": row["assigned_agent"],
+            "subject": row["subject"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
             "last_inbound_at": row["last_inbound_at"],
-            "direction": row["direction"], "disposition": row["disposition"],
+            "direction": row["direction"],
+            "disposition": row["disposition"],
         }
 
     def held_conversations(self, agent_id: str, statuses: Sequence[str]) -> list[Row]:
         marks = ", ".join("?" for _ in statuses)
         return self._all(
             f"SELECT * FROM conversations WHERE assigned_agent = ? AND status IN ({marks}) "
-            f"ORDER BY created_at, id", (agent_id, *statuses))
+            f"ORDER BY created_at, id",
+            (agent_id, *statuses),
+        )
 
     def waiting_conversations(self) -> list[Row]:
         """Queued conversations, oldest wait first."""
@@ -101,19 +114,23 @@ class InboxRows(SqlBase):
             "ORDER BY queued_since, created_at, id"
         )
 
-    def visible_conversation_ids(self, agent_id: str, queues: Sequence[str],
-                                 supervises: Sequence[str] = ()) -> list[str]:
+    def visible_conversation_ids(
+        self, agent_id: str, queues: Sequence[str], supervises: Sequence[str] = ()
+    ) -> list[str]:
         """What the agent may see: theirs (any status), queued/offered ones of their
         queues, and every open one of the queues they supervise."""
         marks = ", ".join("?" for _ in queues) or "NULL"
         smarks = ", ".join("?" for _ in supervises) or "NULL"
-        return [r["id"] for r in self._all(
-            f"SELECT id FROM conversations WHERE assigned_agent = ? "
-            f"OR (status IN ('queued', 'offered') AND queue IN ({marks})) "
-            f"OR (status != 'closed' AND queue IN ({smarks})) "
-            f"ORDER BY created_at, id",
-            (agent_id, *queues, *supervises),
-        )]
+        return [
+            r["id"]
+            for r in self._all(
+                f"SELECT id FROM conversations WHERE assigned_agent = ? "
+                f"OR (status IN ('queued', 'offered') AND queue IN ({marks})) "
+                f"OR (status != 'closed' AND queue IN ({smarks})) "
+                f"ORDER BY created_at, id",
+                (agent_id, *queues, *supervises),
+            )
+        ]
 
     def open_conversation_for(self, customer_id: str, channel: str) -> str | None:
         """The customer's newest conversation on `channel` that is not closed, if any."""
@@ -143,22 +160,30 @@ class InboxRows(SqlBase):
 
     def live_conversation_ids(self) -> list[str]:
         marks = ", ".join("?" for _ in LIVE_STATUSES)
-        return [r["id"] for r in self._all(
-            f"SELECT id FROM conversations WHERE status IN ({marks})", LIVE_STATUSES)]
+        return [
+            r["id"]
+            for r in self._all(
+                f"SELECT id FROM conversations WHERE status IN ({marks})", LIVE_STATUSES
+            )
+        ]
 
     # ------------------------------------------------------------------ messages
 
     def add_message(
-        self, message_id: str, conversation_id: str, direction: str, author: str, body: str,
+        self,
+        message_id: str,
+        conversation_id: str,
+        direction: str,
+        author: str,
+        body: str,
         now: float,
     ) -> int:
         """Append a message at the conversation's next seq and return that seq."""
         self.conn.execute(
-            "UPDATE conversations SET last_msg_seq = last_msg_seq + 1, updated_at = ? "
-            "WHERE id = ?", (now, conversation_id),
+            "UPDATE conversations SET last_msg_seq = last_msg_seq + 1, updated_at = ? WHERE id = ?",
+            (now, conversation_id),
         )
-        row = self._one("SELECT last_msg_seq FROM conversations WHERE id = ?",
-                        (conversation_id,))
+        row = self._one("SELECT last_msg_seq FROM conversations WHERE id = ?", (conversation_id,))
         assert row is not None, conversation_id
         seq = int(row["last_msg_seq"])
         self.conn.execute(
@@ -172,19 +197,22 @@ class InboxRows(SqlBase):
         """Wire form (docs/protocol.md "Message row")."""
         return self._one(
             "SELECT id, conversation_id, seq, direction, author, body, html, created_at "
-            "FROM messages WHERE id = ?", (message_id,),
+            "FROM messages WHERE id = ?",
+            (message_id,),
         )
 
     def messages(self, conversation_id: str) -> list[Row]:
         return self._all(
             "SELECT id, conversation_id, seq, direction, author, body, html, created_at "
-            "FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,),
+            "FROM messages WHERE conversation_id = ? ORDER BY seq",
+            (conversation_id,),
         )
 
     def last_inbound_body(self, conversation_id: str) -> str:
         row = self._one(
             "SELECT body FROM messages WHERE conversation_id = ? AND direction = 'in' "
-            "ORDER BY seq DESC LIMIT 1", (conversation_id,),
+            "ORDER BY seq DESC LIMIT 1",
+            (conversation_id,),
         )
         return "" if row is None else str(row["body"])
 
@@ -209,8 +237,10 @@ class InboxRows(SqlBase):
         assert conversation is not None, offer["conversation_id"]
         customer = self.customer(conversation["customer_id"]) or {}
         return {
-            "id": offer["id"], "conversation_id": offer["conversation_id"],
-            "channel": conversation["channel"], "queue": conversation["queue"],
+            "id": offer["id"],
+            "conversation_id": offer["conversation_id"],
+            "channel": conversation["channel"],
+            "queue": conversation["queue"],
             "customer_name": customer.get("name", ""),
             "preview": self.last_inbound_body(offer["conversation_id"])[:140],
             "expires_at": offer["expires_at"],
@@ -234,5 +264,6 @@ class InboxRows(SqlBase):
         """(conversation_id, agent_id) of offers declined or lapsed after `since`."""
         return self._all(
             "SELECT conversation_id, agent_id FROM offers WHERE status IN "
-            "('rejected', 'timeout') AND ended_at > ?", (since,),
+            "('rejected', 'timeout') AND ended_at > ?",
+            (since,),
         )

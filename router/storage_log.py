@@ -32,8 +32,9 @@ class LogRows(SqlBase):
         """`append_event` with the event already JSON (one encoding for a whole audience)."""
         return self.append_event_texts([(agent_id, text)], now)[0][1]
 
-    def append_event_texts(self, rows: list[tuple[str, str]], now: float
-                           ) -> list[tuple[str, int, str]]:
+    def append_event_texts(
+        self, rows: list[tuple[str, str]], now: float
+    ) -> list[tuple[str, int, str]]:
         """Append many (agent id, event JSON) in order with one batched insert; returns
         (agent id, seq, JSON) for each, for the sessions to send as it is stored. Call inside
         a transaction.
@@ -50,7 +51,8 @@ class LogRows(SqlBase):
             out.append((agent_id, seq, text))
         self.conn.executemany(
             "INSERT INTO events (agent_id, seq, event, created_at) VALUES (?, ?, ?, ?)",
-            [(agent_id, seq, text, now) for agent_id, seq, text in out])
+            [(agent_id, seq, text, now) for agent_id, seq, text in out],
+        )
         return out
 
     def _seq_cache(self) -> dict[str, int]:
@@ -71,7 +73,8 @@ class LogRows(SqlBase):
             row = self.conn.execute(
                 "SELECT MAX(COALESCE((SELECT last_seq FROM agents WHERE id = ?), 0), "
                 "COALESCE((SELECT MAX(seq) FROM events WHERE agent_id = ?), 0))",
-                (agent_id, agent_id)).fetchone()
+                (agent_id, agent_id),
+            ).fetchone()
             seq = int(row[0])
             seqs[agent_id] = seq
         return seq
@@ -84,39 +87,46 @@ class LogRows(SqlBase):
         return [
             (int(r["seq"]), json.loads(r["event"]))
             for r in self.conn.execute(
-                "SELECT seq, event FROM events WHERE agent_id = ? AND seq > ? ORDER BY seq "
-                "LIMIT ?", (agent_id, since, limit),
+                "SELECT seq, event FROM events WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (agent_id, since, limit),
             )
         ]
 
-    def event_texts_after(self, agent_id: str, since: int, limit: int = 500
-                          ) -> list[tuple[int, str]]:
+    def event_texts_after(
+        self, agent_id: str, since: int, limit: int = 500
+    ) -> list[tuple[int, str]]:
         """`events_after` as stored JSON text, for sending without decoding it again."""
-        return [(int(r[0]), str(r[1])) for r in self.conn.execute(
-            "SELECT seq, event FROM events WHERE agent_id = ? AND seq > ? ORDER BY seq "
-            "LIMIT ?", (agent_id, since, limit))]
+        return [
+            (int(r[0]), str(r[1]))
+            for r in self.conn.execute(
+                "SELECT seq, event FROM events WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (agent_id, since, limit),
+            )
+        ]
 
     def prune_events(self, agent_id: str, keep: int) -> int:
         """Delete all but the newest `keep` events of the stream (never the newest one: it is
         the stream's head) and record the head in `agents.last_seq`."""
         head = self.last_seq(agent_id)
-        self.conn.execute("UPDATE agents SET last_seq = ? WHERE id = ? AND last_seq < ?",
-                          (head, agent_id, head))
-        return self.conn.execute("DELETE FROM events WHERE agent_id = ? AND seq <= ?",
-                                 (agent_id, head - max(1, keep))).rowcount
+        self.conn.execute(
+            "UPDATE agents SET last_seq = ? WHERE id = ? AND last_seq < ?", (head, agent_id, head)
+        )
+        return self.conn.execute(
+            "DELETE FROM events WHERE agent_id = ? AND seq <= ?", (agent_id, head - max(1, keep))
+        ).rowcount
 
     # ------------------------------------------------------------------ acks
 
     def stored_ack(self, agent_id: str, command_id: str) -> Row | None:
-        row = self._one("SELECT ack FROM acks WHERE agent_id = ? AND command_id = ?",
-                        (agent_id, command_id))
+        row = self._one(
+            "SELECT ack FROM acks WHERE agent_id = ? AND command_id = ?", (agent_id, command_id)
+        )
         return None if row is None else json.loads(row["ack"])
 
     def store_ack(
         self, agent_id: str, command_id: str, name: str, ack: Mapping[str, Any], now: float
     ) -> None:
         self.conn.execute(
-            "INSERT INTO acks (agent_id, command_id, name, ack, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO acks (agent_id, command_id, name, ack, created_at) VALUES (?, ?, ?, ?, ?)",
             (agent_id, command_id, name, json.dumps(ack), now),
         )

@@ -17,8 +17,9 @@ class TaskRows(SqlBase):
 
     # ------------------------------------------------------------------ facts
 
-    def add_fact(self, at: float, kind: str, data: Mapping[str, Any] | None = None,
-                 **columns: str | None) -> int:
+    def add_fact(
+        self, at: float, kind: str, data: Mapping[str, Any] | None = None, **columns: str | None
+    ) -> int:
         """Append one fact; `columns` are the indexed dimensions (task_id, agent_id, queue,
         channel, customer_id), `data` the rest. Returns its id."""
         values = [columns.get(c) for c in FACT_COLUMNS]
@@ -29,8 +30,9 @@ class TaskRows(SqlBase):
         )
         return int(cur.lastrowid or 0)
 
-    def facts(self, start: float | None = None, end: float | None = None,
-              after_id: int = 0) -> Iterator[Row]:
+    def facts(
+        self, start: float | None = None, end: float | None = None, after_id: int = 0
+    ) -> Iterator[Row]:
         """Facts in log order with `data` decoded, optionally within [start, end)."""
         sql = "SELECT * FROM facts WHERE id > ?"
         params: list[Any] = [after_id]
@@ -47,8 +49,16 @@ class TaskRows(SqlBase):
 
     # ------------------------------------------------------------------ callbacks
 
-    def add_callback(self, callback_id: str, conversation_id: str, agent_id: str, queue: str,
-                     due_at: float, note: str | None, now: float) -> None:
+    def add_callback(
+        self,
+        callback_id: str,
+        conversation_id: str,
+        agent_id: str,
+        queue: str,
+        due_at: float,
+        note: str | None,
+        now: float,
+    ) -> None:
         self.conn.execute(
             "INSERT INTO callbacks (id, conversation_id, agent_id, queue, due_at, note, status,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?)",
@@ -56,26 +66,34 @@ class TaskRows(SqlBase):
         )
 
     def due_callbacks(self, now: float) -> list[Row]:
-        return self._all("SELECT * FROM callbacks WHERE status = 'scheduled' AND due_at <= ? "
-                         "ORDER BY due_at, id", (now,))
+        return self._all(
+            "SELECT * FROM callbacks WHERE status = 'scheduled' AND due_at <= ? "
+            "ORDER BY due_at, id",
+            (now,),
+        )
 
     def next_callback_due(self) -> float | None:
         row = self._one("SELECT MIN(due_at) AS t FROM callbacks WHERE status = 'scheduled'")
         return None if row is None or row["t"] is None else float(row["t"])
 
     def callback_queued(self, callback_id: str, task_id: str) -> None:
-        self.conn.execute("UPDATE callbacks SET status = 'queued', task_id = ? WHERE id = ?",
-                          (task_id, callback_id))
+        self.conn.execute(
+            "UPDATE callbacks SET status = 'queued', task_id = ? WHERE id = ?",
+            (task_id, callback_id),
+        )
 
     def queue_waiting(self) -> list[Row]:
         """Per queue: tasks waiting (queued or offered) and the oldest one's queue entry."""
         return self._all(
             "SELECT queue, COUNT(*) AS depth, MIN(queue_entered_at) AS oldest "
-            "FROM conversations WHERE status IN ('queued', 'offered') GROUP BY queue")
+            "FROM conversations WHERE status IN ('queued', 'offered') GROUP BY queue"
+        )
 
     # ------------------------------------------------------------------ timed tasks
 
     def overflow_candidates(self) -> list[Row]:
         """Queued conversations with the time they entered their current queue."""
-        return self._all("SELECT id, queue, queue_entered_at FROM conversations "
-                         "WHERE status = 'queued' ORDER BY queue_entered_at, id")
+        return self._all(
+            "SELECT id, queue, queue_entered_at FROM conversations "
+            "WHERE status = 'queued' ORDER BY queue_entered_at, id"
+        )

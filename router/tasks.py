@@ -27,8 +27,9 @@ def assign(acd: Acd, offer: Row, agent_id: str) -> Row:
     acd.storage.set_idle_since(agent_id, now)
     before = acd.conversation(offer["conversation_id"])
     wait = now - (before["queue_entered_at"] or before["created_at"])
-    task = acd.change_conversation(offer["conversation_id"], status="assigned",
-                                   assigned_agent=agent_id, queued_since=None)
+    task = acd.change_conversation(
+        offer["conversation_id"], status="assigned", assigned_agent=agent_id, queued_since=None
+    )
     acd.fact("reservation_accepted", task, agent_id, reservation=offer["id"])
     acd.fact("task_assigned", task, agent_id, wait=wait)
     log.info("agent %s accepted %s", agent_id, task["id"])
@@ -52,12 +53,19 @@ def enter_wrap_up(acd: Acd, agent: Row) -> None:
         return
     if agent["state"] == "busy" and acd.storage.agent_load(agent["id"]).get("voice", 0) > 0:
         return  # still on a call: its end starts the wrap-up
-    acd.set_agent_state(agent["id"], "wrap_up", None,
-                        wrap_until=acd.now() + acd.config.wrap_up_timeout)
+    acd.set_agent_state(
+        agent["id"], "wrap_up", None, wrap_until=acd.now() + acd.config.wrap_up_timeout
+    )
 
 
-def complete(acd: Acd, agent_id: str, task: Row, disposition: str | None,
-             note: str | None = None, timed_out: bool = False) -> None:
+def complete(
+    acd: Acd,
+    agent_id: str,
+    task: Row,
+    disposition: str | None,
+    note: str | None = None,
+    timed_out: bool = False,
+) -> None:
     """Close the task. If that ends the agent's after-contact work, they are available."""
     if note:
         acd.add_message(task["id"], "note", agent_id, note)
@@ -67,11 +75,20 @@ def complete(acd: Acd, agent_id: str, task: Row, disposition: str | None,
     if disposition is not None:
         fields["disposition"] = disposition
     acd.change_conversation(task["id"], **fields)
-    acd.fact("task_completed", task, agent_id, disposition=disposition or task["disposition"],
-             timed_out=timed_out)
+    acd.fact(
+        "task_completed",
+        task,
+        agent_id,
+        disposition=disposition or task["disposition"],
+        timed_out=timed_out,
+    )
     agent = acd.storage.agent(agent_id)
-    if (agent is not None and agent["state"] == "wrap_up" and not timed_out
-            and not acd.storage.held_conversations(agent_id, ("wrap_up",))):
+    if (
+        agent is not None
+        and agent["state"] == "wrap_up"
+        and not timed_out
+        and not acd.storage.held_conversations(agent_id, ("wrap_up",))
+    ):
         acd.set_agent_state(agent_id, "available")
 
 
@@ -83,8 +100,14 @@ def set_disposition(acd: Acd, agent_id: str, task: Row, disposition: str) -> Non
 def transfer_to_queue(acd: Acd, by: str, task: Row, queue: str) -> None:
     now = acd.now()
     acd.fact("task_transferred", task, by, to_queue=queue, from_agent=task["assigned_agent"])
-    task = acd.change_conversation(task["id"], status="queued", assigned_agent=None,
-                                   queue=queue, queued_since=now, queue_entered_at=now)
+    task = acd.change_conversation(
+        task["id"],
+        status="queued",
+        assigned_agent=None,
+        queue=queue,
+        queued_since=now,
+        queue_entered_at=now,
+    )
     acd.fact("task_queued", task, reason="transfer")
     log.info("%s transferred %s to %s", by, task["id"], queue)
 
@@ -113,18 +136,19 @@ def transfer_to_agent(acd: Acd, by: str, task: Row, target_id: str) -> None:
         if offer["conversation_id"] == task["id"]:
             acd.end_offer(offer, "canceled", requeue=False)
     acd.fact("task_transferred", task, by, to_agent=target_id, from_agent=task["assigned_agent"])
-    task = acd.change_conversation(task["id"], assigned_agent=target_id, status="assigned",
-                                   queued_since=None)
+    task = acd.change_conversation(
+        task["id"], assigned_agent=target_id, status="assigned", queued_since=None
+    )
     acd.fact("task_assigned", task, target_id, wait=0.0, transfer=True)
     log.info("%s transferred %s to agent %s", by, task["id"], target_id)
 
 
-def schedule_callback(acd: Acd, agent_id: str, task: Row, at: float, queue: str,
-                      note: str | None) -> str:
+def schedule_callback(
+    acd: Acd, agent_id: str, task: Row, at: float, queue: str, note: str | None
+) -> str:
     callback_id = new_id("cb")
     acd.storage.add_callback(callback_id, task["id"], agent_id, queue, at, note, acd.now())
-    acd.fact("callback_scheduled", task, agent_id, callback=callback_id, due_at=at,
-             to_queue=queue)
+    acd.fact("callback_scheduled", task, agent_id, callback=callback_id, due_at=at, to_queue=queue)
     if note:
         acd.add_message(task["id"], "note", agent_id, f"Callback scheduled: {note}")
     log.info("agent %s scheduled callback %s for %s", agent_id, callback_id, task["id"])
@@ -137,14 +161,22 @@ def fire_callback(acd: Acd, callback: Row) -> str:
     now = acd.now()
     task_id = new_id("c")
     subject = f"Callback: {origin['subject']}" if origin["subject"] else "Callback"
-    acd.storage.add_conversation(task_id, "voice", origin["customer_id"], callback["queue"],
-                                 subject, now, direction="outbound")
+    acd.storage.add_conversation(
+        task_id,
+        "voice",
+        origin["customer_id"],
+        callback["queue"],
+        subject,
+        now,
+        direction="outbound",
+    )
     task = acd.change_conversation(task_id, before=set())
     note = callback["note"] or "The customer asked to be called back now."
     acd.add_message(task_id, "note", callback["agent_id"], note)
     acd.storage.callback_queued(callback["id"], task_id)
-    acd.fact("task_created", task, direction="outbound", callback=callback["id"],
-             origin=origin["id"])
+    acd.fact(
+        "task_created", task, direction="outbound", callback=callback["id"], origin=origin["id"]
+    )
     acd.fact("task_queued", task, reason="callback")
     log.info("callback %s is due: task %s in %s", callback["id"], task_id, callback["queue"])
     return task_id

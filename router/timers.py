@@ -27,8 +27,9 @@ def run_due(acd: Acd, now: float) -> None:
             tasks.complete(acd, agent_id, task, None, timed_out=True)
         log.info("agent %s: wrap-up time is over", agent_id)
         acd.set_agent_state(agent_id, "available")
-    for task_id, target in routing.overflowing(storage.overflow_candidates(),
-                                               acd.config.queue_specs, now):
+    for task_id, target in routing.overflowing(
+        storage.overflow_candidates(), acd.config.queue_specs, now
+    ):
         task = acd.conversation(task_id)
         acd.fact("task_overflowed", task, to_queue=target)
         moved = acd.change_conversation(task_id, queue=target, queue_entered_at=now)

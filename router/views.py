@@ -53,8 +53,9 @@ def build_snapshot(storage: Storage, agent: Row, page_size: int) -> list[Snapsho
     conversations: list[Row] = []
     customers: dict[str, Row] = {}
     messages: list[Row] = []
-    for conversation_id in storage.visible_conversation_ids(agent["id"], agent["queues"],
-                                                                 agent["supervises"]):
+    for conversation_id in storage.visible_conversation_ids(
+        agent["id"], agent["queues"], agent["supervises"]
+    ):
         row = storage.conversation(conversation_id)
         if row is None or not may_see(agent, row):
             continue
@@ -64,8 +65,11 @@ def build_snapshot(storage: Storage, agent: Row, page_size: int) -> list[Snapsho
         customers[wire["customer"]["id"]] = wire["customer"]
         messages.extend(storage.messages(conversation_id))
     offers = [storage.offer_wire(o) for o in storage.pending_offers(agent["id"])]
-    state = {"state": agent["state"], "reason": agent["state_reason"],
-             "since": agent["state_since"]}
+    state = {
+        "state": agent["state"],
+        "reason": agent["state_reason"],
+        "since": agent["state_since"],
+    }
 
     rows: list[tuple[str, Row]] = (
         [("customers", c) for c in customers.values()]
@@ -77,16 +81,31 @@ def build_snapshot(storage: Storage, agent: Row, page_size: int) -> list[Snapsho
     chunks = _chunks(rows, page_size)
     for number, chunk in enumerate(chunks):
         parts: dict[str, list[Row]] = {
-            "customers": [], "conversations": [], "messages": [], "offers": []
+            "customers": [],
+            "conversations": [],
+            "messages": [],
+            "offers": [],
         }
         for key, row in chunk:
             parts[key].append(row)
-        pages.append(Snapshot(
-            page=number, last=number == len(chunks) - 1, seq=seq,
-            customers=tuple(parts["customers"]), conversations=tuple(parts["conversations"]),
-            messages=tuple(parts["messages"]), offers=tuple(parts["offers"]),
-            agent_state=state if number == 0 else None,
-        ))
-    log.info("snapshot for %s at seq %d: %d conversations, %d messages, %d pages",
-             agent["id"], seq, len(conversations), len(messages), len(pages))
+        pages.append(
+            Snapshot(
+                page=number,
+                last=number == len(chunks) - 1,
+                seq=seq,
+                customers=tuple(parts["customers"]),
+                conversations=tuple(parts["conversations"]),
+                messages=tuple(parts["messages"]),
+                offers=tuple(parts["offers"]),
+                agent_state=state if number == 0 else None,
+            )
+        )
+    log.info(
+        "snapshot for %s at seq %d: %d conversations, %d messages, %d pages",
+        agent["id"],
+        seq,
+        len(conversations),
+        len(messages),
+        len(pages),
+    )
     return pages

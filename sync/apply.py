@@ -65,7 +65,8 @@ def preview(body: str | None) -> str:
 
 def _upsert_customer(db: sqlite_utils.Database, row: Mapping[str, Any], ch: Changes) -> None:
     name = row.get("name") or next(
-        (i.get("value") for i in row.get("identities") or [] if i.get("value")), "Unknown")
+        (i.get("value") for i in row.get("identities") or [] if i.get("value")), "Unknown"
+    )
     db.execute(
         "INSERT INTO customers (id, name, created_at) VALUES (?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
@@ -83,8 +84,18 @@ def _upsert_customer(db: sqlite_utils.Database, row: Mapping[str, Any], ch: Chan
     ch.tables.add("customers")
 
 
-_CONV_COLS = ("channel", "customer_id", "queue", "status", "assigned_agent", "subject",
-              "created_at", "updated_at", "last_inbound_at", "sla_due")
+_CONV_COLS = (
+    "channel",
+    "customer_id",
+    "queue",
+    "status",
+    "assigned_agent",
+    "subject",
+    "created_at",
+    "updated_at",
+    "last_inbound_at",
+    "sla_due",
+)
 
 
 def _upsert_conversation(db: sqlite_utils.Database, row: Mapping[str, Any], ch: Changes) -> None:
@@ -92,20 +103,19 @@ def _upsert_conversation(db: sqlite_utils.Database, row: Mapping[str, Any], ch: 
     if isinstance(customer, Mapping):
         _upsert_customer(db, customer, ch)
     values = dict(row)
-    values["customer_id"] = customer["id"] if isinstance(customer, Mapping) else row.get(
-        "customer_id")
+    values["customer_id"] = (
+        customer["id"] if isinstance(customer, Mapping) else row.get("customer_id")
+    )
     cols = ", ".join(_CONV_COLS)
     marks = ", ".join("?" for _ in _CONV_COLS)
     # Multi-argument MAX is NULL when any argument is, hence the COALESCE chains.
     keep = {
         "last_inbound_at": "COALESCE(MAX(excluded.{c}, conversations.{c}), excluded.{c}, "
-                           "conversations.{c})",
+        "conversations.{c})",
         "customer_id": "COALESCE(excluded.{c}, conversations.{c})",
         "sla_due": "COALESCE(excluded.{c}, conversations.{c})",
     }
-    updates = ", ".join(
-        f"{c} = " + keep.get(c, "excluded.{c}").format(c=c) for c in _CONV_COLS
-    )
+    updates = ", ".join(f"{c} = " + keep.get(c, "excluded.{c}").format(c=c) for c in _CONV_COLS)
     db.execute(
         f"INSERT INTO conversations (id, {cols}) VALUES (?, {marks}) "
         f"ON CONFLICT(id) DO UPDATE SET {updates}",
@@ -151,8 +161,9 @@ def refresh_conversation(db: sqlite_utils.Database, conversation_id: str) -> Non
     )
 
 
-def _upsert_message(db: sqlite_utils.Database, row: Mapping[str, Any], ch: Changes,
-                    count_unread: bool) -> None:
+def _upsert_message(
+    db: sqlite_utils.Database, row: Mapping[str, Any], ch: Changes, count_unread: bool
+) -> None:
     conv = row["conversation_id"]
     _ensure_conversation(db, conv)
     existed = db.execute("SELECT 1 FROM messages WHERE id = ?", [row["id"]]).fetchone()
@@ -164,20 +175,28 @@ def _upsert_message(db: sqlite_utils.Database, row: Mapping[str, Any], ch: Chang
         "seq = excluded.seq, direction = excluded.direction, author = excluded.author, "
         "body = excluded.body, html = excluded.html, attachments = excluded.attachments, "
         "created_at = excluded.created_at, status = 'sent', error = NULL",
-        [row["id"], conv, row.get("seq"), row.get("direction"), row.get("author"),
-         row.get("body"), row.get("html"),
-         json.dumps(attachments) if attachments is not None else None, row.get("created_at")],
+        [
+            row["id"],
+            conv,
+            row.get("seq"),
+            row.get("direction"),
+            row.get("author"),
+            row.get("body"),
+            row.get("html"),
+            json.dumps(attachments) if attachments is not None else None,
+            row.get("created_at"),
+        ],
     )
     if count_unread and not existed and row.get("direction") == "in":
-        db.execute("UPDATE conversations SET unread = COALESCE(unread, 0) + 1 WHERE id = ?",
-                   [conv])
+        db.execute("UPDATE conversations SET unread = COALESCE(unread, 0) + 1 WHERE id = ?", [conv])
     refresh_conversation(db, conv)
     ch.tables |= {"messages", "conversations"}
     ch.conversation_ids.add(conv)
 
 
-def _upsert_messages_bulk(db: sqlite_utils.Database, rows: list[Mapping[str, Any]],
-                          ch: Changes) -> set[str]:
+def _upsert_messages_bulk(
+    db: sqlite_utils.Database, rows: list[Mapping[str, Any]], ch: Changes
+) -> set[str]:
     """A snapshot page's messages in one `executemany`, each conversation's list fields
     recomputed once per page rather than once per message: a snapshot is history (no unread
     to count), and per-row work made a 100k-message snapshot four times slower than a plain
@@ -196,13 +215,25 @@ def _upsert_messages_bulk(db: sqlite_utils.Database, rows: list[Mapping[str, Any
         "seq = excluded.seq, direction = excluded.direction, author = excluded.author, "
         "body = excluded.body, html = excluded.html, attachments = excluded.attachments, "
         "created_at = excluded.created_at, status = 'sent', error = NULL",
-        [(row["id"], row["conversation_id"], row.get("seq"), row.get("direction"),
-          row.get("author"), row.get("body"), row.get("html"),
-          json.dumps(row["attachments"]) if row.get("attachments") is not None else None,
-          row.get("created_at")) for row in rows],
+        [
+            (
+                row["id"],
+                row["conversation_id"],
+                row.get("seq"),
+                row.get("direction"),
+                row.get("author"),
+                row.get("body"),
+                row.get("html"),
+                json.dumps(row["attachments"]) if row.get("attachments") is not None else None,
+                row.get("created_at"),
+            )
+            for row in rows
+        ],
     )
-    db.execute("INSERT INTO messages_fts (rowid, body) SELECT rowid, body FROM messages "
-               "WHERE rowid > ?", [first_new])
+    db.execute(
+        "INSERT INTO messages_fts (rowid, body) SELECT rowid, body FROM messages WHERE rowid > ?",
+        [first_new],
+    )
     db.execute("DELETE FROM sync_state WHERE key = ?", [FTS_BULK_KEY])
     for conv in convs:
         refresh_conversation(db, conv)
@@ -212,8 +243,9 @@ def _upsert_messages_bulk(db: sqlite_utils.Database, rows: list[Mapping[str, Any
     return convs
 
 
-def _upsert_offer(db: sqlite_utils.Database, row: Mapping[str, Any], now: float,
-                  ch: Changes) -> None:
+def _upsert_offer(
+    db: sqlite_utils.Database, row: Mapping[str, Any], now: float, ch: Changes
+) -> None:
     cols = ("conversation_id", "channel", "queue", "customer_name", "preview", "expires_at")
     new = db.execute("SELECT 1 FROM offers WHERE id = ?", [row["id"]]).fetchone() is None
     db.execute(
@@ -227,8 +259,9 @@ def _upsert_offer(db: sqlite_utils.Database, row: Mapping[str, Any], now: float,
         ch.offers_added.append({"id": row["id"], **{c: row.get(c) for c in cols}})
 
 
-def _set_agent_state(db: sqlite_utils.Database, agent_id: str, row: Mapping[str, Any],
-                     ch: Changes) -> None:
+def _set_agent_state(
+    db: sqlite_utils.Database, agent_id: str, row: Mapping[str, Any], ch: Changes
+) -> None:
     db.execute(
         "INSERT OR REPLACE INTO agent_state (agent_id, state, reason, since) VALUES (?, ?, ?, ?)",
         [agent_id, row.get("state"), row.get("reason"), row.get("since")],
@@ -236,8 +269,9 @@ def _set_agent_state(db: sqlite_utils.Database, agent_id: str, row: Mapping[str,
     ch.tables.add("agent_state")
 
 
-def _apply(db: sqlite_utils.Database, event: Mapping[str, Any], agent_id: str, now: float,
-           ch: Changes) -> None:
+def _apply(
+    db: sqlite_utils.Database, event: Mapping[str, Any], agent_id: str, now: float, ch: Changes
+) -> None:
     kind = event.get("kind")
     if kind == "conversation":
         _upsert_conversation(db, event["conversation"], ch)
@@ -253,8 +287,10 @@ def _apply(db: sqlite_utils.Database, event: Mapping[str, Any], agent_id: str, n
         _set_agent_state(db, agent_id, event, ch)
     elif kind == "metrics":
         for key, value in dict(event["metrics"]).items():
-            db.execute("INSERT OR REPLACE INTO metrics (key, value, updated_at) VALUES (?, ?, ?)",
-                       [key, json.dumps(value), now])
+            db.execute(
+                "INSERT OR REPLACE INTO metrics (key, value, updated_at) VALUES (?, ?, ?)",
+                [key, json.dumps(value), now],
+            )
         ch.tables.add("metrics")
     else:
         log.warning("skipping event of unknown kind %r", kind)
@@ -263,8 +299,9 @@ def _apply(db: sqlite_utils.Database, event: Mapping[str, Any], agent_id: str, n
 # --------------------------------------------------------------------------- public
 
 
-def apply_event(db: sqlite_utils.Database, seq: int, event: Mapping[str, Any], *,
-                agent_id: str, now: float) -> Changes:
+def apply_event(
+    db: sqlite_utils.Database, seq: int, event: Mapping[str, Any], *, agent_id: str, now: float
+) -> Changes:
     """Store one event's effect and set the cursor to `seq`, in one transaction.
 
     An event at or below the stored cursor changes nothing (replay overlap).
@@ -289,12 +326,14 @@ def apply_event(db: sqlite_utils.Database, seq: int, event: Mapping[str, Any], *
 
 
 def _seen(db: sqlite_utils.Database, kind: str, ids: Iterable[str]) -> None:
-    db.conn.executemany("INSERT OR IGNORE INTO snapshot_seen (kind, id) VALUES (?, ?)",
-                   [(kind, i) for i in ids])
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO snapshot_seen (kind, id) VALUES (?, ?)", [(kind, i) for i in ids]
+    )
 
 
-def apply_snapshot_page(db: sqlite_utils.Database, snapshot: Snapshot, *, agent_id: str,
-                        now: float) -> Changes:
+def apply_snapshot_page(
+    db: sqlite_utils.Database, snapshot: Snapshot, *, agent_id: str, now: float
+) -> Changes:
     """Store one snapshot page in one transaction; the last page also forgets what the router
     no longer shows (except conversations with unsent outbox commands) and sets the cursor.
     """
@@ -321,11 +360,14 @@ def apply_snapshot_page(db: sqlite_utils.Database, snapshot: Snapshot, *, agent_
 
 
 def _forget_unseen(db: sqlite_utils.Database, ch: Changes) -> None:
-    gone = [r[0] for r in db.execute(
-        "SELECT id FROM conversations WHERE id NOT IN "
-        "(SELECT id FROM snapshot_seen WHERE kind = 'conversation') "
-        "AND id NOT IN (SELECT conversation_id FROM outbox WHERE conversation_id IS NOT NULL)"
-    ).fetchall()]
+    gone = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM conversations WHERE id NOT IN "
+            "(SELECT id FROM snapshot_seen WHERE kind = 'conversation') "
+            "AND id NOT IN (SELECT conversation_id FROM outbox WHERE conversation_id IS NOT NULL)"
+        ).fetchall()
+    ]
     for conv in gone:
         db.execute("DELETE FROM messages WHERE conversation_id = ?", [conv])
         db.execute("DELETE FROM conversations WHERE id = ?", [conv])
@@ -333,9 +375,13 @@ def _forget_unseen(db: sqlite_utils.Database, ch: Changes) -> None:
         log.info("snapshot: %d conversation(s) no longer shown were removed", len(gone))
         ch.tables |= {"conversations", "messages"}
         ch.conversation_ids |= set(gone)
-    stale = [r[0] for r in db.execute(
-        "SELECT id FROM offers WHERE id NOT IN (SELECT id FROM snapshot_seen WHERE kind = 'offer')"
-    ).fetchall()]
+    stale = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM offers "
+            "WHERE id NOT IN (SELECT id FROM snapshot_seen WHERE kind = 'offer')"
+        ).fetchall()
+    ]
     for offer_id in stale:
         db.execute("DELETE FROM offers WHERE id = ?", [offer_id])
         ch.offers_revoked.append((offer_id, "canceled"))
@@ -347,8 +393,9 @@ def mark_read(db: sqlite_utils.Database, conversation_id: str) -> Changes:
     """The agent opened the conversation: its unread count goes to 0."""
     ch = Changes()
     with atomic(db):
-        cur = db.execute("UPDATE conversations SET unread = 0 WHERE id = ? AND unread != 0",
-                         [conversation_id])
+        cur = db.execute(
+            "UPDATE conversations SET unread = 0 WHERE id = ? AND unread != 0", [conversation_id]
+        )
         if cur.rowcount:
             ch.tables.add("conversations")
             ch.conversation_ids.add(conversation_id)
@@ -369,10 +416,20 @@ def bind_agent(db: sqlite_utils.Database, agent_id: str) -> bool:
             return False
         if owner is not None:
             if db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]:
-                raise RuntimeError(f"This cache holds unsent work of agent {owner}; "
-                                   f"it cannot be used by {agent_id}.")
-            for table in ("messages", "offers", "conversations", "identities", "customers",
-                          "agent_state", "metrics", "snapshot_seen"):
+                raise RuntimeError(
+                    f"This cache holds unsent work of agent {owner}; "
+                    f"it cannot be used by {agent_id}."
+                )
+            for table in (
+                "messages",
+                "offers",
+                "conversations",
+                "identities",
+                "customers",
+                "agent_state",
+                "metrics",
+                "snapshot_seen",
+            ):
                 db.execute(f"DELETE FROM [{table}]")
             set_state(db, CURSOR, "0")
             log.info("cache belonged to another agent: cleared")

@@ -12,8 +12,17 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 ConnState = Literal["connecting", "online", "offline", "auth_failed"]
-IssueKind = Literal["version", "malformed", "violation", "gap", "server_error", "cache",
-                    "cache_rebuilt", "disk_full", "internal"]
+IssueKind = Literal[
+    "version",
+    "malformed",
+    "violation",
+    "gap",
+    "server_error",
+    "cache",
+    "cache_rebuilt",
+    "disk_full",
+    "internal",
+]
 
 
 @dataclass(frozen=True)
@@ -108,5 +117,13 @@ class SessionStarted:
     kind: ClassVar[str] = "session_started"
 
 
-Change = (ConnectionStatus | DataChanged | CommandFailed | OfferReceived | OfferRevoked
-          | ProtocolIssue | SignedIn | SessionStarted)
+Change = (
+    ConnectionStatus
+    | DataChanged
+    | CommandFailed
+    | OfferReceived
+    | OfferRevoked
+    | ProtocolIssue
+    | SignedIn
+    | SessionStarted
+)

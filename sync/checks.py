@@ -29,8 +29,20 @@ UNAUTHORIZED = "unauthorized"
 TOKEN_EXPIRED = "token_expired"
 INTERNAL = "internal"
 ERROR_CODES = frozenset(
-    {BAD_FRAME, UNKNOWN_TYPE, TOO_LARGE, BAD_COMMAND, UNKNOWN_COMMAND, NOT_FOUND, FORBIDDEN,
-     OFFER_GONE, CONFLICT, UNAUTHORIZED, TOKEN_EXPIRED, INTERNAL}
+    {
+        BAD_FRAME,
+        UNKNOWN_TYPE,
+        TOO_LARGE,
+        BAD_COMMAND,
+        UNKNOWN_COMMAND,
+        NOT_FOUND,
+        FORBIDDEN,
+        OFFER_GONE,
+        CONFLICT,
+        UNAUTHORIZED,
+        TOKEN_EXPIRED,
+        INTERNAL,
+    }
 )
 AUTH_ERROR_CODES = frozenset({UNAUTHORIZED, TOKEN_EXPIRED})
 
@@ -59,47 +71,50 @@ class ProtocolError(Exception):
 # --------------------------------------------------------------------------- fields
 
 
-def req_int(obj: Mapping[str, Any], key: str, what: str, code: str = BAD_FRAME,
-         minimum: int = 0) -> int:
+def req_int(
+    obj: Mapping[str, Any], key: str, what: str, code: str = BAD_FRAME, minimum: int = 0
+) -> int:
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(code, f"{what}: \"{key}\" must be an integer.")
+        raise ProtocolError(code, f'{what}: "{key}" must be an integer.')
     if value < minimum:
-        raise ProtocolError(code, f"{what}: \"{key}\" must be at least {minimum}.")
+        raise ProtocolError(code, f'{what}: "{key}" must be at least {minimum}.')
     return value
 
 
 def req_num(obj: Mapping[str, Any], key: str, what: str, code: str = BAD_FRAME) -> float:
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ProtocolError(code, f"{what}: \"{key}\" must be a number.")
+        raise ProtocolError(code, f'{what}: "{key}" must be a number.')
     return float(value)
 
 
-def req_str(obj: Mapping[str, Any], key: str, what: str, code: str = BAD_FRAME,
-         optional: bool = False) -> str | None:
+def req_str(
+    obj: Mapping[str, Any], key: str, what: str, code: str = BAD_FRAME, optional: bool = False
+) -> str | None:
     value = obj.get(key)
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
-        raise ProtocolError(code, f"{what}: \"{key}\" must be a non-empty string.")
+        raise ProtocolError(code, f'{what}: "{key}" must be a non-empty string.')
     return value
 
 
-def req_obj(obj: Mapping[str, Any], key: str, what: str, optional: bool = False
-         ) -> dict[str, Any] | None:
+def req_obj(
+    obj: Mapping[str, Any], key: str, what: str, optional: bool = False
+) -> dict[str, Any] | None:
     value = obj.get(key)
     if value is None and optional:
         return None
     if not isinstance(value, dict):
-        raise ProtocolError(BAD_FRAME, f"{what}: \"{key}\" must be an object.")
+        raise ProtocolError(BAD_FRAME, f'{what}: "{key}" must be an object.')
     return value
 
 
 def req_rows(obj: Mapping[str, Any], key: str, what: str) -> tuple[dict[str, Any], ...]:
     value = obj.get(key, [])
     if not isinstance(value, list) or not all(isinstance(r, dict) and r.get("id") for r in value):
-        raise ProtocolError(BAD_FRAME, f"{what}: \"{key}\" must be a list of rows with ids.")
+        raise ProtocolError(BAD_FRAME, f'{what}: "{key}" must be a list of rows with ids.')
     return tuple(value)
 
 

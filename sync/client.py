@@ -68,11 +68,19 @@ class SyncEngine:
         rng: jitter source for the backoff.
     """
 
-    def __init__(self, cache_path: Path | str, base_url: str, *,
-                 on_change: Callable[[Change], None], token: str | None = None,
-                 username: str | None = None, password: str | None = None,
-                 clock: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, backoff_cap: float = 30.0) -> None:
+    def __init__(
+        self,
+        cache_path: Path | str,
+        base_url: str,
+        *,
+        on_change: Callable[[Change], None],
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        backoff_cap: float = 30.0,
+    ) -> None:
         self.cache_path = Path(cache_path)
         self.base_url = base_url.rstrip("/")
         self.ws_url = websocket_url(self.base_url)
@@ -147,36 +155,59 @@ class SyncEngine:
     def decline(self, offer_id: str) -> concurrent.futures.Future[str]:
         return self._submit(self._queue("decline", {"offer_id": offer_id}))
 
-    def transfer(self, conversation_id: str, *, queue: str | None = None,
-                 agent: str | None = None) -> concurrent.futures.Future[str]:
-        return self._submit(self._queue("transfer", {"conversation_id": conversation_id,
-                                                     "queue": queue, "agent": agent}))
+    def transfer(
+        self, conversation_id: str, *, queue: str | None = None, agent: str | None = None
+    ) -> concurrent.futures.Future[str]:
+        return self._submit(
+            self._queue(
+                "transfer", {"conversation_id": conversation_id, "queue": queue, "agent": agent}
+            )
+        )
 
-    def wrap_up(self, conversation_id: str, disposition: str,
-                note: str | None = None) -> concurrent.futures.Future[str]:
-        return self._submit(self._queue("wrap_up", {"conversation_id": conversation_id,
-                                                    "disposition": disposition, "note": note}))
+    def wrap_up(
+        self, conversation_id: str, disposition: str, note: str | None = None
+    ) -> concurrent.futures.Future[str]:
+        return self._submit(
+            self._queue(
+                "wrap_up",
+                {"conversation_id": conversation_id, "disposition": disposition, "note": note},
+            )
+        )
 
-    def call_event(self, call_id: str, direction: str, remote: str, state: str,
-                   at: float) -> concurrent.futures.Future[str]:
+    def call_event(
+        self, call_id: str, direction: str, remote: str, state: str, at: float
+    ) -> concurrent.futures.Future[str]:
         """Report a voice call's progress (handled by the PBX) so the router's metrics see it."""
-        return self._submit(self._queue("call_event", {
-            "call_id": call_id, "direction": direction, "remote": remote, "state": state,
-            "at": at}))
+        return self._submit(
+            self._queue(
+                "call_event",
+                {
+                    "call_id": call_id,
+                    "direction": direction,
+                    "remote": remote,
+                    "state": state,
+                    "at": at,
+                },
+            )
+        )
 
-    def set_disposition(self, conversation_id: str,
-                        disposition: str) -> concurrent.futures.Future[str]:
+    def set_disposition(
+        self, conversation_id: str, disposition: str
+    ) -> concurrent.futures.Future[str]:
         """Queue the wrap-up code for a conversation (one of the router's `codes.wrap_up`)."""
-        return self._submit(self._queue("set_disposition", {"conversation_id": conversation_id,
-                                                            "disposition": disposition}))
+        return self._submit(
+            self._queue(
+                "set_disposition", {"conversation_id": conversation_id, "disposition": disposition}
+            )
+        )
 
     def end_conversation(self, conversation_id: str) -> concurrent.futures.Future[str]:
         """Queue the end of the customer part: the conversation goes to wrap-up."""
-        return self._submit(self._queue("end_conversation",
-                                        {"conversation_id": conversation_id}))
+        return self._submit(self._queue("end_conversation", {"conversation_id": conversation_id}))
 
-    def schedule_callback(self, conversation_id: str, at: float, *, queue: str | None = None,
-                          note: str | None = None) -> concurrent.futures.Future[str]:
+    def schedule_callback(
+        self, conversation_id: str, at: float, *, queue: str | None = None, note: str | None = None
+    ) -> concurrent.futures.Future[str]:
         """Queue a callback: at `at` (Unix time) the router creates an outbound task."""
         args: dict[str, Any] = {"conversation_id": conversation_id, "at": float(at)}
         if queue:
@@ -205,10 +236,12 @@ class SyncEngine:
 
     def set_credentials(self, username: str, password: str) -> None:
         """New credentials (after auth_failed): log in with them and reconnect."""
+
         def apply() -> None:
             self._credentials = (username, password)
             self._token = None
             self._poke()
+
         self._loop.call_soon_threadsafe(apply)
 
     # ----------------------------------------------------------------- loop plumbing
@@ -245,8 +278,9 @@ class SyncEngine:
         asyncio.set_event_loop(self._loop)
         try:
             self._db, rebuilt = open_checked(self.cache_path)
-            self._fx = SessionEffects(self._db, self._emit, self._clock, self._on_live,
-                                      self._outbox_changed)
+            self._fx = SessionEffects(
+                self._db, self._emit, self._clock, self._on_live, self._outbox_changed
+            )
             known = get_state(self._db, "agent")
             if known:  # so replies written offline before hello carry the agent's name
                 agent = json.loads(known)
@@ -337,13 +371,19 @@ class SyncEngine:
             raise
 
     async def _queue_message(self, conversation_id: str, body: str, note: bool) -> str:
-        q = self._write(lambda: outbox.queue_message(
-            self.db, conversation_id, body, author=self.fx.author, now=self._clock(), note=note))
+        q = self._write(
+            lambda: outbox.queue_message(
+                self.db, conversation_id, body, author=self.fx.author, now=self._clock(), note=note
+            )
+        )
         return self._queued(q).message_id or ""
 
     async def _retry(self, message_id: str) -> str:
-        q = self._write(lambda: outbox.retry_message(self.db, message_id, author=self.fx.author,
-                                                     now=self._clock()))
+        q = self._write(
+            lambda: outbox.retry_message(
+                self.db, message_id, author=self.fx.author, now=self._clock()
+            )
+        )
         return self._queued(q).message_id or ""
 
     async def _queue(self, name: str, args: dict[str, Any]) -> str:
@@ -351,8 +391,9 @@ class SyncEngine:
         return self._queued(q).command.id
 
     async def _save_draft(self, conversation_id: str, body: str) -> None:
-        if self._write(lambda: outbox.save_draft(self.db, conversation_id, body,
-                                                 now=self._clock())):
+        if self._write(
+            lambda: outbox.save_draft(self.db, conversation_id, body, now=self._clock())
+        ):
             self._emit(DataChanged(frozenset({"drafts"}), frozenset({conversation_id})))
 
     def _queued(self, q: outbox.Queued) -> outbox.Queued:
@@ -368,8 +409,9 @@ class SyncEngine:
         token = self._token
         if token is None or not self._went_live:
             raise HttpActionError("Not connected to the router.")
-        return await self._loop.run_in_executor(None, post_typing, self.base_url, token,
-                                                conversation_id)
+        return await self._loop.run_in_executor(
+            None, post_typing, self.base_url, token, conversation_id
+        )
 
     async def _mark_read(self, conversation_id: str) -> None:
         self.fx.report(mark_read(self.db, conversation_id))
@@ -420,8 +462,11 @@ class SyncEngine:
         token = await self._ensure_token()
         try:
             async with connect(
-                self.ws_url, additional_headers={"Authorization": f"Bearer {token}"},
-                max_size=MAX_FRAME_BYTES, open_timeout=10, close_timeout=2,
+                self.ws_url,
+                additional_headers={"Authorization": f"Bearer {token}"},
+                max_size=MAX_FRAME_BYTES,
+                open_timeout=10,
+                close_timeout=2,
                 proxy=None if is_loopback(self.ws_url) else True,
                 user_agent_header="Switchboard",
             ) as ws:
@@ -440,8 +485,9 @@ class SyncEngine:
                 raise HaltError("auth_failed", self._denial(exc)) from None
             if status >= 500 or status in (408, 429):
                 raise RetryError(f"The router answered HTTP {status}.") from None
-            raise HaltError("offline", f"The router refused the connection (HTTP {status}).") \
-                from None
+            raise HaltError(
+                "offline", f"The router refused the connection (HTTP {status})."
+            ) from None
         except InvalidURI as exc:
             raise HaltError("offline", f"Bad router address: {exc}") from None
         except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, EOFError) as exc:
@@ -470,8 +516,14 @@ class SyncEngine:
             state: ConnState = "auth_failed" if exc.status == 401 else "offline"
             raise HaltError(state, exc.message) from None
         self._token = result.token
-        self._emit(SignedIn(str(result.agent.get("id", "")), str(result.agent.get("name", "")),
-                            result.token, result.expires_at))
+        self._emit(
+            SignedIn(
+                str(result.agent.get("id", "")),
+                str(result.agent.get("name", "")),
+                result.token,
+                result.expires_at,
+            )
+        )
         return result.token
 
     async def _pump(self, ws: ClientConnection) -> None:
@@ -489,8 +541,9 @@ class SyncEngine:
             fx.proto = fx.sendq = None
             writer.cancel()
 
-    async def _writer(self, ws: ClientConnection, proto: ClientProtocol,
-                      sendq: asyncio.Queue[Resume | Command]) -> None:
+    async def _writer(
+        self, ws: ClientConnection, proto: ClientProtocol, sendq: asyncio.Queue[Resume | Command]
+    ) -> None:
         """The connection's only sender, so frames leave in the order they were queued."""
         try:
             while True:

@@ -27,25 +27,30 @@ ArgCheck = Callable[[Mapping[str, Any]], None]
 def _body(args: Mapping[str, Any], what: str) -> None:
     req_str(args, "body", what, BAD_COMMAND)
     if len(args["body"]) > MAX_BODY_CHARS:
-        raise ProtocolError(TOO_LARGE, f"{what}: the message is {len(args['body'])} characters;"
-                                       f" the limit is {MAX_BODY_CHARS}.")
+        raise ProtocolError(
+            TOO_LARGE,
+            f"{what}: the message is {len(args['body'])} characters;"
+            f" the limit is {MAX_BODY_CHARS}.",
+        )
 
 
 def _message_id(args: Mapping[str, Any], what: str) -> None:
     if not is_uuid(args.get("message_id")):
-        raise ProtocolError(BAD_COMMAND, f"{what}: \"message_id\" must be a UUID.")
+        raise ProtocolError(BAD_COMMAND, f'{what}: "message_id" must be a UUID.')
 
 
 def _check_set_state(args: Mapping[str, Any]) -> None:
     if args.get("state") not in AGENT_STATES:
-        raise ProtocolError(BAD_COMMAND, "set_state: \"state\" must be one of "
-                                         + ", ".join(AGENT_STATES) + ".")
+        raise ProtocolError(
+            BAD_COMMAND, 'set_state: "state" must be one of ' + ", ".join(AGENT_STATES) + "."
+        )
     req_str(args, "reason", "set_state", BAD_COMMAND, optional=True)
 
 
 def _check_offer(name: str) -> ArgCheck:
     def check(args: Mapping[str, Any]) -> None:
         req_str(args, "offer_id", name, BAD_COMMAND)
+
     return check
 
 
@@ -54,7 +59,7 @@ def _check_send_message(args: Mapping[str, Any]) -> None:
     _message_id(args, "send_message")
     _body(args, "send_message")
     if args.get("format") != "text":
-        raise ProtocolError(BAD_COMMAND, "send_message: \"format\" must be \"text\".")
+        raise ProtocolError(BAD_COMMAND, 'send_message: "format" must be "text".')
 
 
 def _check_add_note(args: Mapping[str, Any]) -> None:
@@ -67,7 +72,7 @@ def _check_transfer(args: Mapping[str, Any]) -> None:
     req_str(args, "conversation_id", "transfer", BAD_COMMAND)
     targets = [k for k in ("queue", "agent") if args.get(k) is not None]
     if len(targets) != 1:
-        raise ProtocolError(BAD_COMMAND, "transfer: give exactly one of \"queue\" or \"agent\".")
+        raise ProtocolError(BAD_COMMAND, 'transfer: give exactly one of "queue" or "agent".')
     req_str(args, targets[0], "transfer", BAD_COMMAND)
 
 
@@ -76,7 +81,7 @@ def _check_wrap_up(args: Mapping[str, Any]) -> None:
     req_str(args, "disposition", "wrap_up", BAD_COMMAND)
     note = args.get("note")
     if note is not None and not isinstance(note, str):
-        raise ProtocolError(BAD_COMMAND, "wrap_up: \"note\" must be a string.")
+        raise ProtocolError(BAD_COMMAND, 'wrap_up: "note" must be a string.')
     if isinstance(note, str) and len(note) > MAX_BODY_CHARS:
         raise ProtocolError(TOO_LARGE, f"wrap_up: the note is over {MAX_BODY_CHARS} characters.")
 
@@ -86,6 +91,7 @@ def _check_conversation(name: str) -> ArgCheck:
         req_str(args, "conversation_id", name, BAD_COMMAND)
         if "disposition" in args:
             req_str(args, "disposition", name, BAD_COMMAND)
+
     return check
 
 
@@ -96,15 +102,16 @@ def _check_schedule_callback(args: Mapping[str, Any]) -> None:
     req_str(args, "note", "schedule_callback", BAD_COMMAND, optional=True)
     note = args.get("note")
     if isinstance(note, str) and len(note) > MAX_BODY_CHARS:
-        raise ProtocolError(TOO_LARGE, f"schedule_callback: the note is over {MAX_BODY_CHARS}"
-                                       " characters.")
+        raise ProtocolError(
+            TOO_LARGE, f"schedule_callback: the note is over {MAX_BODY_CHARS} characters."
+        )
 
 
 def _check_call_event(args: Mapping[str, Any]) -> None:
     for key in ("call_id", "remote", "state"):
         req_str(args, key, "call_event", BAD_COMMAND)
     if args.get("direction") not in ("in", "out"):
-        raise ProtocolError(BAD_COMMAND, "call_event: \"direction\" must be \"in\" or \"out\".")
+        raise ProtocolError(BAD_COMMAND, 'call_event: "direction" must be "in" or "out".')
     req_num(args, "at", "call_event", BAD_COMMAND)
 
 
@@ -123,20 +130,36 @@ COMMANDS: dict[str, tuple[frozenset[str], frozenset[str], ArgCheck]] = {
         frozenset({"conversation_id", "message_id", "body"}),
         _check_add_note,
     ),
-    "transfer": (frozenset({"conversation_id", "queue", "agent"}),
-                 frozenset({"conversation_id"}), _check_transfer),
-    "wrap_up": (frozenset({"conversation_id", "disposition", "note"}),
-                frozenset({"conversation_id", "disposition"}), _check_wrap_up),
-    "end_conversation": (frozenset({"conversation_id"}), frozenset({"conversation_id"}),
-                         _check_conversation("end_conversation")),
-    "set_disposition": (frozenset({"conversation_id", "disposition"}),
-                        frozenset({"conversation_id", "disposition"}),
-                        _check_conversation("set_disposition")),
-    "schedule_callback": (frozenset({"conversation_id", "at", "queue", "note"}),
-                          frozenset({"conversation_id", "at"}), _check_schedule_callback),
-    "call_event": (frozenset({"call_id", "direction", "remote", "state", "at"}),
-                   frozenset({"call_id", "direction", "remote", "state", "at"}),
-                   _check_call_event),
+    "transfer": (
+        frozenset({"conversation_id", "queue", "agent"}),
+        frozenset({"conversation_id"}),
+        _check_transfer,
+    ),
+    "wrap_up": (
+        frozenset({"conversation_id", "disposition", "note"}),
+        frozenset({"conversation_id", "disposition"}),
+        _check_wrap_up,
+    ),
+    "end_conversation": (
+        frozenset({"conversation_id"}),
+        frozenset({"conversation_id"}),
+        _check_conversation("end_conversation"),
+    ),
+    "set_disposition": (
+        frozenset({"conversation_id", "disposition"}),
+        frozenset({"conversation_id", "disposition"}),
+        _check_conversation("set_disposition"),
+    ),
+    "schedule_callback": (
+        frozenset({"conversation_id", "at", "queue", "note"}),
+        frozenset({"conversation_id", "at"}),
+        _check_schedule_callback,
+    ),
+    "call_event": (
+        frozenset({"call_id", "direction", "remote", "state", "at"}),
+        frozenset({"call_id", "direction", "remote", "state", "at"}),
+        _check_call_event,
+    ),
 }
 COMMAND_NAMES = frozenset(COMMANDS)
 
@@ -149,7 +172,7 @@ def check_command(name: str, args: Mapping[str, Any]) -> None:
     """
     spec = COMMANDS.get(name)
     if spec is None:
-        raise ProtocolError(UNKNOWN_COMMAND, f"Unknown command \"{name}\".")
+        raise ProtocolError(UNKNOWN_COMMAND, f'Unknown command "{name}".')
     allowed, required, check = spec
     missing = sorted(required - set(args))
     if missing:

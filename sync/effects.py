@@ -52,13 +52,16 @@ from sync.store import atomic, set_state
 log = logging.getLogger(__name__)
 
 _ISSUE: dict[FatalKind, IssueKind] = {
-    FatalKind.VERSION: "version", FatalKind.GAP: "gap", FatalKind.VIOLATION: "violation",
+    FatalKind.VERSION: "version",
+    FatalKind.GAP: "gap",
+    FatalKind.VIOLATION: "violation",
     FatalKind.AUTH: "violation",
 }
 
 
-def backoff_delay(attempt: int, rng: random.Random, initial: float = 0.5,
-                  cap: float = 30.0) -> float:
+def backoff_delay(
+    attempt: int, rng: random.Random, initial: float = 0.5, cap: float = 30.0
+) -> float:
     """Capped exponential backoff with jitter: half fixed, half random, so many clients that
     lost the same router do not come back in step."""
     ceiling = min(cap, initial * (2 ** min(attempt, 30)))
@@ -93,9 +96,14 @@ class SessionEffects:
         on_outbox_changed: an ack removed outbox rows.
     """
 
-    def __init__(self, db: sqlite_utils.Database, emit: Callable[[Change], None],
-                 clock: Callable[[], float], on_live: Callable[[], None],
-                 on_outbox_changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        emit: Callable[[Change], None],
+        clock: Callable[[], float],
+        on_live: Callable[[], None],
+        on_outbox_changed: Callable[[], None],
+    ) -> None:
         self.db = db
         self.emit = emit
         self.clock = clock
@@ -121,10 +129,17 @@ class SessionEffects:
         if ch.tables:
             self.emit(DataChanged(frozenset(ch.tables), frozenset(ch.conversation_ids)))
         for offer in ch.offers_added:
-            self.emit(OfferReceived(offer["id"], offer.get("conversation_id"),
-                                    offer.get("channel"), offer.get("queue"),
-                                    offer.get("customer_name"), offer.get("preview"),
-                                    offer.get("expires_at")))
+            self.emit(
+                OfferReceived(
+                    offer["id"],
+                    offer.get("conversation_id"),
+                    offer.get("channel"),
+                    offer.get("queue"),
+                    offer.get("customer_name"),
+                    offer.get("preview"),
+                    offer.get("expires_at"),
+                )
+            )
         for offer_id, reason in ch.offers_revoked:
             self.emit(OfferRevoked(offer_id, reason))
 
@@ -134,11 +149,15 @@ class SessionEffects:
             if self.sendq is not None:
                 self.sendq.put_nowait(effect.frame)
         elif isinstance(effect, ApplyEvent):
-            changes.merge(apply_event(self.db, effect.seq, effect.event,
-                                      agent_id=self.agent_id or "", now=now))
+            changes.merge(
+                apply_event(
+                    self.db, effect.seq, effect.event, agent_id=self.agent_id or "", now=now
+                )
+            )
         elif isinstance(effect, ApplySnapshotPage):
-            changes.merge(apply_snapshot_page(self.db, effect.snapshot,
-                                              agent_id=self.agent_id or "", now=now))
+            changes.merge(
+                apply_snapshot_page(self.db, effect.snapshot, agent_id=self.agent_id or "", now=now)
+            )
         elif isinstance(effect, Acked):
             self._settle(effect, changes)
         elif isinstance(effect, Welcomed):
@@ -169,34 +188,47 @@ class SessionEffects:
             self.proto.rebase(0)
             self.emit(DataChanged(frozenset({"*"})))
         queues = agent.get("queues")
-        self.emit(SessionStarted(self.agent_id, self.author,
-                                 tuple(queues) if isinstance(queues, list) else (),
-                                 effect.server_time))
+        self.emit(
+            SessionStarted(
+                self.agent_id,
+                self.author,
+                tuple(queues) if isinstance(queues, list) else (),
+                effect.server_time,
+            )
+        )
 
     def _settle(self, effect: Acked, changes: Changes) -> None:
         settled = outbox.settle(self.db, effect.id, effect.ok, dict(effect.result), effect.error)
         if settled is None:
             return
-        changes.tables |= {"outbox", "offers"} if settled.name in outbox.OFFER_COMMANDS else {
-            "outbox"}
+        changes.tables |= (
+            {"outbox", "offers"} if settled.name in outbox.OFFER_COMMANDS else {"outbox"}
+        )
         if settled.message_id:
             changes.tables |= {"messages", "conversations"}
         if settled.conversation_id:
             changes.conversation_ids.add(settled.conversation_id)
         if not settled.ok:
             error = settled.error
-            self.emit(CommandFailed(settled.command_id, settled.name,
-                                    error.code if error else "internal",
-                                    error.message if error else "Refused.",
-                                    settled.conversation_id, settled.message_id))
+            self.emit(
+                CommandFailed(
+                    settled.command_id,
+                    settled.name,
+                    error.code if error else "internal",
+                    error.message if error else "Refused.",
+                    settled.conversation_id,
+                    settled.message_id,
+                )
+            )
         self.on_outbox_changed()
 
     def _fatal(self, effect: Fatal) -> None:
         log.warning("session ended: %s (%s)", effect.message, effect.kind.value)
         if effect.kind is FatalKind.AUTH:
             raise AuthLostError(effect.message)
-        self.emit(ProtocolIssue(_ISSUE[effect.kind], effect.message,
-                                fatal=not effect.kind.retryable))
+        self.emit(
+            ProtocolIssue(_ISSUE[effect.kind], effect.message, fatal=not effect.kind.retryable)
+        )
         if effect.kind.retryable:
             raise RetryError(effect.message)
         raise HaltError("offline", effect.message)

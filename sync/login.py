@@ -31,8 +31,9 @@ class LoginError(Exception):
     """Login failed. `retryable` is False for refused credentials (HTTP 401) and other
     client errors, True for an unreachable or failing server."""
 
-    def __init__(self, message: str, *, code: str, retryable: bool,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str, retryable: bool, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -71,7 +72,8 @@ def login(base_url: str, username: str, password: str, timeout: float = 10.0) ->
     http = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
     url = urlunsplit((http, parts.netloc, parts.path.rstrip("/") + "/api/login", "", ""))
     request = urllib.request.Request(
-        url, data=json.dumps({"username": username, "password": password}).encode(),
+        url,
+        data=json.dumps({"username": username, "password": password}).encode(),
         headers={"Content-Type": "application/json", "Accept": "application/json"},
         method="POST",
     )
@@ -87,14 +89,19 @@ def login(base_url: str, username: str, password: str, timeout: float = 10.0) ->
         raise LoginError(message, code=code, retryable=retryable, status=exc.code) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise LoginError(f"Cannot reach the router at {parts.netloc}: {reason}.",
-                         code="unreachable", retryable=True) from None
+        raise LoginError(
+            f"Cannot reach the router at {parts.netloc}: {reason}.",
+            code="unreachable",
+            retryable=True,
+        ) from None
     except ValueError:
-        raise LoginError("The router's login answer is not JSON.", code="bad_answer",
-                         retryable=True) from None
+        raise LoginError(
+            "The router's login answer is not JSON.", code="bad_answer", retryable=True
+        ) from None
     token, agent = data.get("token"), data.get("agent")
     if not isinstance(token, str) or not isinstance(agent, dict):
-        raise LoginError("The router's login answer has no token.", code="bad_answer",
-                         retryable=True)
+        raise LoginError(
+            "The router's login answer has no token.", code="bad_answer", retryable=True
+        )
     expires = data.get("expires_at")
     return Login(token, agent, float(expires) if isinstance(expires, int | float) else None)

@@ -48,8 +48,9 @@ class Settled:
     error: AckError | None
 
 
-def _insert(db: sqlite_utils.Database, command: Command, conversation_id: str | None,
-            now: float) -> None:
+def _insert(
+    db: sqlite_utils.Database, command: Command, conversation_id: str | None, now: float
+) -> None:
     db.execute(
         "INSERT INTO outbox (pos, id, name, args, conversation_id, created_at, attempts) "
         "VALUES ((SELECT COALESCE(MAX(pos), 0) + 1 FROM outbox), ?, ?, ?, ?, ?, 0)",
@@ -57,8 +58,16 @@ def _insert(db: sqlite_utils.Database, command: Command, conversation_id: str | 
     )
 
 
-def queue_message(db: sqlite_utils.Database, conversation_id: str, body: str, *, author: str,
-                  now: float, note: bool = False, message_id: str | None = None) -> Queued:
+def queue_message(
+    db: sqlite_utils.Database,
+    conversation_id: str,
+    body: str,
+    *,
+    author: str,
+    now: float,
+    note: bool = False,
+    message_id: str | None = None,
+) -> Queued:
     """Write the agent's reply (or internal note) to the thread and the outbox, atomically.
 
     The message row has status 'sending', the local time and no seq until the router acks it.
@@ -80,8 +89,7 @@ def queue_message(db: sqlite_utils.Database, conversation_id: str, body: str, *,
         args["format"] = "text"
     command = make_command(name, args)
     with atomic(db):
-        if not db.execute("SELECT 1 FROM conversations WHERE id = ?",
-                          [conversation_id]).fetchone():
+        if not db.execute("SELECT 1 FROM conversations WHERE id = ?", [conversation_id]).fetchone():
             raise LookupError(f"No conversation {conversation_id} in the cache.")
         db.execute(
             "INSERT INTO messages (id, conversation_id, seq, direction, author, body, html, "
@@ -99,8 +107,7 @@ def queue_message(db: sqlite_utils.Database, conversation_id: str, body: str, *,
     return Queued(command, mid, conversation_id)
 
 
-def retry_message(db: sqlite_utils.Database, message_id: str, *, author: str,
-                  now: float) -> Queued:
+def retry_message(db: sqlite_utils.Database, message_id: str, *, author: str, now: float) -> Queued:
     """Queue a failed message again, as a new command with the same message id.
 
     Raises:
@@ -112,12 +119,19 @@ def retry_message(db: sqlite_utils.Database, message_id: str, *, author: str,
     ).fetchone()
     if row is None:
         raise LookupError(f"No failed message {message_id} to send again.")
-    return queue_message(db, row[0], row[2], author=author, now=now, note=row[1] == "note",
-                         message_id=message_id)
+    return queue_message(
+        db, row[0], row[2], author=author, now=now, note=row[1] == "note", message_id=message_id
+    )
 
 
-def queue_command(db: sqlite_utils.Database, name: str, args: dict[str, Any], *, now: float,
-                  conversation_id: str | None = None) -> Queued:
+def queue_command(
+    db: sqlite_utils.Database,
+    name: str,
+    args: dict[str, Any],
+    *,
+    now: float,
+    conversation_id: str | None = None,
+) -> Queued:
     """Write any other command (set_state, accept, decline, transfer, ...) to the outbox.
 
     Raises:
@@ -148,8 +162,13 @@ def note_sent(db: sqlite_utils.Database, command_id: str) -> None:
         db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?", [command_id])
 
 
-def settle(db: sqlite_utils.Database, command_id: str, ok: bool, result: dict[str, Any],
-           error: AckError | None) -> Settled | None:
+def settle(
+    db: sqlite_utils.Database,
+    command_id: str,
+    ok: bool,
+    result: dict[str, Any],
+    error: AckError | None,
+) -> Settled | None:
     """Apply the router's ack, in one transaction; None when no outbox row waits for it
     (a repeated ack).
 
@@ -158,8 +177,9 @@ def settle(db: sqlite_utils.Database, command_id: str, ok: bool, result: dict[st
     is final. An answered accept/decline also removes the offer, which is no longer actionable.
     """
     with atomic(db):
-        row = db.execute("SELECT name, args, conversation_id FROM outbox WHERE id = ?",
-                         [command_id]).fetchone()
+        row = db.execute(
+            "SELECT name, args, conversation_id FROM outbox WHERE id = ?", [command_id]
+        ).fetchone()
         if row is None:
             return None
         name, args, conv = row[0], json.loads(row[1]), row[2]
@@ -169,8 +189,12 @@ def settle(db: sqlite_utils.Database, command_id: str, ok: bool, result: dict[st
             seq = result.get("seq") if ok else None
             db.execute(
                 "UPDATE messages SET status = ?, error = ?, seq = COALESCE(?, seq) WHERE id = ?",
-                ["sent" if ok else "failed", None if ok else (error.message if error else None),
-                 seq if isinstance(seq, int) else None, message_id],
+                [
+                    "sent" if ok else "failed",
+                    None if ok else (error.message if error else None),
+                    seq if isinstance(seq, int) else None,
+                    message_id,
+                ],
             )
             refresh_conversation(db, args["conversation_id"])
         if name in OFFER_COMMANDS:
@@ -178,13 +202,13 @@ def settle(db: sqlite_utils.Database, command_id: str, ok: bool, result: dict[st
         if name == "accept" and ok and isinstance(result.get("conversation_id"), str):
             conv = result["conversation_id"]
     if not ok:
-        log.info("command %s (%s) refused: %s", command_id, name,
-                 error.code if error else "no reason")
+        log.info(
+            "command %s (%s) refused: %s", command_id, name, error.code if error else "no reason"
+        )
     return Settled(command_id, name, ok, conv, message_id, error)
 
 
-def save_draft(db: sqlite_utils.Database, conversation_id: str, body: str, *,
-               now: float) -> bool:
+def save_draft(db: sqlite_utils.Database, conversation_id: str, body: str, *, now: float) -> bool:
     """Keep (or, for blank text, forget) the composer's draft; True when something changed.
 
     Drafts live beside the outbox because they are the same kind of data: what the agent
@@ -196,7 +220,8 @@ def save_draft(db: sqlite_utils.Database, conversation_id: str, body: str, *,
                 "INSERT INTO drafts (conversation_id, body, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(conversation_id) DO UPDATE SET body = excluded.body, "
                 "updated_at = excluded.updated_at WHERE drafts.body != excluded.body",
-                [conversation_id, body, now])
+                [conversation_id, body, now],
+            )
         else:
             cur = db.execute("DELETE FROM drafts WHERE conversation_id = ?", [conversation_id])
     return bool(cur.rowcount)

@@ -49,13 +49,50 @@ from sync.checks import (
 from sync.commands import COMMAND_NAMES, COMMANDS, check_command
 
 __all__ = [
-    "AGENT_STATES", "AUTH_ERROR_CODES", "BAD_COMMAND", "BAD_FRAME", "COMMANDS", "COMMAND_NAMES",
-    "CONFLICT", "ERROR_CODES", "EVENT_KINDS", "FORBIDDEN", "INTERNAL", "MAX_BODY_CHARS",
-    "MAX_FRAME_BYTES", "NOT_FOUND", "OFFER_GONE", "PROTOCOL_VERSION", "TOKEN_EXPIRED",
-    "TOO_LARGE", "UNAUTHORIZED", "UNKNOWN_COMMAND", "UNKNOWN_TYPE", "Ack", "AckError",
-    "ClientFrame", "Command", "ErrorFrame", "Event", "Frame", "Hello", "Live", "ProtocolError",
-    "Resume", "ServerFrame", "Snapshot", "ack_error", "ack_ok", "check_command", "encode",
-    "is_uuid", "make_command", "new_id", "parse_client_frame", "parse_server_frame", "to_wire",
+    "AGENT_STATES",
+    "AUTH_ERROR_CODES",
+    "BAD_COMMAND",
+    "BAD_FRAME",
+    "COMMANDS",
+    "COMMAND_NAMES",
+    "CONFLICT",
+    "ERROR_CODES",
+    "EVENT_KINDS",
+    "FORBIDDEN",
+    "INTERNAL",
+    "MAX_BODY_CHARS",
+    "MAX_FRAME_BYTES",
+    "NOT_FOUND",
+    "OFFER_GONE",
+    "PROTOCOL_VERSION",
+    "TOKEN_EXPIRED",
+    "TOO_LARGE",
+    "UNAUTHORIZED",
+    "UNKNOWN_COMMAND",
+    "UNKNOWN_TYPE",
+    "Ack",
+    "AckError",
+    "ClientFrame",
+    "Command",
+    "ErrorFrame",
+    "Event",
+    "Frame",
+    "Hello",
+    "Live",
+    "ProtocolError",
+    "Resume",
+    "ServerFrame",
+    "Snapshot",
+    "ack_error",
+    "ack_ok",
+    "check_command",
+    "encode",
+    "is_uuid",
+    "make_command",
+    "new_id",
+    "parse_client_frame",
+    "parse_server_frame",
+    "to_wire",
 ]
 
 log = logging.getLogger(__name__)
@@ -165,14 +202,23 @@ def to_wire(frame: Frame) -> dict[str, Any]:
         return out
     if isinstance(frame, Snapshot):
         return {
-            "type": "snapshot", "page": frame.page, "last": frame.last, "seq": frame.seq,
-            "customers": list(frame.customers), "conversations": list(frame.conversations),
-            "messages": list(frame.messages), "offers": list(frame.offers),
+            "type": "snapshot",
+            "page": frame.page,
+            "last": frame.last,
+            "seq": frame.seq,
+            "customers": list(frame.customers),
+            "conversations": list(frame.conversations),
+            "messages": list(frame.messages),
+            "offers": list(frame.offers),
             "agent_state": frame.agent_state,
         }
     if isinstance(frame, Hello):
-        return {"type": "hello", "protocol": frame.protocol, "agent": dict(frame.agent),
-                "server_time": frame.server_time}
+        return {
+            "type": "hello",
+            "protocol": frame.protocol,
+            "agent": dict(frame.agent),
+            "server_time": frame.server_time,
+        }
     if isinstance(frame, Event):
         return {"type": "event", "seq": frame.seq, "event": dict(frame.event)}
     if isinstance(frame, Command):
@@ -193,12 +239,13 @@ def encode(frame: Frame) -> str:
         ProtocolError: `too_large` when the frame would exceed MAX_FRAME_BYTES (the sender must
             page or refuse earlier; sending it would only get it refused by the peer).
     """
-    text = json.dumps(to_wire(frame), ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False)
+    text = json.dumps(to_wire(frame), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     size = len(text.encode("utf-8"))
     if size > MAX_FRAME_BYTES:
-        raise ProtocolError(TOO_LARGE, f"A {frame.type} frame of {size} bytes is over the "
-                                       f"{MAX_FRAME_BYTES}-byte limit.")
+        raise ProtocolError(
+            TOO_LARGE,
+            f"A {frame.type} frame of {size} bytes is over the {MAX_FRAME_BYTES}-byte limit.",
+        )
     return text
 
 
@@ -218,9 +265,9 @@ def _load(text: str | bytes) -> dict[str, Any]:
         raise ProtocolError(BAD_FRAME, f"Frame is a JSON {type(obj).__name__}, not an object.")
     kind = obj.get("type")
     if kind is None:
-        raise ProtocolError(BAD_FRAME, "Frame has no \"type\".")
+        raise ProtocolError(BAD_FRAME, 'Frame has no "type".')
     if not isinstance(kind, str):
-        raise ProtocolError(BAD_FRAME, "Frame \"type\" is not a string.")
+        raise ProtocolError(BAD_FRAME, 'Frame "type" is not a string.')
     return obj
 
 
@@ -236,7 +283,7 @@ def make_command(name: str, args: Mapping[str, Any], command_id: str | None = No
     """
     cid = command_id or new_id()
     if not is_uuid(cid):
-        raise ProtocolError(BAD_COMMAND, "Command \"id\" must be a UUID.")
+        raise ProtocolError(BAD_COMMAND, 'Command "id" must be a UUID.')
     clean = {k: v for k, v in args.items() if v is not None or k in ("reason", "note")}
     check_command(name, clean)
     return Command(cid, name, clean)
@@ -248,15 +295,15 @@ def make_command(name: str, args: Mapping[str, Any], command_id: str | None = No
 def _parse_command(obj: Mapping[str, Any]) -> Command:
     cid = obj.get("id")
     if not is_uuid(cid):
-        raise ProtocolError(BAD_COMMAND, "Command \"id\" must be a UUID.")
+        raise ProtocolError(BAD_COMMAND, 'Command "id" must be a UUID.')
     assert isinstance(cid, str)
     try:
         name = obj.get("name")
         if not isinstance(name, str) or not name:
-            raise ProtocolError(BAD_COMMAND, "Command \"name\" must be a non-empty string.")
+            raise ProtocolError(BAD_COMMAND, 'Command "name" must be a non-empty string.')
         args = obj.get("args", {})
         if not isinstance(args, dict):
-            raise ProtocolError(BAD_COMMAND, f"{name}: \"args\" must be an object.")
+            raise ProtocolError(BAD_COMMAND, f'{name}: "args" must be an object.')
         check_command(name, args)
     except ProtocolError as exc:
         raise ProtocolError(exc.code, exc.message, command_id=cid) from None
@@ -275,14 +322,14 @@ def parse_client_frame(text: str | bytes) -> Resume | Command:
         return Resume(req_int(obj, "since", "resume"))
     if kind == "command":
         return _parse_command(obj)
-    raise ProtocolError(UNKNOWN_TYPE, f"Unknown frame type \"{kind}\" from a client.")
+    raise ProtocolError(UNKNOWN_TYPE, f'Unknown frame type "{kind}" from a client.')
 
 
 def _check_event(seq: int, event: Mapping[str, Any]) -> None:
     what = f"event {seq}"
     kind = event.get("kind")
     if not isinstance(kind, str) or not kind:
-        raise ProtocolError(BAD_FRAME, f"{what}: \"kind\" must be a non-empty string.")
+        raise ProtocolError(BAD_FRAME, f'{what}: "kind" must be a non-empty string.')
     if kind in ("conversation", "message", "offer"):
         row = req_obj(event, kind, what)
         assert row is not None
@@ -324,9 +371,11 @@ def parse_server_frame(text: str | bytes) -> ServerFrame:
     if kind == "snapshot":
         last = obj.get("last")
         if not isinstance(last, bool):
-            raise ProtocolError(BAD_FRAME, "snapshot: \"last\" must be true or false.")
+            raise ProtocolError(BAD_FRAME, 'snapshot: "last" must be true or false.')
         return Snapshot(
-            page=req_int(obj, "page", "snapshot"), last=last, seq=req_int(obj, "seq", "snapshot"),
+            page=req_int(obj, "page", "snapshot"),
+            last=last,
+            seq=req_int(obj, "seq", "snapshot"),
             customers=req_rows(obj, "customers", "snapshot"),
             conversations=req_rows(obj, "conversations", "snapshot"),
             messages=req_rows(obj, "messages", "snapshot"),
@@ -339,21 +388,25 @@ def parse_server_frame(text: str | bytes) -> ServerFrame:
         return _parse_ack(obj)
     if kind == "error":
         return ErrorFrame(str(req_str(obj, "code", "error")), str(req_str(obj, "message", "error")))
-    raise ProtocolError(UNKNOWN_TYPE, f"Unknown frame type \"{kind}\" from the router.")
+    raise ProtocolError(UNKNOWN_TYPE, f'Unknown frame type "{kind}" from the router.')
 
 
 def _parse_ack(obj: Mapping[str, Any]) -> Ack:
     cid = obj.get("id")
     if not is_uuid(cid):
-        raise ProtocolError(BAD_FRAME, "ack: \"id\" must be a UUID.")
+        raise ProtocolError(BAD_FRAME, 'ack: "id" must be a UUID.')
     assert isinstance(cid, str)
     ok = obj.get("ok")
     if not isinstance(ok, bool):
-        raise ProtocolError(BAD_FRAME, "ack: \"ok\" must be true or false.")
+        raise ProtocolError(BAD_FRAME, 'ack: "ok" must be true or false.')
     if ok:
         result = req_obj(obj, "result", "ack", optional=True) or {}
         return Ack(cid, True, result)
     err = req_obj(obj, "error", "ack")
     assert err is not None
-    return Ack(cid, False, {}, AckError(str(req_str(err, "code", "ack error")),
-                                        str(req_str(err, "message", "ack error"))))
+    return Ack(
+        cid,
+        False,
+        {},
+        AckError(str(req_str(err, "code", "ack error")), str(req_str(err, "message", "ack error"))),
+    )

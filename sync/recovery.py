@@ -61,10 +61,15 @@ class Rebuilt:
 
     def message(self) -> str:
         """Words for the agent."""
-        kept = (f"{self.commands} unsent action(s) and {self.drafts} draft(s) were kept"
-                if self.commands or self.drafts else "nothing unsent was waiting")
-        return (f"The local cache was damaged and has been rebuilt from the router; {kept}. "
-                f"The damaged file was kept as {self.moved_to.name}.")
+        kept = (
+            f"{self.commands} unsent action(s) and {self.drafts} draft(s) were kept"
+            if self.commands or self.drafts
+            else "nothing unsent was waiting"
+        )
+        return (
+            f"The local cache was damaged and has been rebuilt from the router; {kept}. "
+            f"The damaged file was kept as {self.moved_to.name}."
+        )
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -90,8 +95,10 @@ def is_corrupt(exc: BaseException) -> bool:
     return "malformed" in text or "not a database" in text or "file is encrypted" in text
 
 
-DISK_FULL_MESSAGE = ("The disk is full: the local cache could not save this. Everything saved "
-                     "before is kept; free some disk space and try again.")
+DISK_FULL_MESSAGE = (
+    "The disk is full: the local cache could not save this. Everything saved "
+    "before is kept; free some disk space and try again."
+)
 
 
 def check(db: sqlite_utils.Database) -> None:
@@ -126,8 +133,7 @@ def open_checked(path: Path | str) -> tuple[sqlite_utils.Database, Rebuilt | Non
             # Start anyway on a full disk: the cache reads fine and each write that fails
             # says why; the next start checks the file (the flag still says "clean" only
             # if it was, so nothing is skipped that a crash would need).
-            log.warning("cache opened on a full disk: writes will be refused until space "
-                        "is freed")
+            log.warning("cache opened on a full disk: writes will be refused until space is freed")
         return db, None
     except Exception as exc:
         if db is not None:
@@ -182,14 +188,21 @@ def rescue(moved: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {}
     try:
         return {
-            "outbox": _read(conn, "SELECT pos, id, name, args, conversation_id, created_at, "
-                                  "attempts FROM outbox ORDER BY pos"),
-            "messages": _read(conn, "SELECT id, conversation_id, direction, author, body, "
-                                    "created_at, status, error FROM messages "
-                                    "WHERE status IN ('sending', 'failed')"),
+            "outbox": _read(
+                conn,
+                "SELECT pos, id, name, args, conversation_id, created_at, "
+                "attempts FROM outbox ORDER BY pos",
+            ),
+            "messages": _read(
+                conn,
+                "SELECT id, conversation_id, direction, author, body, "
+                "created_at, status, error FROM messages "
+                "WHERE status IN ('sending', 'failed')",
+            ),
             "drafts": _read(conn, "SELECT conversation_id, body, updated_at FROM drafts"),
-            "sync_state": _read(conn, "SELECT key, value FROM sync_state "
-                                      "WHERE key IN ('agent', 'agent_id')"),
+            "sync_state": _read(
+                conn, "SELECT key, value FROM sync_state WHERE key IN ('agent', 'agent_id')"
+            ),
         }
     finally:
         conn.close()
@@ -207,9 +220,18 @@ def _messages_from_outbox(found: dict[str, list[tuple[Any, ...]]]) -> list[tuple
         except ValueError:
             log.warning("rescue: an outbox row has unreadable arguments")
             continue
-        out.append((a.get("message_id"), a.get("conversation_id"),
-                    "note" if name == "add_note" else "out", "me", a.get("body"), created_at,
-                    "sending", None))
+        out.append(
+            (
+                a.get("message_id"),
+                a.get("conversation_id"),
+                "note" if name == "add_note" else "out",
+                "me",
+                a.get("body"),
+                created_at,
+                "sending",
+                None,
+            )
+        )
     return [r for r in out if r[0] and r[1]]
 
 
@@ -231,22 +253,40 @@ def rebuild(path: Path, reason: str) -> tuple[sqlite_utils.Database, Rebuilt]:
         for conv in convs:
             db.execute("INSERT OR IGNORE INTO conversations (id) VALUES (?)", [conv])
         for row in [*found.get("messages", []), *_messages_from_outbox(found)]:
-            db.execute("INSERT OR IGNORE INTO messages (id, conversation_id, direction, author, "
-                       "body, created_at, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            db.execute(
+                "INSERT OR IGNORE INTO messages (id, conversation_id, direction, author, "
+                "body, created_at, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
         for row in found.get("outbox", []):
-            db.execute("INSERT OR IGNORE INTO outbox (pos, id, name, args, conversation_id, "
-                       "created_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            db.execute(
+                "INSERT OR IGNORE INTO outbox (pos, id, name, args, conversation_id, "
+                "created_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
         for row in found.get("drafts", []):
-            db.execute("INSERT OR IGNORE INTO drafts (conversation_id, body, updated_at) "
-                       "VALUES (?, ?, ?)", row)
+            db.execute(
+                "INSERT OR IGNORE INTO drafts (conversation_id, body, updated_at) VALUES (?, ?, ?)",
+                row,
+            )
         for key, value in found.get("sync_state", []):
             set_state(db, key, value)
         for conv in convs:
             refresh_conversation(db, conv)
         set_state(db, "rebuilt_from", moved.name)
         set_state(db, CLEAN_KEY, "0")
-    report = Rebuilt(moved, reason, len(found.get("outbox", [])),
-                     len(found.get("messages", [])), len(found.get("drafts", [])))
-    log.warning("cache rebuilt: %d command(s), %d message(s), %d draft(s) rescued from %s",
-                report.commands, report.messages, report.drafts, moved.name)
+    report = Rebuilt(
+        moved,
+        reason,
+        len(found.get("outbox", [])),
+        len(found.get("messages", [])),
+        len(found.get("drafts", [])),
+    )
+    log.warning(
+        "cache rebuilt: %d command(s), %d message(s), %d draft(s) rescued from %s",
+        report.commands,
+        report.messages,
+        report.drafts,
+        moved.name,
+    )
     return db, report

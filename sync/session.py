@@ -125,8 +125,18 @@ class Fatal:
     message: str
 
 
-Effect = (SendFrame | Welcomed | ApplyEvent | ApplySnapshotPage | BecameLive | Acked | Ignored
-          | Malformed | ServerError | Fatal)
+Effect = (
+    SendFrame
+    | Welcomed
+    | ApplyEvent
+    | ApplySnapshotPage
+    | BecameLive
+    | Acked
+    | Ignored
+    | Malformed
+    | ServerError
+    | Fatal
+)
 
 
 class Phase(enum.Enum):
@@ -242,8 +252,11 @@ class ClientProtocol:
             return self._fatal(
                 FatalKind.VERSION,
                 f"The router speaks protocol {frame.protocol}, this app speaks {self.version}: "
-                + ("update the app." if frame.protocol > self.version
-                   else "the router needs an update."),
+                + (
+                    "update the app."
+                    if frame.protocol > self.version
+                    else "the router needs an update."
+                ),
             )
         self.agent = frame.agent
         self.phase = Phase.REPLAY
@@ -251,13 +264,15 @@ class ClientProtocol:
 
     def _on_event(self, frame: Event) -> list[Effect]:
         if self._snapshot_seq is not None:
-            return self._fatal(FatalKind.VIOLATION,
-                               f"Event {frame.seq} arrived inside a snapshot.")
+            return self._fatal(FatalKind.VIOLATION, f"Event {frame.seq} arrived inside a snapshot.")
         if frame.seq <= self.cursor:
             return [Ignored(f"event {frame.seq} already stored (cursor {self.cursor})")]
         if frame.seq != self.cursor + 1:
-            return self._fatal(FatalKind.GAP, f"Events {self.cursor + 1}..{frame.seq - 1} are "
-                                              f"missing; resuming from {self.cursor}.")
+            return self._fatal(
+                FatalKind.GAP,
+                f"Events {self.cursor + 1}..{frame.seq - 1} are "
+                f"missing; resuming from {self.cursor}.",
+            )
         self.cursor = frame.seq
         return [ApplyEvent(frame.seq, frame.event)]
 
@@ -265,8 +280,10 @@ class ClientProtocol:
         if self.phase is not Phase.REPLAY:
             return self._fatal(FatalKind.VIOLATION, "A snapshot arrived after live.")
         if frame.page != self._next_page:
-            return self._fatal(FatalKind.VIOLATION, f"Snapshot page {frame.page} arrived; "
-                                                    f"page {self._next_page} was expected.")
+            return self._fatal(
+                FatalKind.VIOLATION,
+                f"Snapshot page {frame.page} arrived; page {self._next_page} was expected.",
+            )
         if self._snapshot_seq is not None and frame.seq != self._snapshot_seq:
             return self._fatal(FatalKind.VIOLATION, "Snapshot pages disagree on their seq.")
         if frame.last:
@@ -284,13 +301,17 @@ class ClientProtocol:
         if self._snapshot_seq is not None:
             return self._fatal(FatalKind.VIOLATION, "Live arrived before the last snapshot page.")
         if frame.seq > self.cursor:
-            return self._fatal(FatalKind.GAP, f"Live at {frame.seq} but events up to "
-                                              f"{self.cursor} arrived; resuming.")
+            return self._fatal(
+                FatalKind.GAP,
+                f"Live at {frame.seq} but events up to {self.cursor} arrived; resuming.",
+            )
         if frame.seq < self.cursor:
             # The router's stream is behind this cache (its log was reset). Reconnecting would
             # not help; the router must answer such a resume with a snapshot (protocol.md).
-            return self._fatal(FatalKind.VIOLATION, f"The router is live at {frame.seq}, behind "
-                                                    f"this cache at {self.cursor}.")
+            return self._fatal(
+                FatalKind.VIOLATION,
+                f"The router is live at {frame.seq}, behind this cache at {self.cursor}.",
+            )
         self.phase = Phase.LIVE
         effects: list[Effect] = [BecameLive(frame.seq)]
         for command in self._queue:

@@ -184,8 +184,13 @@ def _m003_snapshot_seen(db: sqlite_utils.Database) -> None:
 def _m004_drafts(db: sqlite_utils.Database) -> None:
     """The composer's unsent text per conversation, so a crash or a kill never loses what the
     agent was typing (the UI saves it through the engine, debounced)."""
-    _create(db, "drafts", {"conversation_id": str, "body": str, "updated_at": float},
-            pk="conversation_id", not_null={"body"})
+    _create(
+        db,
+        "drafts",
+        {"conversation_id": str, "body": str, "updated_at": float},
+        pk="conversation_id",
+        not_null={"body"},
+    )
 
 
 FTS_BULK_KEY = "fts_bulk"
@@ -200,11 +205,12 @@ def _m005_fts_bulk(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE TRIGGER [messages_ai] AFTER INSERT ON [messages] WHEN NOT EXISTS "
         f"(SELECT 1 FROM sync_state WHERE key = '{FTS_BULK_KEY}') BEGIN "
-        "INSERT INTO [messages_fts] (rowid, [body]) VALUES (new.rowid, new.[body]); END")
+        "INSERT INTO [messages_fts] (rowid, [body]) VALUES (new.rowid, new.[body]); END"
+    )
 
 
 def _m006_mine_index(db: sqlite_utils.Database) -> None:
-    """"Mine" pages walk the agent's own conversations in display order (keyset paging in
+    """ "Mine" pages walk the agent's own conversations in display order (keyset paging in
     client.store_reader) instead of every conversation: 2.7 ms instead of 5.7 ms a page,
     and the end of the list is found without a full scan (100k conversations)."""
     _index(db, "conversations", ["assigned_agent", "last_message_at"])

@@ -34,8 +34,10 @@ def install_channels(service: Service, config: ChannelsConfig) -> list[BaseRoute
         return []
     for queue in config.queues():
         if queue not in service.config.queues:
-            raise ChannelConfigError(f"channel queue {queue!r} is not one of the router's "
-                                     f"queues ({', '.join(service.config.queues)})")
+            raise ChannelConfigError(
+                f"channel queue {queue!r} is not one of the router's "
+                f"queues ({', '.join(service.config.queues)})"
+            )
     from router.channels.outbound import Outbound
 
     store.migrate(service.storage)

@@ -64,8 +64,12 @@ def routes(service: Service) -> list[Route]:
             return error(404, "not_found", "No such conversation.")
         if not may_see(agent, conversation):
             return error(403, "forbidden", "This conversation is not yours to see.")
-        return JSONResponse({"deliveries": store.deliveries(conversation["id"]),
-                             "attachments": store.attachments(conversation["id"])})
+        return JSONResponse(
+            {
+                "deliveries": store.deliveries(conversation["id"]),
+                "attachments": store.attachments(conversation["id"]),
+            }
+        )
 
     async def attachment(request: Request) -> Response:
         """`GET /api/attachments/{id}`: the file, always as a download (never rendered)."""
@@ -79,9 +83,14 @@ def routes(service: Service) -> list[Route]:
         if not may_see(agent, conversation):
             return error(403, "forbidden", "This attachment is not yours to see.")
         safe = "".join(c for c in row["filename"] if c.isalnum() or c in "._- ") or "file"
-        return Response(bytes(row["data"]), media_type="application/octet-stream", headers={
-            "Content-Disposition": f'attachment; filename="{safe}"',
-            "X-Content-Type-Options": "nosniff"})
+        return Response(
+            bytes(row["data"]),
+            media_type="application/octet-stream",
+            headers={
+                "Content-Disposition": f'attachment; filename="{safe}"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     return [
         Route("/api/admin/dead-letters", dead_letters, methods=["GET"]),

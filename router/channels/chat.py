@@ -75,8 +75,9 @@ class ChatChannel:
             Route("/chat", self.page, methods=["GET"]),
             Mount("/chat/static", StaticFiles(directory=STATIC_DIR), name="chat-static"),
             WebSocketRoute("/chat/v1", self.endpoint),
-            Route("/api/conversations/{conversation_id}/typing", self.agent_typing,
-                  methods=["POST"]),
+            Route(
+                "/api/conversations/{conversation_id}/typing", self.agent_typing, methods=["POST"]
+            ),
         ]
 
     async def page(self, request: Request) -> Response:
@@ -84,7 +85,8 @@ class ChatChannel:
         response = FileResponse(STATIC_DIR / "chat.html", media_type="text/html")
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-            f"connect-src 'self' ws://{host} wss://{host}; base-uri 'none'; form-action 'none'")
+            f"connect-src 'self' ws://{host} wss://{host}; base-uri 'none'; form-action 'none'"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -104,17 +106,22 @@ class ChatChannel:
                         await self._handle(websocket, visitor_id, frame)
                 except ChatError as exc:
                     log.info("chat frame refused: %s", exc.code)
-                    await websocket.send_json({"type": "error", "code": exc.code,
-                                               "message": exc.message})
+                    await websocket.send_json(
+                        {"type": "error", "code": exc.code, "message": exc.message}
+                    )
                 except WebSocketDisconnect:
                     raise
                 except Exception:
                     # Our failure (the database, a bug): the customer is told their message
                     # was not taken, so they can send it again; the traceback is logged.
                     log.exception("chat frame failed")
-                    await websocket.send_json({"type": "error", "code": "internal",
-                                               "message": "Sorry, that did not reach us. "
-                                                          "Please try again."})
+                    await websocket.send_json(
+                        {
+                            "type": "error",
+                            "code": "internal",
+                            "message": "Sorry, that did not reach us. Please try again.",
+                        }
+                    )
         except WebSocketDisconnect:
             pass
         finally:
@@ -144,8 +151,11 @@ class ChatChannel:
             raise ChatError("bad_name", "Please tell us your name.")
         visitor_id, secret = frame.get("visitor_id"), frame.get("secret")
         new_secret: str | None = None
-        stored = (self.store.visitor_secret_hash(visitor_id)
-                  if isinstance(visitor_id, str) and isinstance(secret, str) else None)
+        stored = (
+            self.store.visitor_secret_hash(visitor_id)
+            if isinstance(visitor_id, str) and isinstance(secret, str)
+            else None
+        )
         if stored is None or not hmac.compare_digest(stored, _digest(str(secret))):
             visitor_id = f"v-{uuid.uuid4().hex[:16]}"
             new_secret = secrets.token_urlsafe(24)
@@ -154,8 +164,11 @@ class ChatChannel:
             log.info("new chat visitor %s", visitor_id)
         assert isinstance(visitor_id, str)
         self.sockets.setdefault(visitor_id, set()).add(websocket)
-        ready: dict[str, Any] = {"type": "ready", "visitor_id": visitor_id,
-                                 "messages": self._history(visitor_id)}
+        ready: dict[str, Any] = {
+            "type": "ready",
+            "visitor_id": visitor_id,
+            "messages": self._history(visitor_id),
+        }
         if new_secret is not None:
             ready["secret"] = new_secret
         self._names[websocket] = name.strip()
@@ -179,19 +192,22 @@ class ChatChannel:
         if message["direction"] == "out":
             agent = self.service.storage.agent(message["author"])
             author = agent["name"] if agent else "Support"
-        return {"id": message["id"], "direction": message["direction"], "author": author,
-                "body": message["body"], "created_at": message["created_at"]}
+        return {
+            "id": message["id"],
+            "direction": message["direction"],
+            "author": author,
+            "body": message["body"],
+            "created_at": message["created_at"],
+        }
 
-    async def _handle(self, websocket: WebSocket, visitor_id: str,
-                      frame: dict[str, Any]) -> None:
+    async def _handle(self, websocket: WebSocket, visitor_id: str, frame: dict[str, Any]) -> None:
         kind = frame["type"]
         if kind == "message":
             body = frame.get("body")
             if not isinstance(body, str) or not body.strip():
                 raise ChatError("bad_body", "Write something first.")
             if len(body) > MAX_BODY_CHARS:
-                raise ChatError("too_large", f"Messages hold at most {MAX_BODY_CHARS} "
-                                             "characters.")
+                raise ChatError("too_large", f"Messages hold at most {MAX_BODY_CHARS} characters.")
             delivered = self._take(websocket, visitor_id, body)
             await self._push(visitor_id, delivered.message_id)
         elif kind == "callback":
@@ -203,22 +219,27 @@ class ChatChannel:
         else:
             raise ChatError("unknown_type", f"Unknown frame type {kind!r}.")
 
-    def _take(self, websocket: WebSocket, visitor_id: str, body: str,
-              extra: Any = None) -> Delivered:
-        item = InboundMessage(channel="chat", address=visitor_id,
-                              name=self._names.get(websocket, "Visitor"), body=body,
-                              queue=self.config.queue)
+    def _take(
+        self, websocket: WebSocket, visitor_id: str, body: str, extra: Any = None
+    ) -> Delivered:
+        item = InboundMessage(
+            channel="chat",
+            address=visitor_id,
+            name=self._names.get(websocket, "Visitor"),
+            body=body,
+            queue=self.config.queue,
+        )
         delivered = deliver(self.service, item, extra)
         assert delivered is not None  # no external id: never a duplicate
         return delivered
 
-    async def _callback(self, websocket: WebSocket, visitor_id: str,
-                        frame: dict[str, Any]) -> None:
+    async def _callback(self, websocket: WebSocket, visitor_id: str, frame: dict[str, Any]) -> None:
         phone = e164(str(frame.get("phone") or ""))
         note = frame.get("note")
         if phone is None:
-            raise ChatError("bad_phone", "Give the number with its country code, like "
-                                         "+14155550134.")
+            raise ChatError(
+                "bad_phone", "Give the number with its country code, like +14155550134."
+            )
         if note is not None and (not isinstance(note, str) or len(note) > 500):
             raise ChatError("bad_note", "The note holds at most 500 characters.")
         note = note.strip() if isinstance(note, str) and note.strip() else None
@@ -227,9 +248,15 @@ class ChatChannel:
 
         def record(store: ChannelStore, delivered: Delivered) -> None:
             conversation = self.service.acd.conversation(delivered.conversation_id)
-            store.add_callback_request(request_id, delivered.conversation_id,
-                                       conversation["customer_id"], "chat", phone, note,
-                                       self.service.clock())
+            store.add_callback_request(
+                request_id,
+                delivered.conversation_id,
+                conversation["customer_id"],
+                "chat",
+                phone,
+                note,
+                self.service.clock(),
+            )
 
         delivered = self._take(websocket, visitor_id, body, record)
         customer_id = self.service.acd.conversation(delivered.conversation_id)["customer_id"]
@@ -239,8 +266,7 @@ class ChatChannel:
             log.info("callback number of %s already belongs to another customer", visitor_id)
         log.info("callback %s requested in %s", request_id, delivered.conversation_id)
         await self._push(visitor_id, delivered.message_id)
-        await websocket.send_json({"type": "callback_requested", "id": request_id,
-                                   "phone": phone})
+        await websocket.send_json({"type": "callback_requested", "id": request_id, "phone": phone})
 
     async def _leave(self, websocket: WebSocket, visitor_id: str) -> None:
         """The customer ended the chat. Still waiting for an agent, it is abandoned (the
@@ -248,8 +274,9 @@ class ChatChannel:
         agent, the agent sees a line saying so and wraps up as usual. A closed page alone is
         not leaving: the customer may be reloading it."""
         conversation_id = self._conversation(visitor_id)
-        if conversation_id is not None and not intake.customer_left(self.service.acd,
-                                                                    conversation_id):
+        if conversation_id is not None and not intake.customer_left(
+            self.service.acd, conversation_id
+        ):
             delivered = self._take(websocket, visitor_id, "(The customer left the chat.)")
             await self._push(visitor_id, delivered.message_id)
         await websocket.send_json({"type": "left"})
@@ -257,8 +284,7 @@ class ChatChannel:
     async def _push(self, visitor_id: str, message_id: str) -> int:
         message = self.service.storage.message(message_id)
         assert message is not None
-        return await self._send_all(visitor_id, {"type": "message",
-                                                 "message": self._wire(message)})
+        return await self._send_all(visitor_id, {"type": "message", "message": self._wire(message)})
 
     async def _send_all(self, visitor_id: str, frame: dict[str, Any]) -> int:
         sent = 0
@@ -275,8 +301,9 @@ class ChatChannel:
         """An outbound sender (`Outbound.senders["chat"]`): to the visitor's open pages, or
         `queued` for their next visit (their history holds it)."""
         message = dict(message, direction="out")
-        sent = await self._send_all(thread["address"], {"type": "message",
-                                                        "message": self._wire(message)})
+        sent = await self._send_all(
+            thread["address"], {"type": "message", "message": self._wire(message)}
+        )
         return Sent("delivered" if sent else "queued")
 
     async def agent_typing(self, request: Request) -> JSONResponse:

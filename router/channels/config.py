@@ -102,14 +102,24 @@ class ChannelsConfig:
 def add_channel_args(parser: argparse.ArgumentParser) -> None:
     """The channel flags of `switchboard-router` (docs/channels.md)."""
     g = parser.add_argument_group("channels (docs/channels.md)")
-    g.add_argument("--channel-secrets", type=Path, default=None,
-                   help="file of KEY=VALUE secret lines (" + ", ".join(SECRET_KEYS) + ")")
-    g.add_argument("--public-url", default=None,
-                   help="URL providers reach this router at (webhook signatures cover it)")
+    g.add_argument(
+        "--channel-secrets",
+        type=Path,
+        default=None,
+        help="file of KEY=VALUE secret lines (" + ", ".join(SECRET_KEYS) + ")",
+    )
+    g.add_argument(
+        "--public-url",
+        default=None,
+        help="URL providers reach this router at (webhook signatures cover it)",
+    )
     g.add_argument("--chat", action="store_true", help="serve the web chat widget at /chat")
     g.add_argument("--chat-queue", default="support")
-    g.add_argument("--email-address", default=None,
-                   help="our email address; turns email on (needs --imap-host, --smtp-host)")
+    g.add_argument(
+        "--email-address",
+        default=None,
+        help="our email address; turns email on (needs --imap-host, --smtp-host)",
+    )
     g.add_argument("--email-queue", default="support")
     g.add_argument("--email-max-bytes", type=int, default=10 * 1024 * 1024)
     g.add_argument("--email-max-attachment-bytes", type=int, default=5 * 1024 * 1024)
@@ -123,8 +133,11 @@ def add_channel_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--smtp-port", type=int, default=25)
     g.add_argument("--smtp-user", default=None, help="log in to SMTP (password from secrets)")
     g.add_argument("--smtp-starttls", action="store_true")
-    g.add_argument("--sms-account-sid", default=None,
-                   help="Twilio account SID; turns SMS on (token from secrets)")
+    g.add_argument(
+        "--sms-account-sid",
+        default=None,
+        help="Twilio account SID; turns SMS on (token from secrets)",
+    )
     g.add_argument("--sms-number", default=None, help="our E.164 number")
     g.add_argument("--sms-api-base", default="https://api.twilio.com")
     g.add_argument("--sms-queue", default="support")
@@ -154,13 +167,15 @@ def read_secrets(path: Path | None, environ: dict[str, str] | None = None) -> di
             # Never echo the line: it may hold a secret.
             raise ChannelConfigError(
                 f"--channel-secrets {path} line {number}: expected one of "
-                f"{', '.join(SECRET_KEYS)}=VALUE")
+                f"{', '.join(SECRET_KEYS)}=VALUE"
+            )
         found[key.strip()] = value.strip()
     return found
 
 
-def channels_config(args: argparse.Namespace,
-                    environ: dict[str, str] | None = None) -> ChannelsConfig:
+def channels_config(
+    args: argparse.Namespace, environ: dict[str, str] | None = None
+) -> ChannelsConfig:
     """Build the channel settings from parsed flags and the secrets.
 
     Raises:
@@ -171,9 +186,15 @@ def channels_config(args: argparse.Namespace,
     if args.chat:
         config.chat = ChatConfig(queue=args.chat_queue)
     if args.email_address:
-        missing = [flag for flag, value in (("--imap-host", args.imap_host),
-                                            ("--imap-user", args.imap_user),
-                                            ("--smtp-host", args.smtp_host)) if not value]
+        missing = [
+            flag
+            for flag, value in (
+                ("--imap-host", args.imap_host),
+                ("--imap-user", args.imap_user),
+                ("--smtp-host", args.smtp_host),
+            )
+            if not value
+        ]
         if ENV_IMAP_PASSWORD not in secrets:
             missing.append(ENV_IMAP_PASSWORD)
         if args.smtp_user and ENV_SMTP_PASSWORD not in secrets:
@@ -182,14 +203,22 @@ def channels_config(args: argparse.Namespace,
             raise ChannelConfigError("email needs " + ", ".join(missing))
         smtp_password = secrets.get(ENV_SMTP_PASSWORD)
         config.email = EmailConfig(
-            imap_host=args.imap_host, imap_port=args.imap_port or (993 if args.imap_ssl else 143),
-            imap_user=args.imap_user, imap_password=Secret(secrets[ENV_IMAP_PASSWORD]),
-            smtp_host=args.smtp_host, smtp_port=args.smtp_port, address=args.email_address,
+            imap_host=args.imap_host,
+            imap_port=args.imap_port or (993 if args.imap_ssl else 143),
+            imap_user=args.imap_user,
+            imap_password=Secret(secrets[ENV_IMAP_PASSWORD]),
+            smtp_host=args.smtp_host,
+            smtp_port=args.smtp_port,
+            address=args.email_address,
             smtp_user=args.smtp_user,
             smtp_password=Secret(smtp_password) if smtp_password else None,
-            mailbox=args.imap_mailbox, imap_ssl=args.imap_ssl, smtp_starttls=args.smtp_starttls,
-            poll_interval=args.imap_poll, queue=args.email_queue,
-            max_bytes=args.email_max_bytes, max_attachment_bytes=args.email_max_attachment_bytes,
+            mailbox=args.imap_mailbox,
+            imap_ssl=args.imap_ssl,
+            smtp_starttls=args.smtp_starttls,
+            poll_interval=args.imap_poll,
+            queue=args.email_queue,
+            max_bytes=args.email_max_bytes,
+            max_attachment_bytes=args.email_max_attachment_bytes,
         )
     if args.sms_account_sid:
         missing = [] if args.sms_number else ["--sms-number"]
@@ -202,7 +231,11 @@ def channels_config(args: argparse.Namespace,
         number = e164(args.sms_number)
         if number is None:
             raise ChannelConfigError(f"--sms-number {args.sms_number!r} is not an E.164 number")
-        config.sms = SmsConfig(account_sid=args.sms_account_sid,
-                               auth_token=Secret(secrets[ENV_TWILIO_TOKEN]), number=number,
-                               api_base=args.sms_api_base.rstrip("/"), queue=args.sms_queue)
+        config.sms = SmsConfig(
+            account_sid=args.sms_account_sid,
+            auth_token=Secret(secrets[ENV_TWILIO_TOKEN]),
+            number=number,
+            api_base=args.sms_api_base.rstrip("/"),
+            queue=args.sms_queue,
+        )
     return config

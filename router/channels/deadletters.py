@@ -14,8 +14,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m router.channels.deadletters",
-                                description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m router.channels.deadletters", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--db", required=True, help="the router's SQLite database")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--raw", type=int, default=None, help="write this letter's input to stdout")
@@ -32,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         rows = conn.execute(
             "SELECT id, channel, received_at, reason, detail, source, size FROM dead_letters "
-            "ORDER BY id DESC LIMIT ?", (args.limit,)).fetchall()
+            "ORDER BY id DESC LIMIT ?",
+            (args.limit,),
+        ).fetchall()
     except sqlite3.Error as exc:
         print(f"cannot read dead letters from {args.db}: {exc}", file=sys.stderr)
         return 1

@@ -60,8 +60,9 @@ class ImapMailbox:
         cfg = self.config
         conn: imaplib.IMAP4
         if cfg.imap_ssl:
-            conn = imaplib.IMAP4_SSL(cfg.imap_host, cfg.imap_port, timeout=30,
-                                     ssl_context=ssl.create_default_context())
+            conn = imaplib.IMAP4_SSL(
+                cfg.imap_host, cfg.imap_port, timeout=30, ssl_context=ssl.create_default_context()
+            )
         else:
             conn = imaplib.IMAP4(cfg.imap_host, cfg.imap_port, timeout=30)
         conn.login(cfg.imap_user, cfg.imap_password.reveal())
@@ -71,8 +72,7 @@ class ImapMailbox:
             raise imaplib.IMAP4.error(f"cannot select mailbox {cfg.mailbox!r}")
         _, values = conn.response("UIDVALIDITY")
         self.uidvalidity = (values[0] or b"0").decode() if values else "0"
-        log.info("IMAP connected to %s:%s mailbox %s", cfg.imap_host, cfg.imap_port,
-                 cfg.mailbox)
+        log.info("IMAP connected to %s:%s mailbox %s", cfg.imap_host, cfg.imap_port, cfg.mailbox)
         return conn
 
     def fetch_new(self) -> list[Fetched]:
@@ -174,8 +174,12 @@ class EmailChannel:
                     more = await self.poll_once()
                     backoff = 1.0
                 except (imaplib.IMAP4.error, OSError) as exc:
-                    log.warning("IMAP poll of %s failed (%s); retrying in %.0fs",
-                                self.config.imap_host, exc, backoff)
+                    log.warning(
+                        "IMAP poll of %s failed (%s); retrying in %.0fs",
+                        self.config.imap_host,
+                        exc,
+                        backoff,
+                    )
                     await asyncio.sleep(backoff)
                     backoff = min(_MAX_BACKOFF, backoff * 2)
                     continue
@@ -202,13 +206,17 @@ class EmailChannel:
         if self.store.seen("email", external_id):
             return
         if item.too_large:
-            self._dead(item, external_id, "too_large",
-                       f"{item.size} bytes, over the {self.config.max_bytes}-byte limit "
-                       f"(headers kept)")
+            self._dead(
+                item,
+                external_id,
+                "too_large",
+                f"{item.size} bytes, over the {self.config.max_bytes}-byte limit (headers kept)",
+            )
             return
         try:
-            parsed = email_mime.parse(item.data, self.config.max_attachment_bytes,
-                                      self.config.max_attachments)
+            parsed = email_mime.parse(
+                item.data, self.config.max_attachment_bytes, self.config.max_attachments
+            )
         except email_mime.MimeError as exc:
             self._dead(item, external_id, exc.reason, exc.detail)
             return
@@ -219,14 +227,26 @@ class EmailChannel:
             return
         thread = self.store.conversation_for_email_ids(parsed.references)
         message = InboundMessage(
-            channel="email", address=parsed.sender, name=parsed.name,
-            body=email_mime.agent_body(parsed), queue=self.config.queue,
-            subject=parsed.subject or None, html=parsed.html, thread=thread,
-            attachments=parsed.attachments, external_id=external_id)
+            channel="email",
+            address=parsed.sender,
+            name=parsed.name,
+            body=email_mime.agent_body(parsed),
+            queue=self.config.queue,
+            subject=parsed.subject or None,
+            html=parsed.html,
+            thread=thread,
+            attachments=parsed.attachments,
+            external_id=external_id,
+        )
 
         def record_id(store: ChannelStore, delivered: Delivered) -> None:
-            store.add_email_id(parsed.message_id, delivered.conversation_id,
-                               delivered.message_id, "in", self.service.clock())
+            store.add_email_id(
+                parsed.message_id,
+                delivered.conversation_id,
+                delivered.message_id,
+                "in",
+                self.service.clock(),
+            )
 
         try:
             deliver(self.service, message, record_id)
@@ -257,14 +277,22 @@ class EmailChannel:
         inbound = [row["header_id"] for row in ids if row["direction"] == "in"]
         header_id = f"{uuid.uuid4().hex}@{self.domain}"
         msg = email_mime.build_reply(
-            self.config.address, thread["address"], thread["subject"], message["body"],
-            header_id, [row["header_id"] for row in ids], inbound[-1] if inbound else None)
+            self.config.address,
+            thread["address"],
+            thread["subject"],
+            message["body"],
+            header_id,
+            [row["header_id"] for row in ids],
+            inbound[-1] if inbound else None,
+        )
         with self.service.storage.transaction():
-            self.store.add_email_id(header_id, conversation_id, message["id"], "out",
-                                    self.service.clock())
+            self.store.add_email_id(
+                header_id, conversation_id, message["id"], "out", self.service.clock()
+            )
         try:
             await asyncio.to_thread(send_smtp, self.config, msg)
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"the mail server refused it ({type(exc).__name__}: "
-                                f"{exc})") from exc
+            raise DeliveryError(
+                f"the mail server refused it ({type(exc).__name__}: {exc})"
+            ) from exc
         return Sent("sent", header_id)

@@ -37,15 +37,63 @@ _FATAL_DEFECTS = (
     email_errors.MissingHeaderBodySeparatorDefect,
 )
 _TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del",
-    "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
-    "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub",
-    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "font",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
 }
 _ATTRIBUTES = {
-    "a": {"href", "title"}, "img": {"src", "alt", "width", "height"},
-    "td": {"colspan", "rowspan", "align"}, "th": {"colspan", "rowspan", "align"},
-    "font": {"color"}, "col": {"span"}, "ol": {"start"},
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align"},
+    "font": {"color"},
+    "col": {"span"},
+    "ol": {"start"},
 }
 
 
@@ -78,8 +126,10 @@ _REMOTE_SRC = re.compile(r'(<img\b[^>]*?) src="(https?://[^"]*)"', re.IGNORECASE
 
 
 def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
-    if tag == "img" and attribute == "src" and not value.lower().startswith(
-        ("cid:", "http://", "https://")
+    if (
+        tag == "img"
+        and attribute == "src"
+        and not value.lower().startswith(("cid:", "http://", "https://"))
     ):
         return None
     return value
@@ -88,10 +138,15 @@ def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
 def sanitize_html(markup: str) -> str:
     """Safe HTML for agents' eyes: see the module docstring. A remote image keeps its address
     as `data-remote-src` (never `src`), so an app can load it only when the agent asks."""
-    clean = nh3.clean(markup, tags=_TAGS, attributes=_ATTRIBUTES,
-                      url_schemes={"http", "https", "mailto", "cid"},
-                      attribute_filter=_keep_attribute, link_rel="noopener noreferrer nofollow",
-                      strip_comments=True)
+    clean = nh3.clean(
+        markup,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto", "cid"},
+        attribute_filter=_keep_attribute,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
     # nh3's output is normalised (double-quoted attributes, escaped values), so this rename
     # is exact; a value it missed would still be a sanitized URL.
     return _REMOTE_SRC.sub(r'\1 data-remote-src="\2"', clean)
@@ -131,22 +186,31 @@ def parse(raw: bytes, max_attachment_bytes: int, max_attachments: int) -> Parsed
         return _parse(msg, raw, max_attachment_bytes, max_attachments)
     except MimeError:
         raise
-    except (ValueError, TypeError, LookupError, IndexError, AttributeError,
-            email_errors.MessageError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        LookupError,
+        IndexError,
+        AttributeError,
+        email_errors.MessageError,
+    ) as exc:
         # The stdlib parser raises these on some broken headers and parts: the message is
         # refused with the reason, never dropped.
         raise MimeError("bad_mime", f"unparseable message: {type(exc).__name__}: {exc}") from exc
 
 
-def _parse(msg: EmailMessage, raw: bytes, max_attachment_bytes: int,
-           max_attachments: int) -> ParsedEmail:
+def _parse(
+    msg: EmailMessage, raw: bytes, max_attachment_bytes: int, max_attachments: int
+) -> ParsedEmail:
     defects = list(msg.defects)
     for part in msg.walk():
         defects.extend(part.defects)
     fatal = [d for d in defects if isinstance(d, _FATAL_DEFECTS)]
     if fatal:
-        raise MimeError("bad_mime", "broken MIME structure: " + ", ".join(
-            sorted({type(d).__name__ for d in fatal})))
+        raise MimeError(
+            "bad_mime",
+            "broken MIME structure: " + ", ".join(sorted({type(d).__name__ for d in fatal})),
+        )
     senders = getaddresses([str(v) for v in msg.get_all("from", [])])
     sender = email_address(senders[0][1]) if senders else None
     if sender is None:
@@ -165,17 +229,24 @@ def _parse(msg: EmailMessage, raw: bytes, max_attachment_bytes: int,
     text = _text_of(text_part).strip() if text_part is not None else ""
     if not text and html:
         text = html_to_text(html)
-    parsed = ParsedEmail(message_id=message_id, sender=sender, name=name,
-                         subject=str(msg.get("subject", "")).strip(), text=text, html=html,
-                         references=references)
+    parsed = ParsedEmail(
+        message_id=message_id,
+        sender=sender,
+        name=name,
+        subject=str(msg.get("subject", "")).strip(),
+        text=text,
+        html=html,
+        references=references,
+    )
     for part in msg.iter_attachments():
         assert isinstance(part, EmailMessage)
         filename = part.get_filename() or "attachment"
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
         if len(data) > max_attachment_bytes:
-            parsed.skipped.append(f"{filename} ({len(data)} bytes, over the "
-                                  f"{max_attachment_bytes}-byte limit)")
+            parsed.skipped.append(
+                f"{filename} ({len(data)} bytes, over the {max_attachment_bytes}-byte limit)"
+            )
         elif len(parsed.attachments) >= max_attachments:
             parsed.skipped.append(f"{filename} (over the {max_attachments}-attachment limit)")
         else:
@@ -199,8 +270,15 @@ def reply_subject(subject: str | None) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
-def build_reply(sender: str, to: str, subject: str | None, body: str, message_id: str,
-                thread_ids: list[str], in_reply_to: str | None) -> EmailMessage:
+def build_reply(
+    sender: str,
+    to: str,
+    subject: str | None,
+    body: str,
+    message_id: str,
+    thread_ids: list[str],
+    in_reply_to: str | None,
+) -> EmailMessage:
     """An agent's reply: In-Reply-To the customer's last message, References the thread's
     ids in order ending with it (the first id and the last nineteen when longer)."""
     msg = EmailMessage()

@@ -75,9 +75,7 @@ def link_identity(service: Service, customer_id: str, kind: str, value: str) -> 
         if owner is not None:
             raise LookupError(owner)
         service.storage.add_identity(customer_id, kind, value)
-        for conversation_id in ChannelStore(service.storage).customer_conversation_ids(
-            customer_id
-        ):
+        for conversation_id in ChannelStore(service.storage).customer_conversation_ids(customer_id):
             conversation = acd.conversation(conversation_id)
             if conversation["status"] in OPEN_STATUSES:
                 acd.change_conversation(conversation_id)
@@ -85,8 +83,9 @@ def link_identity(service: Service, customer_id: str, kind: str, value: str) -> 
     return True
 
 
-def _visible_customer(service: Service,
-                      request: Request) -> tuple[Row, str, list[str]] | JSONResponse:
+def _visible_customer(
+    service: Service, request: Request
+) -> tuple[Row, str, list[str]] | JSONResponse:
     agent = agent_for(service, request)
     if isinstance(agent, JSONResponse):
         return agent
@@ -111,8 +110,7 @@ def routes(service: Service) -> list[Route]:
             return found
         _, customer_id, _ = found
         body = await json_object(request)
-        if body is None or body.get("kind") not in KINDS or not isinstance(body.get("value"),
-                                                                            str):
+        if body is None or body.get("kind") not in KINDS or not isinstance(body.get("value"), str):
             return error(400, "bad_request", f"Send JSON {{kind: {'|'.join(KINDS)}, value}}.")
         value = normalise(body["kind"], body["value"])
         if value is None:
@@ -121,8 +119,9 @@ def routes(service: Service) -> list[Route]:
             added = link_identity(service, customer_id, body["kind"], value)
         except LookupError:
             return error(409, "conflict", "This identity belongs to another customer.")
-        return JSONResponse({"customer": service.storage.customer(customer_id)},
-                            status_code=201 if added else 200)
+        return JSONResponse(
+            {"customer": service.storage.customer(customer_id)}, status_code=201 if added else 200
+        )
 
     async def history(request: Request) -> JSONResponse:
         found = _visible_customer(service, request)
@@ -130,13 +129,26 @@ def routes(service: Service) -> list[Route]:
             return found
         agent, customer_id, ids = found
         teams = set(agent["queues"]) | set(agent.get("supervises") or ())
-        shown = [c for c in ids if service.acd.conversation(c)["queue"] in teams
-                 or may_see(agent, service.acd.conversation(c))]
-        return JSONResponse({
-            "customer": service.storage.customer(customer_id),
-            "conversations": [{"conversation": service.storage.conversation_wire(c),
-                               "messages": service.storage.messages(c)} for c in shown],
-        })
+        shown = [
+            c
+            for c in ids
+            if service.acd.conversation(c)["queue"] in teams
+            or may_see(agent, service.acd.conversation(c))
+        ]
+        return JSONResponse(
+            {
+                "customer": service.storage.customer(customer_id),
+                "conversations": [
+                    {
+                        "conversation": service.storage.conversation_wire(c),
+                        "messages": service.storage.messages(c),
+                    }
+                    for c in shown
+                ],
+            }
+        )
 
-    return [Route("/api/customers/{customer_id}/identities", add, methods=["POST"]),
-            Route("/api/customers/{customer_id}/history", history, methods=["GET"])]
+    return [
+        Route("/api/customers/{customer_id}/identities", add, methods=["POST"]),
+        Route("/api/customers/{customer_id}/history", history, methods=["GET"]),
+    ]

@@ -46,8 +46,9 @@ class IdleWatcher:
         while True:
             try:
                 if not await self._session():
-                    log.info("IMAP server has no IDLE: polling every %.0fs",
-                             self.config.poll_interval)
+                    log.info(
+                        "IMAP server has no IDLE: polling every %.0fs", self.config.poll_interval
+                    )
                     return
             except (ImapIdleError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 log.warning("IMAP IDLE watch failed (%s); retrying in %.0fs", exc, backoff)
@@ -61,7 +62,8 @@ class IdleWatcher:
         cfg = self.config
         context = ssl.create_default_context() if cfg.imap_ssl else None
         self.reader, self.writer = await asyncio.wait_for(
-            asyncio.open_connection(cfg.imap_host, cfg.imap_port, ssl=context), 30)
+            asyncio.open_connection(cfg.imap_host, cfg.imap_port, ssl=context), 30
+        )
         greeting = await self._line()
         if not greeting.startswith(b"* OK"):
             raise ImapIdleError("unexpected greeting")
@@ -98,8 +100,9 @@ class IdleWatcher:
 
     async def _authenticate(self) -> None:
         cfg = self.config
-        token = base64.b64encode(b"\0" + cfg.imap_user.encode() + b"\0"
-                                 + cfg.imap_password.reveal().encode())
+        token = base64.b64encode(
+            b"\0" + cfg.imap_user.encode() + b"\0" + cfg.imap_password.reveal().encode()
+        )
         tag = self._next_tag()
         await self._send(tag + b" AUTHENTICATE PLAIN")
         line = await self._line()
@@ -118,10 +121,10 @@ class IdleWatcher:
         while True:
             line = await self._line()
             if line.startswith(tag + b" "):
-                if line[len(tag) + 1:].upper().startswith(b"OK"):
+                if line[len(tag) + 1 :].upper().startswith(b"OK"):
                     return untagged
                 # The server's words, not ours: they never hold the password we sent.
-                raise ImapIdleError(line[len(tag) + 1:][:120].decode("ascii", "replace"))
+                raise ImapIdleError(line[len(tag) + 1 :][:120].decode("ascii", "replace"))
             if _CHANGE.match(line):
                 self.wake.set()
             untagged.append(line)

@@ -53,8 +53,11 @@ class Delivered:
     message_id: str
 
 
-def deliver(service: Service, item: InboundMessage,
-            extra: Callable[[ChannelStore, Delivered], None] | None = None) -> Delivered | None:
+def deliver(
+    service: Service,
+    item: InboundMessage,
+    extra: Callable[[ChannelStore, Delivered], None] | None = None,
+) -> Delivered | None:
     """Store the message in its conversation (continuing `thread` when it is still open,
     else the ACD's rule: the customer's open conversation on the channel, or a new one).
     Returns None when `external_id` was already taken in (a provider's retry). `extra` runs
@@ -70,15 +73,22 @@ def deliver(service: Service, item: InboundMessage,
         if item.thread is not None and acd.customer_reply(item.thread, item.body):
             conversation_id = item.thread
         if conversation_id is None:
-            conversation_id = acd.inbound(item.channel, item.address, item.name, item.body,
-                                          item.queue, item.subject)
+            conversation_id = acd.inbound(
+                item.channel, item.address, item.name, item.body, item.queue, item.subject
+            )
         message_id = store.last_inbound_message_id(conversation_id)
         store.set_thread(conversation_id, item.channel, item.address, item.subject)
         if item.html:
             store.set_html(message_id, item.html)
         for attachment in item.attachments:
-            store.add_attachment(f"at-{uuid.uuid4().hex[:16]}", message_id, conversation_id,
-                                 attachment.filename, attachment.content_type, attachment.data)
+            store.add_attachment(
+                f"at-{uuid.uuid4().hex[:16]}",
+                message_id,
+                conversation_id,
+                attachment.filename,
+                attachment.content_type,
+                attachment.data,
+            )
         if item.html or item.attachments:
             # The ACD emitted the message without its HTML and attachment list; clients
             # upsert messages by id, so this second event completes it.
@@ -87,9 +97,12 @@ def deliver(service: Service, item: InboundMessage,
             if item.attachments:
                 row["attachments"] = [
                     {k: a[k] for k in ("id", "filename", "content_type", "size")}
-                    for a in store.attachments(conversation_id) if a["message_id"] == message_id]
-            acd.emit(acd.audience(acd.conversation(conversation_id)),
-                     {"kind": "message", "message": row})
+                    for a in store.attachments(conversation_id)
+                    if a["message_id"] == message_id
+                ]
+            acd.emit(
+                acd.audience(acd.conversation(conversation_id)), {"kind": "message", "message": row}
+            )
         if item.external_id is not None:
             store.mark_seen(item.channel, item.external_id, conversation_id, acd.now())
         delivered = Delivered(conversation_id, message_id)
@@ -99,14 +112,22 @@ def deliver(service: Service, item: InboundMessage,
     return delivered
 
 
-def dead_letter(service: Service, channel: str, reason: str, detail: str, raw: bytes,
-                source: str | None = None, size: int | None = None) -> int:
+def dead_letter(
+    service: Service,
+    channel: str,
+    reason: str,
+    detail: str,
+    raw: bytes,
+    source: str | None = None,
+    size: int | None = None,
+) -> int:
     """Keep input that could not be delivered where an admin can list it
     (`GET /api/admin/dead-letters`, `python -m router.channels.deadletters`); returns its id.
     Logged at WARNING with the reason (never the content)."""
     store = ChannelStore(service.storage)
     with service.storage.transaction():
-        letter_id = store.add_dead_letter(channel, reason, detail, raw, service.clock(), source,
-                                          size)
+        letter_id = store.add_dead_letter(
+            channel, reason, detail, raw, service.clock(), source, size
+        )
     log.warning("%s input went to dead letter %d: %s (%s)", channel, letter_id, reason, detail)
     return letter_id

@@ -68,8 +68,9 @@ class Outbound:
             sender = self.senders[thread["channel"]]
             for message in self.store.undelivered(conversation_id):
                 with self.service.storage.transaction():
-                    self.store.claim_delivery(message["id"], conversation_id, thread["channel"],
-                                              self.service.clock())
+                    self.store.claim_delivery(
+                        message["id"], conversation_id, thread["channel"], self.service.clock()
+                    )
                 try:
                     sent = await sender(thread, message)
                 except DeliveryError as exc:
@@ -79,22 +80,37 @@ class Outbound:
                     # A bug in a sender must not leave the message "sending" for ever, nor
                     # the agent believing it left: record it, say so, and log the traceback.
                     log.exception("%s sender failed on %s", thread["channel"], message["id"])
-                    self._failed(conversation_id, thread["channel"], message["id"],
-                                 "an internal error (see the router log)")
+                    self._failed(
+                        conversation_id,
+                        thread["channel"],
+                        message["id"],
+                        "an internal error (see the router log)",
+                    )
                     continue
                 with self.service.storage.transaction():
-                    self.store.set_delivery(message["id"], sent.status, self.service.clock(),
-                                            sent.provider_id)
-                log.info("%s reply %s in %s: %s", thread["channel"], message["id"],
-                         conversation_id, sent.status)
+                    self.store.set_delivery(
+                        message["id"], sent.status, self.service.clock(), sent.provider_id
+                    )
+                log.info(
+                    "%s reply %s in %s: %s",
+                    thread["channel"],
+                    message["id"],
+                    conversation_id,
+                    sent.status,
+                )
         if not lock.locked():
             self._locks.pop(conversation_id, None)
 
     def _failed(self, conversation_id: str, channel: str, message_id: str, reason: str) -> None:
-        log.warning("%s reply %s in %s was not delivered: %s", channel, message_id,
-                    conversation_id, reason)
+        log.warning(
+            "%s reply %s in %s was not delivered: %s", channel, message_id, conversation_id, reason
+        )
         acd = self.service.acd
         with acd.transaction():
             self.store.set_delivery(message_id, "failed", acd.now(), error=reason)
-            acd.add_message(conversation_id, "note", NOTE_AUTHOR,
-                            f"Your reply was not delivered by {channel}: {reason}")
+            acd.add_message(
+                conversation_id,
+                "note",
+                NOTE_AUTHOR,
+                f"Your reply was not delivered by {channel}: {reason}",
+            )

@@ -42,8 +42,20 @@ STATUS_PATH = "/channels/sms/status"
 MAX_WEBHOOK_BYTES = 64 * 1024
 MAX_SMS_CHARS = 1600
 """Twilio's limit for one message body (it splits it into segments itself)."""
-STATUSES = ("accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed",
-            "read", "canceled", "scheduled", "receiving", "received")
+STATUSES = (
+    "accepted",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "read",
+    "canceled",
+    "scheduled",
+    "receiving",
+    "received",
+)
 _TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -66,19 +78,18 @@ def _url_variants(url: str) -> list[str]:
     return out
 
 
-def valid_signature(token: str, url: str, params: list[tuple[str, str]],
-                    given: str | None) -> bool:
+def valid_signature(token: str, url: str, params: list[tuple[str, str]], given: str | None) -> bool:
     if not given:
         return False
-    return any(hmac.compare_digest(signature(token, u, params), given)
-               for u in _url_variants(url))
+    return any(hmac.compare_digest(signature(token, u, params), given) for u in _url_variants(url))
 
 
 class SmsChannel:
     """Webhook routes and the REST sender for one Twilio account and number."""
 
-    def __init__(self, service: Service, config: SmsConfig, outbound: Outbound,
-                 public_url: str | None) -> None:
+    def __init__(
+        self, service: Service, config: SmsConfig, outbound: Outbound, public_url: str | None
+    ) -> None:
         self.service = service
         self.config = config
         self.public_url = public_url.rstrip("/") if public_url else None
@@ -86,8 +97,10 @@ class SmsChannel:
         outbound.senders["sms"] = self.send
 
     def routes(self) -> list[Route]:
-        return [Route(INBOUND_PATH, self.inbound, methods=["POST"]),
-                Route(STATUS_PATH, self.status, methods=["POST"])]
+        return [
+            Route(INBOUND_PATH, self.inbound, methods=["POST"]),
+            Route(STATUS_PATH, self.status, methods=["POST"]),
+        ]
 
     def _url(self, request: Request, path: str) -> str:
         """The URL the provider signed: our public URL when configured (behind a proxy)."""
@@ -96,8 +109,9 @@ class SmsChannel:
             return f"{self.public_url}{path}" + (f"?{query}" if query else "")
         return str(request.url)
 
-    async def _signed_form(self, request: Request,
-                           path: str) -> tuple[list[tuple[str, str]], bytes] | Response:
+    async def _signed_form(
+        self, request: Request, path: str
+    ) -> tuple[list[tuple[str, str]], bytes] | Response:
         """The form fields of a correctly signed request, or the error to answer."""
         try:
             raw = await read_body(request, MAX_WEBHOOK_BYTES)
@@ -111,19 +125,30 @@ class SmsChannel:
         try:
             if content_type != "application/x-www-form-urlencoded":
                 raise ValueError(f"content type {content_type or 'missing'}")
-            params = parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
-                               strict_parsing=bool(raw))
+            params = parse_qsl(
+                raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw)
+            )
         except (ValueError, UnicodeDecodeError) as exc:
-            if not valid_signature(self.config.auth_token.reveal(), self._url(request, path),
-                                   [], request.headers.get("x-twilio-signature")):
+            if not valid_signature(
+                self.config.auth_token.reveal(),
+                self._url(request, path),
+                [],
+                request.headers.get("x-twilio-signature"),
+            ):
                 log.warning("SMS webhook refused: unparseable and not signed")
                 return error(403, "bad_signature", "The X-Twilio-Signature does not match.")
             dead_letter(self.service, "sms", "bad_webhook", f"unparseable form: {exc}", raw)
             return error(400, "bad_request", "Send application/x-www-form-urlencoded fields.")
-        if not valid_signature(self.config.auth_token.reveal(), self._url(request, path),
-                               params, request.headers.get("x-twilio-signature")):
-            log.warning("SMS webhook refused: bad or missing X-Twilio-Signature (from %s)",
-                        request.client.host if request.client else "?")
+        if not valid_signature(
+            self.config.auth_token.reveal(),
+            self._url(request, path),
+            params,
+            request.headers.get("x-twilio-signature"),
+        ):
+            log.warning(
+                "SMS webhook refused: bad or missing X-Twilio-Signature (from %s)",
+                request.client.host if request.client else "?",
+            )
             return error(403, "bad_signature", "The X-Twilio-Signature does not match.")
         return params, raw
 
@@ -145,8 +170,9 @@ class SmsChannel:
         elif "Body" not in fields:
             problem = "no Body"
         if problem is not None:
-            dead_letter(self.service, "sms", "bad_webhook", problem, raw,
-                        fields.get("MessageSid") or None)
+            dead_letter(
+                self.service, "sms", "bad_webhook", problem, raw, fields.get("MessageSid") or None
+            )
             return error(400, "bad_request", f"Not a usable message: {problem}.")
         assert sender is not None
         body = fields["Body"]
@@ -155,8 +181,14 @@ class SmsChannel:
             body += f"\n[{media} picture(s) or file(s) sent by MMS, not shown here]"
         if not body.strip():
             body = "(empty message)"
-        message = InboundMessage(channel="sms", address=sender, name=sender, body=body,
-                                 queue=self.config.queue, external_id=fields["MessageSid"])
+        message = InboundMessage(
+            channel="sms",
+            address=sender,
+            name=sender,
+            body=body,
+            queue=self.config.queue,
+            external_id=fields["MessageSid"],
+        )
         try:
             deliver(self.service, message)
         except Exception:
@@ -183,8 +215,12 @@ class SmsChannel:
             return error(404, "not_found", "No message of ours has this MessageSid.")
         code = fields.get("ErrorCode") or None
         with self.service.storage.transaction():
-            self.store.set_delivery(delivery["message_id"], status, self.service.clock(),
-                                    error=f"provider error {code}" if code else None)
+            self.store.set_delivery(
+                delivery["message_id"],
+                status,
+                self.service.clock(),
+                error=f"provider error {code}" if code else None,
+            )
         log.info("SMS %s is %s", delivery["message_id"], status)
         return Response(status_code=204)
 
@@ -203,8 +239,9 @@ class SmsChannel:
             form["StatusCallback"] = self.public_url + STATUS_PATH
         try:
             async with httpx.AsyncClient(timeout=30) as client:
-                response = await client.post(url, data=form,
-                                             auth=(cfg.account_sid, cfg.auth_token.reveal()))
+                response = await client.post(
+                    url, data=form, auth=(cfg.account_sid, cfg.auth_token.reveal())
+                )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"the SMS provider could not be reached ({exc})") from exc
         try:
@@ -213,6 +250,8 @@ class SmsChannel:
             data = {}
         if response.status_code >= 300 or not isinstance(data, dict) or "sid" not in data:
             detail = data.get("message") if isinstance(data, dict) else None
-            raise DeliveryError(f"the SMS provider refused it (HTTP {response.status_code}"
-                                f"{': ' + str(detail) if detail else ''})")
+            raise DeliveryError(
+                f"the SMS provider refused it (HTTP {response.status_code}"
+                f"{': ' + str(detail) if detail else ''})"
+            )
         return Sent(str(data.get("status") or "queued"), str(data["sid"]))

@@ -29,13 +29,17 @@ def main() -> None:
     def has(sql: str, *args: object) -> bool:
         return bool(reader.execute(sql, args).fetchone()[0])
 
-    wait_until(lambda: has("SELECT COUNT(*) FROM conversations WHERE id = ?", conversation_id),
-               timeout=30, what="the conversation in the cache")
+    wait_until(
+        lambda: has("SELECT COUNT(*) FROM conversations WHERE id = ?", conversation_id),
+        timeout=30,
+        what="the conversation in the cache",
+    )
     print("READY", flush=True)
     n = int(start)
     if n < 0:
-        wait_until(lambda: not has("SELECT COUNT(*) FROM outbox"), timeout=60,
-                   what="the outbox to drain")
+        wait_until(
+            lambda: not has("SELECT COUNT(*) FROM outbox"), timeout=60, what="the outbox to drain"
+        )
         print("DRAINED", flush=True)
         threading.Event().wait()
     while True:

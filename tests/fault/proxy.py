@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 
 
 class _Link:
-    def __init__(self, client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                 upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+    def __init__(
+        self,
+        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    ) -> None:
         self.client = client
         self.upstream = upstream
         self.flowing = asyncio.Event()
@@ -39,8 +42,9 @@ class _Link:
             with contextlib.suppress(OSError):
                 sock = transport.get_extra_info("socket")
                 if sock is not None:  # SO_LINGER 0: an abrupt reset, like a dropped NAT entry
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    sock.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                    )
             transport.abort()
         for task in self.tasks:
             task.cancel()
@@ -56,8 +60,9 @@ class FaultProxy:
         self.accepted = 0
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fault-proxy",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fault-proxy", daemon=True
+        )
 
     def start(self) -> FaultProxy:
         self._thread.start()
@@ -71,6 +76,7 @@ class FaultProxy:
                 self._server.close()
             for link in list(self.links):
                 link.close()
+
         self._call(close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
@@ -86,26 +92,31 @@ class FaultProxy:
 
     def cut(self) -> int:
         """Drop every live connection; return how many were cut."""
+
         async def go() -> int:
             links = list(self.links)
             for link in links:
                 link.close()
             self.links.clear()
             return len(links)
+
         return int(self._call(go()))
 
     def stall(self, seconds: float) -> int:
         """Freeze every live connection for `seconds`, then cut it."""
+
         async def go() -> int:
             links = list(self.links)
             for link in links:
                 link.flowing.clear()
             self._loop.call_later(seconds, _close_all, links)
             return len(links)
+
         return int(self._call(go()))
 
     def half_close(self, seconds: float = 0.2) -> int:
         """EOF towards the client (write side shut), the router side left open; cut later."""
+
         async def go() -> int:
             links = list(self.links)
             for link in links:
@@ -114,6 +125,7 @@ class FaultProxy:
                 link.flowing.clear()
             self._loop.call_later(seconds, _close_all, links)
             return len(links)
+
         return int(self._call(go()))
 
     # -- plumbing ------------------------------------------------------------------------
@@ -127,8 +139,10 @@ class FaultProxy:
             return
         link = _Link((reader, writer), upstream)
         self.links.add(link)
-        link.tasks = [asyncio.ensure_future(self._pump(link, reader, upstream[1])),
-                      asyncio.ensure_future(self._pump(link, upstream[0], writer))]
+        link.tasks = [
+            asyncio.ensure_future(self._pump(link, reader, upstream[1])),
+            asyncio.ensure_future(self._pump(link, upstream[0], writer)),
+        ]
         await asyncio.gather(*link.tasks, return_exceptions=True)
         self.links.discard(link)
         link.close()

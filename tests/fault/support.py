@@ -63,9 +63,11 @@ class FaultCounts:
 
     def report(self) -> str:
         extra = "".join(f" {k}={v}" for k, v in self.extra.items())
-        line = (f"FAULT COUNTS [{self.name}] faults injected={self.faults} "
-                f"messages written={self.written} delivered={self.delivered} "
-                f"lost={self.lost} duplicated={self.duplicated}{extra}")
+        line = (
+            f"FAULT COUNTS [{self.name}] faults injected={self.faults} "
+            f"messages written={self.written} delivered={self.delivered} "
+            f"lost={self.lost} duplicated={self.duplicated}{extra}"
+        )
         print("\n" + line)
         REPORTED.append(line)
         return line
@@ -100,8 +102,9 @@ def engines(tmp_path: Path) -> Iterator[Callable[..., tuple[SyncEngine, Recorder
     every engine is stopped after the test."""
     made: list[SyncEngine] = []
 
-    def make(base_url: str, cache: str = "cache.db", *, auto_accept: bool = False,
-             **kwargs: Any) -> tuple[SyncEngine, Recorder]:
+    def make(
+        base_url: str, cache: str = "cache.db", *, auto_accept: bool = False, **kwargs: Any
+    ) -> tuple[SyncEngine, Recorder]:
         holder: dict[str, SyncEngine] = {}
 
         def accept(change: Change) -> None:
@@ -111,8 +114,9 @@ def engines(tmp_path: Path) -> Iterator[Callable[..., tuple[SyncEngine, Recorder
         recorder = Recorder(accept)
         kwargs.setdefault("username", "ana")
         kwargs.setdefault("password", DEMO_PASSWORD)
-        engine = SyncEngine(tmp_path / cache, base_url, on_change=recorder, backoff_cap=0.5,
-                            **kwargs)
+        engine = SyncEngine(
+            tmp_path / cache, base_url, on_change=recorder, backoff_cap=0.5, **kwargs
+        )
         holder["e"] = engine
         made.append(engine)
         engine.start()
@@ -142,8 +146,9 @@ def integrity(path: Path) -> str:
         conn.close()
 
 
-def inbound(router: RouterProcess, body: str, visitor: str = "visitor-1",
-            queue: str = "support") -> str | None:
+def inbound(
+    router: RouterProcess, body: str, visitor: str = "visitor-1", queue: str = "support"
+) -> str | None:
     """A customer writes in; None when the router is down (the fault under test)."""
     try:
         return router.inbound("chat", visitor, f"Visitor {visitor}", body, queue)
@@ -152,17 +157,21 @@ def inbound(router: RouterProcess, body: str, visitor: str = "visitor-1",
 
 
 def router_head(router: RouterProcess, agent_id: str) -> int:
-    return int(rows(router.db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE agent_id = ?",
-                    agent_id)[0][0])
+    return int(
+        rows(router.db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE agent_id = ?", agent_id)[0][
+            0
+        ]
+    )
 
 
-def wait_converged(router: RouterProcess, cache: Path, agent_id: str,
-                   timeout: float = 60) -> None:
+def wait_converged(router: RouterProcess, cache: Path, agent_id: str, timeout: float = 60) -> None:
     """Outbox empty and cursor at the router's head for this agent."""
+
     def done() -> bool:
         out = rows(cache, "SELECT COUNT(*) FROM outbox")[0][0]
         cur = rows(cache, "SELECT value FROM sync_state WHERE key = 'cursor'")
         return out == 0 and bool(cur) and int(cur[0][0]) == router_head(router, agent_id)
+
     wait_until(done, timeout=timeout, what=f"{agent_id}'s cache to catch up with the router")
 
 
@@ -171,21 +180,28 @@ def compare_with_router(router: RouterProcess, cache: Path, agent_id: str) -> li
     every conversation assigned to the agent, and every conversation the cache holds, has
     the same messages (id, seq, direction, body) and fields (status, assigned agent)."""
     problems: list[str] = []
-    assigned = {r[0] for r in rows(router.db, "SELECT id FROM conversations WHERE "
-                                              "assigned_agent = ?", agent_id)}
+    assigned = {
+        r[0]
+        for r in rows(router.db, "SELECT id FROM conversations WHERE assigned_agent = ?", agent_id)
+    }
     cached = {r[0] for r in rows(cache, "SELECT id FROM conversations")}
     missing = assigned - cached
     if missing:
         problems.append(f"assigned to {agent_id} at the router but not cached: {sorted(missing)}")
     for conv in sorted(cached & assigned):
-        theirs = rows(router.db, "SELECT id, seq, direction, body FROM messages "
-                                 "WHERE conversation_id = ? ORDER BY seq", conv)
-        mine = rows(cache, "SELECT id, seq, direction, body FROM messages "
-                           "WHERE conversation_id = ? ORDER BY seq", conv)
+        theirs = rows(
+            router.db,
+            "SELECT id, seq, direction, body FROM messages WHERE conversation_id = ? ORDER BY seq",
+            conv,
+        )
+        mine = rows(
+            cache,
+            "SELECT id, seq, direction, body FROM messages WHERE conversation_id = ? ORDER BY seq",
+            conv,
+        )
         if theirs != mine:
             problems.append(f"{conv}: messages differ (router {len(theirs)}, cache {len(mine)})")
-        rf = rows(router.db, "SELECT status, assigned_agent FROM conversations WHERE id = ?",
-                  conv)
+        rf = rows(router.db, "SELECT status, assigned_agent FROM conversations WHERE id = ?", conv)
         cf = rows(cache, "SELECT status, assigned_agent FROM conversations WHERE id = ?", conv)
         if rf != cf:
             problems.append(f"{conv}: fields differ (router {rf}, cache {cf})")

@@ -34,17 +34,31 @@ from tests.support.wait import deadline, wait_until
 SEED = 20261123
 
 
-def spawn(cache: Path, router: RouterProcess, token: str, conv: str, prefix: str,
-          start: int) -> subprocess.Popen[bytes]:
+def spawn(
+    cache: Path, router: RouterProcess, token: str, conv: str, prefix: str, start: int
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.fault.agent_child", str(cache), router.url, token, conv,
-         prefix, str(start)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "tests.fault.agent_child",
+            str(cache),
+            router.url,
+            token,
+            conv,
+            prefix,
+            str(start),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
 
 
-def read_lines(child: subprocess.Popen[bytes], until: float, stop_on: str | None = None
-               ) -> list[str]:
+def read_lines(
+    child: subprocess.Popen[bytes], until: float, stop_on: str | None = None
+) -> list[str]:
     """Lines the child printed until the monotonic time `until` (or the `stop_on` line)."""
     assert child.stdout is not None
     out: list[str] = []
@@ -69,11 +83,16 @@ def take_conversation(router: RouterProcess, make: Any, cache: Path) -> str:
     engine.set_state("available").result(10)
     conv = inbound(router, "Where is my order?")
     assert conv is not None
-    offer = wait_until(lambda: [o for o in rec.of(OfferReceived) if o.conversation_id == conv],
-                       what="the offer")[0]
+    offer = wait_until(
+        lambda: [o for o in rec.of(OfferReceived) if o.conversation_id == conv], what="the offer"
+    )[0]
     engine.accept(offer.offer_id).result(10)
-    wait_until(lambda: rows(cache, "SELECT status FROM conversations WHERE id = ?", conv)
-               == [("assigned",)], what="the conversation assigned")
+    wait_until(
+        lambda: (
+            rows(cache, "SELECT status FROM conversations WHERE id = ?", conv) == [("assigned",)]
+        ),
+        what="the conversation assigned",
+    )
     engine.stop()
     return conv
 
@@ -112,17 +131,25 @@ def run_kills(router: RouterProcess, make: Any, tmp_path: Path, kills: int) -> F
     finally:
         child.kill()
         child.wait()
-    at_router = [r[0] for r in rows(router.db, "SELECT body FROM messages WHERE "
-                                               "conversation_id = ? AND direction = 'out'", conv)]
+    at_router = [
+        r[0]
+        for r in rows(
+            router.db,
+            "SELECT body FROM messages WHERE conversation_id = ? AND direction = 'out'",
+            conv,
+        )
+    ]
     counts.tally(written, at_router)
     counts.extra["unsettled_in_cache"] = rows(
-        cache, "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status != 'sent'")[0][0]
+        cache, "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status != 'sent'"
+    )[0][0]
     counts.report()
     return counts
 
 
 def test_app_killed_while_sending_loses_and_doubles_nothing(
-        router: RouterProcess, engines: Any, tmp_path: Path) -> None:
+    router: RouterProcess, engines: Any, tmp_path: Path
+) -> None:
     counts = run_kills(router, engines, tmp_path, scale(20, 200))
     assert counts.written > 0
     assert counts.lost == 0

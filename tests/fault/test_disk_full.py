@@ -34,8 +34,14 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     """A directory on a 3 MiB file system, or (no mount allowed) a page-capped cache."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
-                             capture_output=True, check=False).returncode == 0
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
     if not mounted:
         monkeypatch.setenv(MAX_PAGES_ENV, "400")  # 1.6 MB
     try:
@@ -46,7 +52,8 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
 
 
 def test_full_disk_is_said_and_nothing_is_lost(
-        router: RouterProcess, engines: Any, small_disk: tuple[Path, str]) -> None:
+    router: RouterProcess, engines: Any, small_disk: tuple[Path, str]
+) -> None:
     disk, how = small_disk
     cache = disk / "cache.db"
     counts = FaultCounts(f"disk full ({how})")
@@ -55,8 +62,12 @@ def test_full_disk_is_said_and_nothing_is_lost(
     engine.set_state("available").result(10)
     conv = inbound(router, "Hello, anyone there?")
     assert conv is not None
-    wait_until(lambda: rows(cache, "SELECT status FROM conversations WHERE id = ?", conv)
-               == [("assigned",)], what="the conversation assigned")
+    wait_until(
+        lambda: (
+            rows(cache, "SELECT status FROM conversations WHERE id = ?", conv) == [("assigned",)]
+        ),
+        what="the conversation assigned",
+    )
     filler = disk / "filler"
     if how.startswith("tmpfs"):
         free = shutil.disk_usage(disk).free
@@ -79,7 +90,8 @@ def test_full_disk_is_said_and_nothing_is_lost(
     assert issues and issues[0].message.startswith("The disk is full: ")
     # Everything written before is still there and the file is sound.
     assert rows(cache, "SELECT COUNT(*) FROM messages WHERE direction = 'out'")[0][0] == len(
-        written)
+        written
+    )
     assert integrity(cache) == "ok"
     # The engine is still running: a draft save is refused the same way, in words.
     with pytest.raises(DiskFullError):
@@ -96,8 +108,7 @@ def test_full_disk_is_said_and_nothing_is_lost(
     wait_until(lambda: _try_send(engine, conv, after), timeout=30, what="a write to succeed")
     written.append(after)
     wait_converged(router, cache, "a-ana")
-    at_router = [r[0] for r in rows(router.db, "SELECT body FROM messages WHERE "
-                                               "direction = 'out'")]
+    at_router = [r[0] for r in rows(router.db, "SELECT body FROM messages WHERE direction = 'out'")]
     counts.tally(written, at_router)
     counts.extra["refused_writes"] = refused
     counts.report()

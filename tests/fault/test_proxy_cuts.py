@@ -33,7 +33,8 @@ SEED = 100
 
 
 def test_connection_cuts_resume_without_gap_or_duplicate(
-        router: RouterProcess, engines: Any, tmp_path: Path) -> None:
+    router: RouterProcess, engines: Any, tmp_path: Path
+) -> None:
     faults = scale(15, 100)
     rng = random.Random(SEED)
     counts = FaultCounts("proxy cuts")
@@ -57,27 +58,40 @@ def test_connection_cuts_resume_without_gap_or_duplicate(
             n = 0
             try:
                 while not stop.wait(0.02):  # an agent's pace
-                    for (conv,) in rows(cache, "SELECT id FROM conversations WHERE "
-                                               "assigned_agent = 'a-ana' AND status = 'assigned'"
-                                               " ORDER BY id LIMIT 2"):
+                    for (conv,) in rows(
+                        cache,
+                        "SELECT id FROM conversations WHERE "
+                        "assigned_agent = 'a-ana' AND status = 'assigned'"
+                        " ORDER BY id LIMIT 2",
+                    ):
                         engine.send_message(conv, f"reply-{n}").result(20)
                         written.append(f"reply-{n}")
                         n += 1
             except BaseException as exc:  # asserted below
                 errors.append(exc)
 
-        threads = [threading.Thread(target=customers, daemon=True),
-                   threading.Thread(target=agent, daemon=True)]
+        threads = [
+            threading.Thread(target=customers, daemon=True),
+            threading.Thread(target=agent, daemon=True),
+        ]
         for t in threads:
             t.start()
         kinds = {"cut": 0, "stall": 0, "half_close": 0}
         while counts.faults < faults:
-            wait_until(lambda: engine.status.state == "online" and proxy.links, timeout=30,
-                       what="a live connection to break")
+            wait_until(
+                lambda: engine.status.state == "online" and proxy.links,
+                timeout=30,
+                what="a live connection to break",
+            )
             stop.wait(rng.uniform(0.0, 0.3))  # the seeded moment of the fault
             kind = rng.choice(list(kinds))
-            hit = (proxy.cut() if kind == "cut" else proxy.stall(rng.uniform(0.1, 0.6))
-                   if kind == "stall" else proxy.half_close())
+            hit = (
+                proxy.cut()
+                if kind == "cut"
+                else proxy.stall(rng.uniform(0.1, 0.6))
+                if kind == "stall"
+                else proxy.half_close()
+            )
             if hit:
                 counts.faults += 1
                 kinds[kind] += 1
@@ -87,14 +101,16 @@ def test_connection_cuts_resume_without_gap_or_duplicate(
             t.join(30)
         assert not errors, errors
         wait_converged(router, cache, "a-ana")
-        at_router = [r[0] for r in rows(router.db, "SELECT body FROM messages WHERE "
-                                                   "direction = 'out'")]
+        at_router = [
+            r[0] for r in rows(router.db, "SELECT body FROM messages WHERE direction = 'out'")
+        ]
         counts.tally(written, at_router)
         problems = compare_with_router(router, cache, "a-ana")
         counts.extra.update(kinds)
         states = [s.state for s in rec.of(ConnectionStatus)]
-        counts.extra["resumed"] = sum(1 for a, b in itertools.pairwise(states)
-                                      if b == "online" and a != "online")
+        counts.extra["resumed"] = sum(
+            1 for a, b in itertools.pairwise(states) if b == "online" and a != "online"
+        )
         counts.extra["cache_differences"] = len(problems)
         counts.report()
         assert integrity(cache) == "ok"

@@ -51,9 +51,12 @@ class Agent(threading.Thread):
         n = 0
         try:
             while not self.stop_flag.wait(0.03):  # an agent's pace, not an ordering wait
-                mine = rows(self.cache, "SELECT id FROM conversations WHERE assigned_agent = ? "
-                                        "AND status = 'assigned' ORDER BY id",
-                            AGENTS[self.agent])
+                mine = rows(
+                    self.cache,
+                    "SELECT id FROM conversations WHERE assigned_agent = ? "
+                    "AND status = 'assigned' ORDER BY id",
+                    AGENTS[self.agent],
+                )
                 for (conv,) in mine[:3]:
                     body = f"{self.agent}-{n}"
                     self.engine.send_message(conv, body).result(20)
@@ -74,8 +77,15 @@ def engine_online(engine: SyncEngine) -> bool:
 def customers(router: RouterProcess, stop: threading.Event, rng: random.Random) -> None:
     n = 0
     while not stop.wait(0.05):
-        if inbound(router, f"customer line {n}", visitor=f"v{rng.randrange(40)}",
-                   queue=rng.choice(QUEUES)) is not None:
+        if (
+            inbound(
+                router,
+                f"customer line {n}",
+                visitor=f"v{rng.randrange(40)}",
+                queue=rng.choice(QUEUES),
+            )
+            is not None
+        ):
             n += 1
 
 
@@ -92,8 +102,9 @@ def test_router_killed_under_traffic(tmp_path: Path, engines: Any) -> None:
             wait_until(partial(is_online, rec), what=f"{name} online")
             engine.set_state("available").result(10)
             agents.append(Agent(name, engine, tmp_path / f"{name}.db", stop))
-        traffic = threading.Thread(target=customers, args=(proc, stop, random.Random(SEED)),
-                                   daemon=True)
+        traffic = threading.Thread(
+            target=customers, args=(proc, stop, random.Random(SEED)), daemon=True
+        )
         traffic.start()
         for agent in agents:
             agent.start()
@@ -104,8 +115,11 @@ def test_router_killed_under_traffic(tmp_path: Path, engines: Any) -> None:
                 counts.faults += 1
             # Let every agent reach the router once more before the traffic stops.
             for agent in agents:
-                wait_until(partial(engine_online, agent.engine), timeout=60,
-                           what=f"{agent.agent} back online")
+                wait_until(
+                    partial(engine_online, agent.engine),
+                    timeout=60,
+                    what=f"{agent.agent} back online",
+                )
         finally:
             stop.set()
             traffic.join(30)
@@ -116,21 +130,27 @@ def test_router_killed_under_traffic(tmp_path: Path, engines: Any) -> None:
             # The agents set 'available' before the first kill; they stay so after restarts.
             wait_converged(proc, agent.cache, AGENTS[agent.agent], timeout=90)
         written = [b for a in agents for b in a.written]
-        at_router = [r[0] for r in rows(proc.db, "SELECT body FROM messages WHERE "
-                                                 "direction = 'out'")]
+        at_router = [
+            r[0] for r in rows(proc.db, "SELECT body FROM messages WHERE direction = 'out'")
+        ]
         counts.tally(written, at_router)
-        twice = rows(proc.db, "SELECT conversation_id FROM offers WHERE status = 'accepted' "
-                              "GROUP BY conversation_id HAVING COUNT(DISTINCT agent_id) > 1")
+        twice = rows(
+            proc.db,
+            "SELECT conversation_id FROM offers WHERE status = 'accepted' "
+            "GROUP BY conversation_id HAVING COUNT(DISTINCT agent_id) > 1",
+        )
         holders: dict[str, set[str]] = {}
         problems: list[str] = []
         for agent in agents:
             assert integrity(agent.cache) == "ok"
-            for (conv,) in rows(agent.cache, "SELECT id FROM conversations WHERE "
-                                             "assigned_agent = ?", AGENTS[agent.agent]):
+            for (conv,) in rows(
+                agent.cache,
+                "SELECT id FROM conversations WHERE assigned_agent = ?",
+                AGENTS[agent.agent],
+            ):
                 holders.setdefault(conv, set()).add(agent.agent)
             problems += compare_with_router(proc, agent.cache, AGENTS[agent.agent])
-        counts.extra["assigned_twice"] = len(twice) + sum(1 for h in holders.values()
-                                                           if len(h) > 1)
+        counts.extra["assigned_twice"] = len(twice) + sum(1 for h in holders.values() if len(h) > 1)
         counts.extra["conversations"] = rows(proc.db, "SELECT COUNT(*) FROM conversations")[0][0]
         counts.extra["cache_differences"] = len(problems)
         counts.report()

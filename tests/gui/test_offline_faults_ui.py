@@ -31,7 +31,8 @@ def test_fts_query_quotes_words_and_prefixes_the_last() -> None:
 
 
 def test_search_box_finds_by_customer_name_and_message_text(
-        qtbot: QtBot, window: MainWindow) -> None:
+    qtbot: QtBot, window: MainWindow
+) -> None:
     model = window.inbox_model
     full = model.rowCount()
     name = model.row_at(3).customer_name
@@ -53,17 +54,20 @@ def test_search_box_finds_by_customer_name_and_message_text(
     qtbot.waitUntil(lambda: window.inbox.stack.currentWidget() is window.inbox.empty, timeout=T)
     assert "No conversation mentions that" in window.inbox.empty_label.text()
     window.inbox.search.clear()
-    qtbot.waitUntil(lambda: window.inbox_model.filter.text == "" and model.rowCount() == full,
-                    timeout=T)
+    qtbot.waitUntil(
+        lambda: window.inbox_model.filter.text == "" and model.rowCount() == full, timeout=T
+    )
 
 
 def test_a_draft_reaches_the_cache_and_comes_back(qtbot: QtBot, live: tuple[Any, Any]) -> None:
     _proc, c = live
     assert isinstance(c, AppController)
-    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router",
-                    timeout=T)
-    conv = str(c.reader._rows("SELECT id FROM conversations WHERE assigned_agent = 'a-ana' "
-                              "ORDER BY id LIMIT 1")[0][0])
+    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
+    conv = str(
+        c.reader._rows(
+            "SELECT id FROM conversations WHERE assigned_agent = 'a-ana' ORDER BY id LIMIT 1"
+        )[0][0]
+    )
     view = c.window.conversation
     view.open(conv)
     view.composer.editor.setFocus()
@@ -72,8 +76,9 @@ def test_a_draft_reaches_the_cache_and_comes_back(qtbot: QtBot, live: tuple[Any,
     def stored() -> list[tuple[str]]:
         db = sqlite3.connect(f"file:{c.cache}?mode=ro", uri=True)
         try:
-            return db.execute("SELECT body FROM drafts WHERE conversation_id = ?",
-                              [conv]).fetchall()
+            return db.execute(
+                "SELECT body FROM drafts WHERE conversation_id = ?", [conv]
+            ).fetchall()
         finally:
             db.close()
 
@@ -105,8 +110,11 @@ def test_a_damaged_cache_shows_empty_then_the_rebuilt_one(qtbot: QtBot, tmp_path
     assert win.inbox_model.rowCount() == 0 and reader.damaged
     cache.rename(tmp_path / "cache.corrupt.db")  # what sync.recovery.move_aside does
     seed_cache(cache, conversations=12)
-    win._on_issue("The local cache was damaged and has been rebuilt from the router; "
-                  "nothing unsent was waiting. The damaged file was kept as x.", False)
+    win._on_issue(
+        "The local cache was damaged and has been rebuilt from the router; "
+        "nothing unsent was waiting. The damaged file was kept as x.",
+        False,
+    )
     assert win.inbox_model.rowCount() == 12
     assert win.status.notice.text().startswith("The local cache was damaged")
     win.close()
@@ -114,19 +122,46 @@ def test_a_damaged_cache_shows_empty_then_the_rebuilt_one(qtbot: QtBot, tmp_path
 
 
 def test_search_uses_the_exact_word_when_it_fills_the_hits(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sync.apply import apply_event
     from sync.store import open_store
 
     db = open_store(tmp_path / "cache.db")
     bodies = ["my order", "order again", "another order", "orders plural", "ordinary day"]
     for i, text in enumerate(bodies):
-        apply_event(db, 2 * i + 1, {"kind": "conversation", "conversation": {
-            "id": f"c-{i}", "channel": "chat", "status": "assigned",
-            "customer": {"id": f"u-{i}", "name": f"Cust {i}"}}}, agent_id="a", now=0.0)
-        apply_event(db, 2 * i + 2, {"kind": "message", "message": {
-            "id": f"m-{i}", "conversation_id": f"c-{i}", "seq": 1, "direction": "in",
-            "body": text, "created_at": float(i)}}, agent_id="a", now=0.0)
+        apply_event(
+            db,
+            2 * i + 1,
+            {
+                "kind": "conversation",
+                "conversation": {
+                    "id": f"c-{i}",
+                    "channel": "chat",
+                    "status": "assigned",
+                    "customer": {"id": f"u-{i}", "name": f"Cust {i}"},
+                },
+            },
+            agent_id="a",
+            now=0.0,
+        )
+        apply_event(
+            db,
+            2 * i + 2,
+            {
+                "kind": "message",
+                "message": {
+                    "id": f"m-{i}",
+                    "conversation_id": f"c-{i}",
+                    "seq": 1,
+                    "direction": "in",
+                    "body": text,
+                    "created_at": float(i),
+                },
+            },
+            agent_id="a",
+            now=0.0,
+        )
     db.conn.close()
     reader = StoreReader(tmp_path / "cache.db")
     monkeypatch.setattr("client.store_reader.SEARCH_HITS", 3)
@@ -137,8 +172,7 @@ def test_search_uses_the_exact_word_when_it_fills_the_hits(
     reader.close()
 
 
-def test_keyset_pages_match_one_ordered_query_including_rows_without_a_time(
-        tmp_path: Path) -> None:
+def test_keyset_pages_match_one_ordered_query_including_rows_without_a_time(tmp_path: Path) -> None:
     """Lazy pages start at the last row shown (constant cost however deep the agent
     scrolls) and give exactly the rows and order of one big query, ties and NULLs included."""
     from sync.store import atomic, open_store
@@ -146,8 +180,9 @@ def test_keyset_pages_match_one_ordered_query_including_rows_without_a_time(
     cache = seed_cache(tmp_path / "cache.db", conversations=57)
     db = open_store(cache)
     with atomic(db):
-        db.execute("UPDATE conversations SET last_message_at = 1000.0 WHERE id IN "
-                   "('c-3', 'c-4', 'c-5')")  # a tie, broken by id
+        db.execute(
+            "UPDATE conversations SET last_message_at = 1000.0 WHERE id IN ('c-3', 'c-4', 'c-5')"
+        )  # a tie, broken by id
         db.execute("UPDATE conversations SET last_message_at = NULL WHERE id IN ('c-7', 'c-8')")
     db.conn.close()
     reader = StoreReader(cache)

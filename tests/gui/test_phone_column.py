@@ -75,8 +75,8 @@ def test_no_sip_account_says_so_and_offers_settings(
 def test_incoming_call_pops_the_customer_and_reaches_the_router(
     qtbot: QtBot,
     app: tuple[RouterProcess, AppController],
-    kamailio: Kamailio,  # noqa: F811
-    memory_keyring: MemoryKeyring,  # noqa: F811
+    kamailio: Kamailio,
+    memory_keyring: MemoryKeyring,
     tmp_path: Path,
 ) -> None:
     proc, c = app

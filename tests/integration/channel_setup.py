@@ -17,30 +17,59 @@ TWILIO_TOKEN = "test-twilio-token-3f9a1c"
 SMTP_PASSWORD = "test-smtp-password-77c1"
 
 
-def channel_router(tmp_path: Path, dovecot: Dovecot | None = None, smtp: SmtpSink | None = None,
-                   twilio: TwilioStandIn | None = None, chat: bool = False,
-                   extra: list[str] | None = None,
-                   secrets_file: bool = False) -> RouterProcess:
+def channel_router(
+    tmp_path: Path,
+    dovecot: Dovecot | None = None,
+    smtp: SmtpSink | None = None,
+    twilio: TwilioStandIn | None = None,
+    chat: bool = False,
+    extra: list[str] | None = None,
+    secrets_file: bool = False,
+) -> RouterProcess:
     """A `RouterProcess` (demo agents, DEBUG logs) with the given channels on; secrets in
     its environment, or in a `--channel-secrets` file with `secrets_file`."""
     port = free_port()
-    args = ["--demo-agents", "--log-level", "DEBUG", "--public-url",
-            f"http://127.0.0.1:{port}", *(extra or [])]
+    args = [
+        "--demo-agents",
+        "--log-level",
+        "DEBUG",
+        "--public-url",
+        f"http://127.0.0.1:{port}",
+        *(extra or []),
+    ]
     env: dict[str, str] = {}
     if chat:
         args.append("--chat")
     if dovecot is not None and smtp is not None:
-        args += ["--email-address", SUPPORT_ADDRESS, "--imap-host", "127.0.0.1",
-                 "--imap-port", str(dovecot.port), "--imap-user", dovecot.user,
-                 "--imap-poll", "0.2", "--smtp-host", "127.0.0.1",
-                 "--smtp-port", str(smtp.port)]
+        args += [
+            "--email-address",
+            SUPPORT_ADDRESS,
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            str(dovecot.port),
+            "--imap-user",
+            dovecot.user,
+            "--imap-poll",
+            "0.2",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(smtp.port),
+        ]
         env["SWITCHBOARD_IMAP_PASSWORD"] = dovecot.password
         if smtp.login is not None:
             args += ["--smtp-user", smtp.login[0]]
             env["SWITCHBOARD_SMTP_PASSWORD"] = smtp.login[1]
     if twilio is not None:
-        args += ["--sms-account-sid", ACCOUNT_SID, "--sms-number", OUR_NUMBER,
-                 "--sms-api-base", twilio.base]
+        args += [
+            "--sms-account-sid",
+            ACCOUNT_SID,
+            "--sms-number",
+            OUR_NUMBER,
+            "--sms-api-base",
+            twilio.base,
+        ]
         env["SWITCHBOARD_TWILIO_AUTH_TOKEN"] = TWILIO_TOKEN
     if secrets_file:
         path = tmp_path / "channel-secrets"
@@ -68,8 +97,9 @@ async def accept_next_offer(conn: AgentConn, channel: str) -> str:
 
 
 def get(router: RouterProcess, path: str, token: str) -> Any:
-    response = httpx.get(f"{router.url}{path}", headers={"Authorization": f"Bearer {token}"},
-                         timeout=10)
+    response = httpx.get(
+        f"{router.url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     response.raise_for_status()
     return response.json()
 

@@ -24,8 +24,12 @@ from tests.support.router_proc import RouterProcess
 from tests.support.wait import deadline
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 @pytest.fixture
@@ -48,8 +52,7 @@ def test_customer_chats_in_a_browser_with_an_agent(chat_router: RouterProcess) -
             try:
                 page = await browser.new_page()
                 problems: list[str] = []
-                page.on("console", lambda m: problems.append(m.text)
-                        if m.type == "error" else None)
+                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: problems.append(str(e)))
                 await page.goto(f"{router.url}/chat")
                 await page.fill("#name", "Maria Gonzalez", timeout=ms)
@@ -57,28 +60,36 @@ def test_customer_chats_in_a_browser_with_an_agent(chat_router: RouterProcess) -
                 await page.wait_for_selector("#conversation", state="visible", timeout=ms)
                 await page.fill("#body", "Hello from the browser")
                 await page.press("#body", "Enter")
-                await page.wait_for_selector("li.in:has-text('Hello from the browser')",
-                                             timeout=ms)
+                await page.wait_for_selector("li.in:has-text('Hello from the browser')", timeout=ms)
 
                 conversation_id = await accept_next_offer(ana, "chat")
                 thread = messages(router, conversation_id, token)
                 assert [(m["direction"], m["body"]) for m in thread] == [
-                    ("in", "Hello from the browser")]
-                customer = get(router, f"/api/conversations/{conversation_id}/messages",
-                               token)["conversation"]["customer"]
+                    ("in", "Hello from the browser")
+                ]
+                customer = get(router, f"/api/conversations/{conversation_id}/messages", token)[
+                    "conversation"
+                ]["customer"]
                 assert customer["name"] == "Maria Gonzalez"
                 assert customer["identities"][0]["kind"] == "chat"
 
                 assert await page.is_hidden("#typing")
                 typing = await asyncio.to_thread(
-                    httpx.post, f"{router.url}/api/conversations/{conversation_id}/typing",
-                    headers={"Authorization": f"Bearer {token}"}, timeout=10)
+                    httpx.post,
+                    f"{router.url}/api/conversations/{conversation_id}/typing",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=10,
+                )
                 assert typing.json() == {"delivered": 1}
                 await page.wait_for_selector("#typing", state="visible", timeout=ms)
 
-                ack = await ana.command("send_message", conversation_id=conversation_id,
-                                        message_id=str(uuid.uuid4()),
-                                        body="Hi Maria, how can I help?", format="text")
+                ack = await ana.command(
+                    "send_message",
+                    conversation_id=conversation_id,
+                    message_id=str(uuid.uuid4()),
+                    body="Hi Maria, how can I help?",
+                    format="text",
+                )
                 assert ack["ok"], ack
                 reply = page.locator("li.out", has_text="Hi Maria, how can I help?")
                 await reply.wait_for(timeout=ms)
@@ -89,10 +100,13 @@ def test_customer_chats_in_a_browser_with_an_agent(chat_router: RouterProcess) -
                 await page.fill("#phone", "+1 415 555 0199")
                 await page.fill("#note", "after 5pm")
                 await page.click("#callback button")
-                await page.wait_for_selector("#callback-done:has-text('+14155550199')",
-                                             timeout=ms)
-                await ana.event("message", lambda e: e["message"]["body"] ==
-                                "Please call me back on +14155550199. after 5pm")
+                await page.wait_for_selector("#callback-done:has-text('+14155550199')", timeout=ms)
+                await ana.event(
+                    "message",
+                    lambda e: (
+                        e["message"]["body"] == "Please call me back on +14155550199. after 5pm"
+                    ),
+                )
 
                 # A reload picks the same conversation up again (visitor id and secret).
                 await page.reload()
@@ -100,8 +114,9 @@ def test_customer_chats_in_a_browser_with_an_agent(chat_router: RouterProcess) -
                 assert await page.locator("li.in").count() == 2
                 await page.click("#leave")
                 await page.wait_for_selector("#status:has-text('Chat ended')", timeout=ms)
-                await ana.event("message", lambda e: e["message"]["body"] ==
-                                "(The customer left the chat.)")
+                await ana.event(
+                    "message", lambda e: e["message"]["body"] == "(The customer left the chat.)"
+                )
                 assert problems == []
             finally:
                 await browser.close()
@@ -111,12 +126,17 @@ def test_customer_chats_in_a_browser_with_an_agent(chat_router: RouterProcess) -
     requests = get(router, "/api/admin/callback-requests", router.login("sam"))
     (request,) = requests["callback_requests"]
     assert (request["phone"], request["note"], request["channel"]) == (
-        "+14155550199", "after 5pm", "chat")
-    conversation = get(router, f"/api/conversations/{request['conversation_id']}/messages",
-                       token)["conversation"]
+        "+14155550199",
+        "after 5pm",
+        "chat",
+    )
+    conversation = get(router, f"/api/conversations/{request['conversation_id']}/messages", token)[
+        "conversation"
+    ]
     assert {"kind": "phone", "value": "+14155550199"} in conversation["customer"]["identities"]
-    deliveries = get(router, f"/api/conversations/{request['conversation_id']}/deliveries",
-                     token)["deliveries"]
+    deliveries = get(router, f"/api/conversations/{request['conversation_id']}/deliveries", token)[
+        "deliveries"
+    ]
     assert [d["status"] for d in deliveries] == ["delivered"]
 
 
@@ -134,8 +154,11 @@ def test_chat_socket_refuses_bad_frames_and_keeps_going(chat_router: RouterProce
             assert json.loads(await ws.recv())["code"] == "bad_frame"
             await ws.send(json.dumps({"type": "start", "name": "  "}))
             assert json.loads(await ws.recv())["code"] == "bad_name"
-            await ws.send(json.dumps({"type": "start", "name": "Lukas",
-                                      "visitor_id": "v-guessed", "secret": "wrong"}))
+            await ws.send(
+                json.dumps(
+                    {"type": "start", "name": "Lukas", "visitor_id": "v-guessed", "secret": "wrong"}
+                )
+            )
             ready = json.loads(await ws.recv())
             assert ready["type"] == "ready" and ready["visitor_id"] != "v-guessed"
             assert ready["messages"] == [] and ready["secret"]

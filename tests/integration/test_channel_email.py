@@ -40,9 +40,15 @@ def smtp() -> Iterator[SmtpSink]:
         yield sink
 
 
-def _mail(sender: str, subject: str, text: str, html: str | None = None,
-          message_id: str | None = None, references: list[str] | None = None,
-          attachment: bytes | None = None) -> tuple[bytes, str]:
+def _mail(
+    sender: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    message_id: str | None = None,
+    references: list[str] | None = None,
+    attachment: bytes | None = None,
+) -> tuple[bytes, str]:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = SUPPORT_ADDRESS
@@ -56,8 +62,9 @@ def _mail(sender: str, subject: str, text: str, html: str | None = None,
     if html is not None:
         msg.add_alternative(html, subtype="html")
     if attachment is not None:
-        msg.add_attachment(attachment, maintype="application", subtype="pdf",
-                           filename="invoice.pdf")
+        msg.add_attachment(
+            attachment, maintype="application", subtype="pdf", filename="invoice.pdf"
+        )
     return msg.as_bytes(), mid
 
 
@@ -73,15 +80,21 @@ HOSTILE_HTML = (
 def test_email_threads_by_references_sanitizes_html_and_replies_by_smtp(
     tmp_path: Path, dovecot: Dovecot
 ) -> None:
-    with SmtpSink(login=("relay-user", SMTP_PASSWORD)) as smtp, \
-            channel_router(tmp_path, dovecot, smtp) as router:
+    with (
+        SmtpSink(login=("relay-user", SMTP_PASSWORD)) as smtp,
+        channel_router(tmp_path, dovecot, smtp) as router,
+    ):
         token = router.login("ana")
 
         async def scenario() -> None:
             ana = await available_agent(router)
-            first, first_id = _mail("Alice Doe <Alice@Customer.test>", "Broken invoice",
-                                    "My invoice is wrong.", HOSTILE_HTML,
-                                    attachment=b"%PDF-1.4 test")
+            first, first_id = _mail(
+                "Alice Doe <Alice@Customer.test>",
+                "Broken invoice",
+                "My invoice is wrong.",
+                HOSTILE_HTML,
+                attachment=b"%PDF-1.4 test",
+            )
             dovecot.append(first)
             conversation_id = await accept_next_offer(ana, "email")
 
@@ -89,28 +102,45 @@ def test_email_threads_by_references_sanitizes_html_and_replies_by_smtp(
             assert [m["direction"] for m in thread] == ["in"]
             html = thread[0]["html"]
             assert "<b>invoice</b>" in html
-            for bad in ("<script", "alert(", "onerror", ' src="http', "javascript:",
-                        "onclick", "style="):
+            for bad in (
+                "<script",
+                "alert(",
+                "onerror",
+                ' src="http',
+                "javascript:",
+                "onclick",
+                "style=",
+            ):
                 assert bad not in html, (bad, html)
             # The tracking pixel is not loadable; its address is kept for "show images".
             assert 'data-remote-src="http://tracker.example/pixel.png"' in html
             assert thread[0]["body"].startswith("My invoice is wrong.")
             # The live event carried the HTML too (an upsert of the same message id).
-            live = await ana.event("message", lambda e: e["message"]["id"] == thread[0]["id"]
-                                   and e["message"]["html"] == html)
+            live = await ana.event(
+                "message",
+                lambda e: e["message"]["id"] == thread[0]["id"] and e["message"]["html"] == html,
+            )
             assert [a["filename"] for a in live["event"]["message"]["attachments"]] == [
-                "invoice.pdf"]
+                "invoice.pdf"
+            ]
             extras = get(router, f"/api/conversations/{conversation_id}/deliveries", token)
             assert [(a["filename"], a["size"]) for a in extras["attachments"]] == [
-                ("invoice.pdf", 13)]
-            attachment = httpx.get(f"{router.url}/api/attachments/"
-                                   f"{extras['attachments'][0]['id']}",
-                                   headers={"Authorization": f"Bearer {token}"}, timeout=10)
+                ("invoice.pdf", 13)
+            ]
+            attachment = httpx.get(
+                f"{router.url}/api/attachments/{extras['attachments'][0]['id']}",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
             assert attachment.content == b"%PDF-1.4 test"
 
-            ack = await ana.command("send_message", conversation_id=conversation_id,
-                                    message_id=str(uuid.uuid4()), body="We are on it.",
-                                    format="text")
+            ack = await ana.command(
+                "send_message",
+                conversation_id=conversation_id,
+                message_id=str(uuid.uuid4()),
+                body="We are on it.",
+                format="text",
+            )
             assert ack["ok"], ack
             (reply,) = await asyncio.to_thread(smtp.wait_for, 1)
             assert reply["To"] == "alice@customer.test"
@@ -124,24 +154,42 @@ def test_email_threads_by_references_sanitizes_html_and_replies_by_smtp(
 
             # The customer answers from another address of theirs: References put it in
             # the same conversation, not a new one.
-            answer, answer_id = _mail("alice.doe@home.test", "Re: Broken invoice",
-                                      "Thanks, here is more.",
-                                      references=[first_id, reply_id])
+            answer, answer_id = _mail(
+                "alice.doe@home.test",
+                "Re: Broken invoice",
+                "Thanks, here is more.",
+                references=[first_id, reply_id],
+            )
             dovecot.append(answer)
-            await ana.event("message", lambda e: e["message"]["conversation_id"] ==
-                            conversation_id and e["message"]["body"] == "Thanks, here is more.")
-            assert not [f for f in ana.frames if f.get("type") == "event"
-                        and f["event"]["kind"] == "offer"
-                        and f["event"]["offer"]["conversation_id"] != conversation_id]
+            await ana.event(
+                "message",
+                lambda e: (
+                    e["message"]["conversation_id"] == conversation_id
+                    and e["message"]["body"] == "Thanks, here is more."
+                ),
+            )
+            assert not [
+                f
+                for f in ana.frames
+                if f.get("type") == "event"
+                and f["event"]["kind"] == "offer"
+                and f["event"]["offer"]["conversation_id"] != conversation_id
+            ]
 
-            ack = await ana.command("send_message", conversation_id=conversation_id,
-                                    message_id=str(uuid.uuid4()), body="Fixed.", format="text")
+            ack = await ana.command(
+                "send_message",
+                conversation_id=conversation_id,
+                message_id=str(uuid.uuid4()),
+                body="Fixed.",
+                format="text",
+            )
             assert ack["ok"], ack
             second = (await asyncio.to_thread(smtp.wait_for, 2))[1]
             assert second["In-Reply-To"] == f"<{answer_id}>"
             assert second["References"] == f"<{first_id}> <{reply_id}> <{answer_id}>"
-            deliveries = get(router, f"/api/conversations/{conversation_id}/deliveries",
-                             token)["deliveries"]
+            deliveries = get(router, f"/api/conversations/{conversation_id}/deliveries", token)[
+                "deliveries"
+            ]
             assert [d["status"] for d in deliveries] == ["sent", "sent"]
             await ana.close()
 
@@ -156,14 +204,15 @@ def test_oversized_and_broken_mail_go_to_dead_letters_and_the_next_mail_flows(
     tmp_path: Path, dovecot: Dovecot, smtp: SmtpSink
 ) -> None:
     big, _ = _mail("big@customer.test", "Huge", "x" * 40_000)
-    broken = (b"From: broken@customer.test\r\nSubject: Broken\r\nMIME-Version: 1.0\r\n"
-              b"Content-Type: multipart/mixed\r\nMessage-ID: <broken@customer.test>\r\n\r\n"
-              b"--zz\r\nContent-Type: text/plain\r\n\r\nhi\r\n--zz--\r\n")
+    broken = (
+        b"From: broken@customer.test\r\nSubject: Broken\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\nMessage-ID: <broken@customer.test>\r\n\r\n"
+        b"--zz\r\nContent-Type: text/plain\r\n\r\nhi\r\n--zz--\r\n"
+    )
     good, _ = _mail("good@customer.test", "Fine", "This one is fine.")
     for raw in (big, broken, good):
         dovecot.append(raw)
-    with channel_router(tmp_path, dovecot, smtp,
-                        extra=["--email-max-bytes", "20000"]) as router:
+    with channel_router(tmp_path, dovecot, smtp, extra=["--email-max-bytes", "20000"]) as router:
         sam = router.login("sam")
 
         async def scenario() -> None:
@@ -186,12 +235,17 @@ def test_oversized_and_broken_mail_go_to_dead_letters_and_the_next_mail_flows(
         assert "20000" in by_reason["too_large"]["detail"]
         assert "big@customer.test" in by_reason["too_large"]["source"]
         assert "NoBoundaryInMultipartDefect" in by_reason["bad_mime"]["detail"]
-        kept = httpx.get(f"{router.url}/api/admin/dead-letters/{by_reason['bad_mime']['id']}"
-                         "/raw", headers={"Authorization": f"Bearer {sam}"}, timeout=10)
+        kept = httpx.get(
+            f"{router.url}/api/admin/dead-letters/{by_reason['bad_mime']['id']}/raw",
+            headers={"Authorization": f"Bearer {sam}"},
+            timeout=10,
+        )
         assert kept.content == broken
-        refused = httpx.get(f"{router.url}/api/admin/dead-letters",
-                            headers={"Authorization": f"Bearer {router.login('ana')}"},
-                            timeout=10)
+        refused = httpx.get(
+            f"{router.url}/api/admin/dead-letters",
+            headers={"Authorization": f"Bearer {router.login('ana')}"},
+            timeout=10,
+        )
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
         assert wait_until(lambda: dovecot.unseen() == 0, what="all mail flagged seen")
         log = router.stderr_tail(100000)
@@ -199,16 +253,32 @@ def test_oversized_and_broken_mail_go_to_dead_letters_and_the_next_mail_flows(
 
     listing = subprocess.run(
         [sys.executable, "-m", "router.channels.deadletters", "--db", str(router.db)],
-        cwd=ROOT, capture_output=True, text=True, timeout=30, check=True)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert [line.count('"reason"') for line in listing.stdout.splitlines()] == [1, 1]
 
 
 def test_channel_settings_missing_a_secret_stop_the_router_with_a_clear_error(
     tmp_path: Path,
 ) -> None:
-    proc = RouterProcess(tmp_path / "router.db", [
-        "--demo-agents", "--email-address", SUPPORT_ADDRESS, "--imap-host", "127.0.0.1",
-        "--imap-user", "support", "--smtp-host", "127.0.0.1"])
+    proc = RouterProcess(
+        tmp_path / "router.db",
+        [
+            "--demo-agents",
+            "--email-address",
+            SUPPORT_ADDRESS,
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-user",
+            "support",
+            "--smtp-host",
+            "127.0.0.1",
+        ],
+    )
     with pytest.raises(RuntimeError):
         proc.start()
     assert "SWITCHBOARD_IMAP_PASSWORD" in proc.stderr_tail()
@@ -223,8 +293,9 @@ def test_imap_idle_brings_new_mail_without_waiting_for_the_poll(
 
         async def scenario() -> None:
             ana = await available_agent(router)
-            await async_wait_until(lambda: "IMAP IDLE watching INBOX" in router.stderr_tail(),
-                                   what="the IDLE watcher")
+            await async_wait_until(
+                lambda: "IMAP IDLE watching INBOX" in router.stderr_tail(), what="the IDLE watcher"
+            )
             dovecot.append(_mail("idle@customer.test", "Quick", "Are you there?")[0])
             conversation_id = await accept_next_offer(ana, "email")
             thread = messages(router, conversation_id, router.login("ana"))
@@ -247,18 +318,25 @@ def test_a_reply_the_mail_server_cannot_take_is_failed_and_the_agent_is_told(
             ana = await available_agent(router)
             dovecot.append(_mail("carol@customer.test", "Hello", "Anyone?")[0])
             conversation_id = await accept_next_offer(ana, "email")
-            ack = await ana.command("send_message", conversation_id=conversation_id,
-                                    message_id=str(uuid.uuid4()), body="Yes!", format="text")
+            ack = await ana.command(
+                "send_message",
+                conversation_id=conversation_id,
+                message_id=str(uuid.uuid4()),
+                body="Yes!",
+                format="text",
+            )
             assert ack["ok"], ack
             note = await ana.event("message", lambda e: e["message"]["direction"] == "note")
             assert note["event"]["message"]["body"].startswith(
-                "Your reply was not delivered by email: the mail server refused it")
+                "Your reply was not delivered by email: the mail server refused it"
+            )
             await ana.close()
             return conversation_id
 
         conversation_id = asyncio.run(scenario())
-        (delivery,) = get(router, f"/api/conversations/{conversation_id}/deliveries",
-                          token)["deliveries"]
+        (delivery,) = get(router, f"/api/conversations/{conversation_id}/deliveries", token)[
+            "deliveries"
+        ]
         assert delivery["status"] == "failed"
         assert "ConnectionRefusedError" in delivery["error"]
 
@@ -270,12 +348,22 @@ def test_mail_that_arrives_while_the_router_is_down_threads_after_restart(
 
         async def first_part() -> str:
             ana = await available_agent(router)
-            dovecot.append(_mail("dave@customer.test", "Refund", "Where is my refund?",
-                                 message_id="dave-1@customer.test")[0])
+            dovecot.append(
+                _mail(
+                    "dave@customer.test",
+                    "Refund",
+                    "Where is my refund?",
+                    message_id="dave-1@customer.test",
+                )[0]
+            )
             conversation_id = await accept_next_offer(ana, "email")
-            ack = await ana.command("send_message", conversation_id=conversation_id,
-                                    message_id=str(uuid.uuid4()), body="Checking.",
-                                    format="text")
+            ack = await ana.command(
+                "send_message",
+                conversation_id=conversation_id,
+                message_id=str(uuid.uuid4()),
+                body="Checking.",
+                format="text",
+            )
             assert ack["ok"], ack
             await ana.close()
             return conversation_id
@@ -283,9 +371,14 @@ def test_mail_that_arrives_while_the_router_is_down_threads_after_restart(
         conversation_id = asyncio.run(first_part())
         (reply,) = smtp.wait_for(1)
         router.stop()
-        dovecot.append(_mail("dave@customer.test", "Re: Refund", "Any news?",
-                             references=["dave-1@customer.test",
-                                         reply["Message-ID"].strip("<>")])[0])
+        dovecot.append(
+            _mail(
+                "dave@customer.test",
+                "Re: Refund",
+                "Any news?",
+                references=["dave-1@customer.test", reply["Message-ID"].strip("<>")],
+            )[0]
+        )
         router.start()
         token = router.login("ana")
 
@@ -294,5 +387,8 @@ def test_mail_that_arrives_while_the_router_is_down_threads_after_restart(
             return bodies if len(bodies) == 3 else []
 
         assert wait_until(thread, what="the reply in the same thread") == [
-            "Where is my refund?", "Checking.", "Any news?"]
+            "Where is my refund?",
+            "Checking.",
+            "Any news?",
+        ]
         assert len(smtp.messages) == 1, "the reply was sent again after the restart"

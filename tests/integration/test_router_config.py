@@ -39,10 +39,17 @@ password_hash = "{hash_password(PASSWORD)}"
 
 def test_agents_and_queues_come_from_the_config_file(tmp_path: Path) -> None:
     config = write_config(tmp_path / "router.toml")
-    with RouterProcess(tmp_path / "r.db", ["--config", str(config), "--demo-agents"],
-                       env={"SWITCHBOARD_DEMO_PASSWORD": PASSWORD}) as proc:
-        assert httpx.post(f"{proc.url}/api/login", json={"username": "ana",
-                                                         "password": PASSWORD}).status_code == 401
+    with RouterProcess(
+        tmp_path / "r.db",
+        ["--config", str(config), "--demo-agents"],
+        env={"SWITCHBOARD_DEMO_PASSWORD": PASSWORD},
+    ) as proc:
+        assert (
+            httpx.post(
+                f"{proc.url}/api/login", json={"username": "ana", "password": PASSWORD}
+            ).status_code
+            == 401
+        )
 
         async def scenario() -> None:
             ute = await AgentConn.open(proc.ws_url, proc.login("ute", PASSWORD))
@@ -56,11 +63,15 @@ def test_agents_and_queues_come_from_the_config_file(tmp_path: Path) -> None:
             assert offer["event"]["offer"]["conversation_id"] == conversation
             # max is not in the de queue: he never hears of its conversations.
             assert not [f for f in max_.events() if conversation in str(f)]
-            refused = httpx.get(f"{proc.url}/api/conversations/{conversation}/messages",
-                                headers={"Authorization": f"Bearer {proc.login('max', PASSWORD)}"})
+            refused = httpx.get(
+                f"{proc.url}/api/conversations/{conversation}/messages",
+                headers={"Authorization": f"Bearer {proc.login('max', PASSWORD)}"},
+            )
             assert refused.status_code == 403
-            unknown = httpx.post(f"{proc.url}/api/demo/inbound", json={
-                "channel": "chat", "from": "v", "name": "n", "body": "b", "queue": "support"})
+            unknown = httpx.post(
+                f"{proc.url}/api/demo/inbound",
+                json={"channel": "chat", "from": "v", "name": "n", "body": "b", "queue": "support"},
+            )
             assert unknown.status_code == 400
             for conn in (ute, max_):
                 await conn.close()
@@ -70,12 +81,27 @@ def test_agents_and_queues_come_from_the_config_file(tmp_path: Path) -> None:
 
 def test_a_bad_config_is_one_log_line_naming_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "router.toml"
-    bad.write_text('skills = ["german"]\n[queues.de]\nskills = { klingon = 2 }\n'
-                   '[agents.ute]\nqueues = ["de"]\n')
+    bad.write_text(
+        'skills = ["german"]\n[queues.de]\nskills = { klingon = 2 }\n'
+        '[agents.ute]\nqueues = ["de"]\n'
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "router", "--port", "0", "--db", str(tmp_path / "r.db"),
-         "--config", str(bad)], cwd=ROOT, capture_output=True, text=True,
-        timeout=deadline(30))
+        [
+            sys.executable,
+            "-m",
+            "router",
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "r.db"),
+            "--config",
+            str(bad),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=deadline(30),
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr

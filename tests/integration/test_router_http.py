@@ -15,24 +15,32 @@ from tests.support.wait import wait_until
 
 
 def test_login_returns_a_token_and_the_agent(router: RouterProcess) -> None:
-    response = httpx.post(f"{router.url}/api/login",
-                          json={"username": "ana", "password": DEMO_PASSWORD})
+    response = httpx.post(
+        f"{router.url}/api/login", json={"username": "ana", "password": DEMO_PASSWORD}
+    )
     assert response.status_code == 200
     body = response.json()
-    assert body["agent"] == {"id": "a-ana", "name": "Ana Lima", "queues": ["support", "sales"],
-                             "capacity": {"voice": 1, "chat": 3, "sms": 2, "email": 5},
-                             "skills": {"english": 4, "spanish": 4, "sales_products": 3},
-                             "supervises": []}
+    assert body["agent"] == {
+        "id": "a-ana",
+        "name": "Ana Lima",
+        "queues": ["support", "sales"],
+        "capacity": {"voice": 1, "chat": 3, "sms": 2, "email": 5},
+        "skills": {"english": 4, "spanish": 4, "sales_products": 3},
+        "supervises": [],
+    }
     assert len(body["token"]) >= 32
     assert body["expires_at"] > httpx.get(f"{router.url}/health").json()["time"]
 
 
-@pytest.mark.parametrize("username, password", [("ana", "wrong"), ("nobody", DEMO_PASSWORD),
-                                                ("ana", "")])
-def test_login_refused_with_a_wrong_password_or_user(router: RouterProcess, username: str,
-                                                      password: str) -> None:
-    response = httpx.post(f"{router.url}/api/login",
-                          json={"username": username, "password": password})
+@pytest.mark.parametrize(
+    "username, password", [("ana", "wrong"), ("nobody", DEMO_PASSWORD), ("ana", "")]
+)
+def test_login_refused_with_a_wrong_password_or_user(
+    router: RouterProcess, username: str, password: str
+) -> None:
+    response = httpx.post(
+        f"{router.url}/api/login", json={"username": username, "password": password}
+    )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "bad_credentials"
 
@@ -74,10 +82,12 @@ async def _upgrade_error(router: RouterProcess, headers: dict[str, str]) -> tupl
     return response.status_code, json.loads(bytes(response.body or b""))
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"},
-                                     {"Authorization": "Basic YW5hOng="}])
-def test_upgrade_without_a_valid_token_is_refused_with_401(router: RouterProcess,
-                                                            headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YW5hOng="}]
+)
+def test_upgrade_without_a_valid_token_is_refused_with_401(
+    router: RouterProcess, headers: dict[str, str]
+) -> None:
     status, body = asyncio.run(_upgrade_error(router, headers))
     assert status == 401
     assert body["error"]["code"] == "unauthorized"
@@ -128,8 +138,11 @@ def test_demo_traffic_brings_new_conversations(tmp_path: Path) -> None:
     with RouterProcess(tmp_path / "r.db", args) as proc:
         seeded = httpx.get(f"{proc.url}/health").json()["queued"]
         assert seeded >= 5  # no agents: the demo's conversations for ana wait in the queue
-        wait_until(lambda: httpx.get(f"{proc.url}/health").json()["queued"] >= seeded + 3,
-                   timeout=10, what="demo arrivals")
+        wait_until(
+            lambda: httpx.get(f"{proc.url}/health").json()["queued"] >= seeded + 3,
+            timeout=10,
+            what="demo arrivals",
+        )
         # and the demo pauses once enough wait, instead of piling up
         wait_until(lambda: httpx.get(f"{proc.url}/health").json()["queued"] >= 15, timeout=15)
         assert httpx.get(f"{proc.url}/health").json()["queued"] == 15

@@ -20,17 +20,21 @@ def test_live_metrics_reach_the_agent_at_most_once_a_second(router: RouterProces
         await ana.resume(0)
         assert (await ana.command("set_state", state="away", reason="Break"))["ok"]
         router.inbound("chat", "v-1", "Visitor", "hello", "support")
-        first = await ana.event("metrics", lambda e: e["metrics"]["queues"]["support"][
-            "depth"] == 1, timeout=10)
+        first = await ana.event(
+            "metrics", lambda e: e["metrics"]["queues"]["support"]["depth"] == 1, timeout=10
+        )
         figures = first["event"]["metrics"]
         assert set(figures["queues"]) == {"support", "sales"}  # ana's queues only
         assert figures["handled"] == 0 and figures["queues"]["support"]["agents"] == {
-            "away": 1, "offline": 1}
+            "away": 1,
+            "offline": 1,
+        }
         # The waiting chat's wait grows every second: three more pushes, each >= 1 s apart.
         for _ in range(3):
             await ana.event("metrics", timeout=10)
-        times = [f["event"]["metrics"]["at"] for f in ana.events()
-                 if f["event"]["kind"] == "metrics"]
+        times = [
+            f["event"]["metrics"]["at"] for f in ana.events() if f["event"]["kind"] == "metrics"
+        ]
         assert all(b - a >= 0.9 for a, b in pairwise(times)), times
         await ana.close()
 
@@ -55,22 +59,34 @@ def test_supervisor_export_and_its_refusals(router: RouterProcess) -> None:
         conversation = router.inbound("chat", "v-1", "Visitor", "hello", "support")
         offer = await ana.event("offer")
         assert (await ana.command("accept", offer_id=offer["event"]["offer"]["id"]))["ok"]
-        assert (await ana.command("wrap_up", conversation_id=conversation,
-                                  disposition="resolved"))["ok"]
+        assert (await ana.command("wrap_up", conversation_id=conversation, disposition="resolved"))[
+            "ok"
+        ]
         await ana.command("set_state", state="away", reason="Lunch")
         await ana.close()
         return conversation
 
     conversation = run(handle_one())
     lost = router.inbound("chat", "v-2", "Gone", "hello?", "support")
-    assert httpx.post(f"{router.url}/api/demo/abandon", json={"conversation_id": lost},
-                      timeout=10).json() == {"abandoned": True}
-    assert httpx.post(f"{router.url}/api/demo/survey",
-                      json={"conversation_id": conversation, "score": 5}, timeout=10
-                      ).status_code == 200
-    assert httpx.post(f"{router.url}/api/demo/survey",
-                      json={"conversation_id": conversation, "score": 9}, timeout=10
-                      ).status_code == 400
+    assert httpx.post(
+        f"{router.url}/api/demo/abandon", json={"conversation_id": lost}, timeout=10
+    ).json() == {"abandoned": True}
+    assert (
+        httpx.post(
+            f"{router.url}/api/demo/survey",
+            json={"conversation_id": conversation, "score": 5},
+            timeout=10,
+        ).status_code
+        == 200
+    )
+    assert (
+        httpx.post(
+            f"{router.url}/api/demo/survey",
+            json={"conversation_id": conversation, "score": 9},
+            timeout=10,
+        ).status_code
+        == 400
+    )
 
     now = httpx.get(f"{router.url}/health", timeout=10).json()["time"]
     params = {"from": str(now - 3600), "to": str(now + 60), "interval": "day"}
@@ -84,18 +100,23 @@ def test_supervisor_export_and_its_refusals(router: RouterProcess) -> None:
     csv_text = httpx.get(url, params={**params, "format": "csv"}, headers=sam, timeout=10).text
     rows = list(csv.DictReader(io.StringIO(csv_text)))
     assert {r["dimension"] for r in rows} == {"total", "queue", "agent", "channel"}
-    assert any(r["dimension"] == "agent" and r["key"] == "a-ana" and r["handled"] == "1"
-               for r in rows)
+    assert any(
+        r["dimension"] == "agent" and r["key"] == "a-ana" and r["handled"] == "1" for r in rows
+    )
 
     # Refusals: no token, an agent who supervises nothing, bad parameters.
     assert httpx.get(url, params=params, timeout=10).status_code == 401
     ana = {"Authorization": f"Bearer {router.login('ana')}"}
     refused = httpx.get(url, params=params, headers=ana, timeout=10)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
-    assert httpx.get(url, params={**params, "interval": "week"}, headers=sam,
-                     timeout=10).status_code == 400
-    assert httpx.get(url, params={"from": "yesterday", "to": "x"}, headers=sam,
-                     timeout=10).status_code == 400
+    assert (
+        httpx.get(url, params={**params, "interval": "week"}, headers=sam, timeout=10).status_code
+        == 400
+    )
+    assert (
+        httpx.get(url, params={"from": "yesterday", "to": "x"}, headers=sam, timeout=10).status_code
+        == 400
+    )
 
 
 def test_a_supervisor_sees_their_queues_but_gets_no_offers(router: RouterProcess) -> None:

@@ -38,7 +38,10 @@ def test_router_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     parent = subprocess.Popen(
         [sys.executable, "-c", PARENT, str(tmp_path / "router.db")],
-        cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert parent.stdout is not None
@@ -57,10 +60,23 @@ def test_router_watching_stdin_still_stops_cleanly_on_sigterm(tmp_path: Path) ->
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, SWITCHBOARD_DEMO_PASSWORD="pw")
     router = subprocess.Popen(
-        [sys.executable, "-m", "router", "--port", "0", "--db", str(tmp_path / "r.db"),
-         "--demo-agents", "--exit-with-stdin"],
-        cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "router",
+            "--port",
+            "0",
+            "--db",
+            str(tmp_path / "r.db"),
+            "--demo-agents",
+            "--exit-with-stdin",
+        ],
+        cwd=root,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert router.stdout is not None

@@ -50,15 +50,17 @@ def test_sigint_stops_cleanly_with_status_0(router: RouterProcess) -> None:
 
 
 def test_demo_agents_need_the_password_in_the_environment(tmp_path: Path) -> None:
-    proc = RouterProcess(tmp_path / "r.db", ["--demo-agents"], env={"SWITCHBOARD_DEMO_PASSWORD":
-                                                                    ""})
+    proc = RouterProcess(
+        tmp_path / "r.db", ["--demo-agents"], env={"SWITCHBOARD_DEMO_PASSWORD": ""}
+    )
     with pytest.raises(RuntimeError, match="SWITCHBOARD_DEMO_PASSWORD"):
         proc.start()
 
 
 @pytest.mark.parametrize("kill", [False, True], ids=["sigterm", "sigkill"])
-def test_restart_on_the_same_db_continues_where_it_left_off(demo_router: RouterProcess,
-                                                            kill: bool) -> None:
+def test_restart_on_the_same_db_continues_where_it_left_off(
+    demo_router: RouterProcess, kill: bool
+) -> None:
     token = demo_router.login("ana")
     port = demo_router.port
     command_id, message_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -66,10 +68,20 @@ def test_restart_on_the_same_db_continues_where_it_left_off(demo_router: RouterP
     async def before_restart() -> tuple[int, dict, str]:
         conn = await AgentConn.open(demo_router.ws_url, token)
         frames, _ = await conn.resume(0)
-        mine = next(c for f in frames for c in f["conversations"]
-                    if c["assigned_agent"] == "a-ana" and c["channel"] == "sms")
-        ack = await conn.command("send_message", command_id, conversation_id=mine["id"],
-                                 message_id=message_id, body="Back soon", format="text")
+        mine = next(
+            c
+            for f in frames
+            for c in f["conversations"]
+            if c["assigned_agent"] == "a-ana" and c["channel"] == "sms"
+        )
+        ack = await conn.command(
+            "send_message",
+            command_id,
+            conversation_id=mine["id"],
+            message_id=message_id,
+            body="Back soon",
+            format="text",
+        )
         assert ack["ok"]
         await conn.event("message", lambda e: e["message"]["id"] == message_id)
         await conn.close()
@@ -84,8 +96,14 @@ def test_restart_on_the_same_db_continues_where_it_left_off(demo_router: RouterP
         replayed, live = await conn.resume(last_seq)
         assert [f["type"] for f in replayed] == ["event"] * len(replayed)
         assert live["seq"] >= last_seq
-        again = await conn.command("send_message", command_id, conversation_id=conversation,
-                                   message_id=message_id, body="Back soon", format="text")
+        again = await conn.command(
+            "send_message",
+            command_id,
+            conversation_id=conversation,
+            message_id=message_id,
+            body="Back soon",
+            format="text",
+        )
         assert again == first_ack
         ack = await conn.command("set_state", state="available")
         assert ack["ok"]
@@ -94,8 +112,10 @@ def test_restart_on_the_same_db_continues_where_it_left_off(demo_router: RouterP
         await conn.close()
 
     run(after_restart())
-    messages = httpx.get(f"{demo_router.url}/api/conversations/{conversation}/messages",
-                         headers={"Authorization": f"Bearer {token}"}).json()["messages"]
+    messages = httpx.get(
+        f"{demo_router.url}/api/conversations/{conversation}/messages",
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["messages"]
     assert [m["id"] for m in messages].count(message_id) == 1
     assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
 
@@ -115,8 +135,11 @@ def test_disconnected_agent_goes_offline_after_the_grace_period(tmp_path: Path) 
             await conn.close()
 
         run(go_available_and_drop())
-        wait_until(lambda: agents().get("available", 0) == 0, timeout=10,
-                   what="ana to go offline after the grace period")
+        wait_until(
+            lambda: agents().get("available", 0) == 0,
+            timeout=10,
+            what="ana to go offline after the grace period",
+        )
 
         async def learn_it_on_return() -> None:
             conn = await AgentConn.open(proc.ws_url, token)
@@ -140,12 +163,25 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(
     async def first_session() -> tuple[str, dict[str, dict], int]:
         conn = await AgentConn.open(demo_router.ws_url, token)
         frames, live = await conn.resume(0)
-        mine = next(c for f in frames for c in f["conversations"]
-                    if c["assigned_agent"] == "a-ana" and c["channel"] == "email")
+        mine = next(
+            c
+            for f in frames
+            for c in f["conversations"]
+            if c["assigned_agent"] == "a-ana" and c["channel"] == "email"
+        )
         for command_id, message_id in commands:
-            await conn.send({"type": "command", "id": command_id, "name": "add_note",
-                             "args": {"conversation_id": mine["id"], "message_id": message_id,
-                                      "body": f"note {message_id}"}})
+            await conn.send(
+                {
+                    "type": "command",
+                    "id": command_id,
+                    "name": "add_note",
+                    "args": {
+                        "conversation_id": mine["id"],
+                        "message_id": message_id,
+                        "body": f"note {message_id}",
+                    },
+                }
+            )
         await conn.until(lambda f: sum(x["type"] == "ack" for x in conn.frames) >= 10)
         demo_router.kill()
         acks = {f["id"]: f for f in conn.frames if f["type"] == "ack"}
@@ -164,8 +200,12 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(
         acks = {}
         for command_id, message_id in commands:
             acks[command_id] = await conn.command(
-                "add_note", command_id, conversation_id=conversation, message_id=message_id,
-                body=f"note {message_id}")
+                "add_note",
+                command_id,
+                conversation_id=conversation,
+                message_id=message_id,
+                body=f"note {message_id}",
+            )
         await conn.close()
         return acks
 
@@ -173,27 +213,26 @@ def test_kill_9_mid_stream_loses_nothing_and_duplicates_nothing(
     assert all(a["ok"] for a in acks.values())
     for command_id, ack in early_acks.items():
         assert acks[command_id] == ack
-    messages = httpx.get(f"{demo_router.url}/api/conversations/{conversation}/messages",
-                         headers={"Authorization": f"Bearer {token}"}).json()["messages"]
+    messages = httpx.get(
+        f"{demo_router.url}/api/conversations/{conversation}/messages",
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["messages"]
     ids = [m["id"] for m in messages]
-    assert sorted(i for i in ids if i in {m for _, m in commands}) == sorted(
-        m for _, m in commands)
+    assert sorted(i for i in ids if i in {m for _, m in commands}) == sorted(m for _, m in commands)
     assert len(ids) == len(set(ids))
     assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
     # Acks carry the message seq; each seq belongs to exactly one of our notes.
     assert len({a["result"]["seq"] for a in acks.values()}) == count
 
 
-def test_a_taken_port_is_reported_and_exits_non_zero(router: RouterProcess,
-                                                     tmp_path: Path) -> None:
+def test_a_taken_port_is_reported_and_exits_non_zero(router: RouterProcess, tmp_path: Path) -> None:
     second = RouterProcess(tmp_path / "other.db", ["--demo-agents"], port=router.port)
     with pytest.raises(RuntimeError, match=r"cannot listen on 127\.0\.0\.1 port"):
         second.start()
     assert second.proc is not None and second.proc.returncode == 1
 
 
-def test_event_retention_prunes_at_start_and_an_old_cursor_gets_a_snapshot(
-        tmp_path: Path) -> None:
+def test_event_retention_prunes_at_start_and_an_old_cursor_gets_a_snapshot(tmp_path: Path) -> None:
     """`--event-retention N` keeps the last N events of each stream (pruned at start), so a
     cursor from before them resumes with a snapshot and then the kept events."""
     proc = RouterProcess(tmp_path / "r.db", ["--demo-agents", "--log-level", "DEBUG"])
@@ -212,8 +251,7 @@ def test_event_retention_prunes_at_start_and_an_old_cursor_gets_a_snapshot(
     assert last > 4
     proc.args += ["--event-retention", "2"]
     with proc.start():
-        kept = sqlite3_rows(proc.db, "SELECT seq FROM events WHERE agent_id = 'a-ana' "
-                                     "ORDER BY seq")
+        kept = sqlite3_rows(proc.db, "SELECT seq FROM events WHERE agent_id = 'a-ana' ORDER BY seq")
         assert kept == [(last - 1,), (last,)]
 
         async def resume_from_before_them() -> None:

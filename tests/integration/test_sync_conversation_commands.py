@@ -23,7 +23,7 @@ from tests.support.wait import wait_until
 
 def test_disposition_end_and_callback_reach_the_router(
     router: RouterProcess,
-    make_engine: Any,  # noqa: F811
+    make_engine: Any,
     tmp_path: Path,
 ) -> None:
     engine, rec = make_engine(router.url)

@@ -60,8 +60,14 @@ def engine_for(tmp_path: Path) -> Iterator[Callable[[str], tuple[SyncEngine, Rec
 
     def make(url: str) -> tuple[SyncEngine, Recorder]:
         rec = Recorder()
-        engine = SyncEngine(tmp_path / "cache.db", url, on_change=rec, token="t0ken",
-                            backoff_cap=0.5, rng=random.Random(7))
+        engine = SyncEngine(
+            tmp_path / "cache.db",
+            url,
+            on_change=rec,
+            token="t0ken",
+            backoff_cap=0.5,
+            rng=random.Random(7),
+        )
         engines.append(engine)
         engine.start()
         engine.cache_ready.result(10)
@@ -80,15 +86,31 @@ def q(tmp_path: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-CONV: dict[str, Any] = {"kind": "conversation", "conversation": {
-    "id": "c-1", "channel": "chat", "status": "assigned", "assigned_agent": "a-ana",
-    "customer": {"id": "u-1", "name": "Bea", "identities": []}}}
+CONV: dict[str, Any] = {
+    "kind": "conversation",
+    "conversation": {
+        "id": "c-1",
+        "channel": "chat",
+        "status": "assigned",
+        "assigned_agent": "a-ana",
+        "customer": {"id": "u-1", "name": "Bea", "identities": []},
+    },
+}
 
 
 def msg(seq: int, body: str) -> dict[str, Any]:
-    return {"kind": "message", "message": {
-        "id": f"m-{seq}", "conversation_id": "c-1", "seq": seq, "direction": "in",
-        "author": "Bea", "body": body, "created_at": 100.0 + seq}}
+    return {
+        "kind": "message",
+        "message": {
+            "id": f"m-{seq}",
+            "conversation_id": "c-1",
+            "seq": seq,
+            "direction": "in",
+            "author": "Bea",
+            "body": body,
+            "created_at": 100.0 + seq,
+        },
+    }
 
 
 def test_backoff_is_capped_and_jittered() -> None:
@@ -149,8 +171,9 @@ def test_version_mismatch_stops_until_asked(tmp_path: Path, engine_for: Any) -> 
         assert router.attempts == 2
 
 
-def test_a_gap_reconnects_and_resumes_from_the_stored_cursor(tmp_path: Path,
-                                                            engine_for: Any) -> None:
+def test_a_gap_reconnects_and_resumes_from_the_stored_cursor(
+    tmp_path: Path, engine_for: Any
+) -> None:
     async def script(peer: Peer) -> None:
         await peer.hello()
         if peer.index == 0:
@@ -170,13 +193,17 @@ def test_a_gap_reconnects_and_resumes_from_the_stored_cursor(tmp_path: Path,
         wait_until(lambda: rec.state() == "online", what="online after the resume")
         assert [i.problem for i in rec.of(ProtocolIssue)] == ["gap"]
         assert q(tmp_path, "SELECT body FROM messages ORDER BY seq") == [
-            ("first",), ("second",), ("third",)]
+            ("first",),
+            ("second",),
+            ("third",),
+        ]
         assert q(tmp_path, "SELECT value FROM sync_state WHERE key = 'cursor'") == [("4",)]
         assert len(router.peers) == 2
 
 
-def test_malformed_frames_are_reported_and_the_session_goes_on(tmp_path: Path,
-                                                               engine_for: Any) -> None:
+def test_malformed_frames_are_reported_and_the_session_goes_on(
+    tmp_path: Path, engine_for: Any
+) -> None:
     async def script(peer: Peer) -> None:
         await peer.hello()
         await peer.recv()
@@ -195,8 +222,9 @@ def test_malformed_frames_are_reported_and_the_session_goes_on(tmp_path: Path,
         assert len(router.peers) == 1
 
 
-def test_commands_wait_for_live_and_acks_settle_in_any_order(tmp_path: Path,
-                                                            engine_for: Any) -> None:
+def test_commands_wait_for_live_and_acks_settle_in_any_order(
+    tmp_path: Path, engine_for: Any
+) -> None:
     queued = threading.Event()
     commands: list[Command] = []
 
@@ -218,22 +246,30 @@ def test_commands_wait_for_live_and_acks_settle_in_any_order(tmp_path: Path,
 
     with scripted_router(script) as router:
         engine, rec = engine_for(router.url)
-        wait_until(lambda: q(tmp_path, "SELECT id FROM conversations") == [("c-1",)],
-                   what="the conversation")
+        wait_until(
+            lambda: q(tmp_path, "SELECT id FROM conversations") == [("c-1",)],
+            what="the conversation",
+        )
         assert rec.state() == "connecting"
         one = engine.send_message("c-1", "one").result(10)
         two = engine.send_message("c-1", "two").result(10)
         assert q(tmp_path, "SELECT status FROM messages ORDER BY created_at, rowid") == [
-            ("sending",), ("sending",)]
+            ("sending",),
+            ("sending",),
+        ]
         queued.set()
-        wait_until(lambda: q(tmp_path, "SELECT COUNT(*) FROM outbox") == [(0,)],
-                   what="both acks settled")
+        wait_until(
+            lambda: q(tmp_path, "SELECT COUNT(*) FROM outbox") == [(0,)], what="both acks settled"
+        )
         assert [c.args["message_id"] for c in commands] == [one, two]
         assert q(tmp_path, "SELECT id, status, seq, error FROM messages ORDER BY rowid") == [
-            (one, "failed", None, "Not your conversation."), (two, "sent", 1, None)]
+            (one, "failed", None, "Not your conversation."),
+            (two, "sent", 1, None),
+        ]
         failed = rec.of(CommandFailed)
         assert [(f.name, f.code, f.message_id) for f in failed] == [
-            ("send_message", "forbidden", one)]
+            ("send_message", "forbidden", one)
+        ]
         assert rec.of(ConnectionStatus)[-1].outbox == 0
 
 
@@ -254,8 +290,10 @@ def test_http_500_is_retried_and_401_is_not(tmp_path: Path, engine_for: Any) -> 
         assert router.attempts == 4
         assert rec.of(ConnectionStatus)[-1].detail == "Refused with 401."
         engine.reconnect_now()
-        wait_until(lambda: rec.of(ConnectionStatus)[-1].detail == "Please sign in.",
-                   what="no token left to retry with")
+        wait_until(
+            lambda: rec.of(ConnectionStatus)[-1].detail == "Please sign in.",
+            what="no token left to retry with",
+        )
         assert router.attempts == 4
 
 
@@ -264,8 +302,15 @@ def test_snapshot_pages_then_live(tmp_path: Path, engine_for: Any) -> None:
         await peer.hello()
         await peer.recv()
         await peer.send(Snapshot(0, False, 9, conversations=(CONV["conversation"],)))
-        await peer.send(Snapshot(1, True, 9, messages=(msg(1, "hi")["message"],),
-                                 agent_state={"state": "away", "reason": "lunch"}))
+        await peer.send(
+            Snapshot(
+                1,
+                True,
+                9,
+                messages=(msg(1, "hi")["message"],),
+                agent_state={"state": "away", "reason": "lunch"},
+            )
+        )
         await peer.send(Live(9))
 
     with scripted_router(script) as router:
@@ -276,8 +321,7 @@ def test_snapshot_pages_then_live(tmp_path: Path, engine_for: Any) -> None:
         assert q(tmp_path, "SELECT state, reason FROM agent_state") == [("away", "lunch")]
 
 
-def test_another_agent_on_the_same_cache_starts_from_zero(tmp_path: Path,
-                                                          engine_for: Any) -> None:
+def test_another_agent_on_the_same_cache_starts_from_zero(tmp_path: Path, engine_for: Any) -> None:
     db = open_store(tmp_path / "cache.db")
     bind_agent(db, "a-bob")
     apply_event(db, 1, CONV, agent_id="a-bob", now=0.0)

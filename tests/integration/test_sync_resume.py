@@ -29,14 +29,16 @@ __all__ = ["engines"]
 
 
 def test_a_cursor_older_than_the_routers_log_resumes_by_snapshot(
-        router: RouterProcess, engines: Any, tmp_path: Path) -> None:
+    router: RouterProcess, engines: Any, tmp_path: Path
+) -> None:
     cache = tmp_path / "cache.db"
     engine, rec = engines(router.url)
     wait_until(lambda: rec.state() == "online", what="online")
     engine.set_state("available").result(10)
     conv = inbound(router, "hello", visitor="v-1")
-    offer = wait_until(lambda: [o for o in rec.of(OfferReceived) if o.conversation_id == conv],
-                       what="the offer")[0]
+    offer = wait_until(
+        lambda: [o for o in rec.of(OfferReceived) if o.conversation_id == conv], what="the offer"
+    )[0]
     engine.accept(offer.offer_id).result(10)
     wait_converged(router, cache, "a-ana")
     cursor = int(rows(cache, "SELECT value FROM sync_state WHERE key = 'cursor'")[0][0])
@@ -63,8 +65,12 @@ def test_a_cursor_older_than_the_routers_log_resumes_by_snapshot(
     assert router.stderr_tail(10_000).count("snapshot for a-ana") == snapshots_before + 1
     assert int(rows(cache, "SELECT value FROM sync_state WHERE key = 'cursor'")[0][0]) >= head
     assert compare_with_router(router, cache, "a-ana") == []
-    assert rows(router.db, "SELECT COUNT(*) FROM messages WHERE body = 'written while away'"
-                ) == [(1,)]
+    assert rows(router.db, "SELECT COUNT(*) FROM messages WHERE body = 'written while away'") == [
+        (1,)
+    ]
     assert rows(cache, "SELECT status FROM messages WHERE id = ?", offline) == [("sent",)]
-    assert rows(cache, "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND "
-                       "body LIKE 'are you there?%'", conv) == [(6,)]
+    assert rows(
+        cache,
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND body LIKE 'are you there?%'",
+        conv,
+    ) == [(6,)]

@@ -25,14 +25,16 @@ __all__ = ["engines"]
 
 @pytest.mark.parametrize("skew", [-3600.0, 3600.0])
 def test_a_skewed_clock_does_not_reorder_the_thread(
-        router: RouterProcess, engines: Any, tmp_path: Path, skew: float) -> None:
+    router: RouterProcess, engines: Any, tmp_path: Path, skew: float
+) -> None:
     cache = tmp_path / "cache.db"
     engine, rec = engines(router.url, clock=lambda: time.time() + skew)
     wait_until(lambda: rec.state() == "online", what="online")
     engine.set_state("available").result(10)
     conv = inbound(router, "first from the customer")
-    offer = wait_until(lambda: [o for o in rec.of(OfferReceived) if o.conversation_id == conv],
-                       what="the offer")[0]
+    offer = wait_until(
+        lambda: [o for o in rec.of(OfferReceived) if o.conversation_id == conv], what="the offer"
+    )[0]
     engine.accept(offer.offer_id).result(10)
     engine.send_message(conv, "reply one").result(10)
     inbound(router, "second from the customer")
@@ -51,8 +53,11 @@ def test_a_skewed_clock_does_not_reorder_the_thread(
     wait_converged(router, cache, "a-ana")
     reader.close()
     thread = StoreReader(cache).thread(str(conv))
-    theirs = rows(router.db, "SELECT id, body, created_at FROM messages WHERE "
-                             "conversation_id = ? ORDER BY seq", conv)
+    theirs = rows(
+        router.db,
+        "SELECT id, body, created_at FROM messages WHERE conversation_id = ? ORDER BY seq",
+        conv,
+    )
     assert [(m.id, m.body) for m in thread] == [(r[0], r[1]) for r in theirs]
     assert [m.seq for m in thread] == sorted(m.seq or 0 for m in thread)
     mine = next(m for m in thread if m.id == offline)

@@ -38,14 +38,38 @@ def stun_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     log = tmp_path / "turnserver.log"
     proc = subprocess.Popen(
-        ["turnserver", "-n", "-S", "-L", "127.0.0.1", "-p", str(port), "--no-cli", "--no-tls",
-         "--no-dtls", "-v", "--simple-log", "--no-stdout-log", "-l", str(log),
-         "--pidfile", str(tmp_path / "turnserver.pid")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            "turnserver",
+            "-n",
+            "-S",
+            "-L",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "-v",
+            "--simple-log",
+            "--no-stdout-log",
+            "-l",
+            str(log),
+            "--pidfile",
+            str(tmp_path / "turnserver.pid"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
-        wait_until(lambda: (log.exists() and "listener opened" in log.read_text(errors="replace"))
-                   or proc.poll() is not None, timeout=10, what="coturn listening")
+        wait_until(
+            lambda: (
+                (log.exists() and "listener opened" in log.read_text(errors="replace"))
+                or proc.poll() is not None
+            ),
+            timeout=10,
+            what="coturn listening",
+        )
         assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
         yield f"127.0.0.1:{port}", log
     finally:
@@ -62,8 +86,11 @@ def _call_carries_tone(alice: EnginePeer, bob: EnginePeer, host: str = "127.0.0.
     inc = bob.wait_event("incoming_call")
     bob.request("answer", call=inc["call"])
     alice.wait_call_state(key, "confirmed")
-    wait_until(lambda: bob.speaker.exists() and bob.speaker.stat().st_size > 48000,
-               timeout=15, what="1.5 s of audio at bob")
+    wait_until(
+        lambda: bob.speaker.exists() and bob.speaker.stat().st_size > 48000,
+        timeout=15,
+        what="1.5 s of audio at bob",
+    )
     alice.request("hangup", call=key)
     bob.wait_call_state(inc["call"], "disconnected")
     samples, rate = read_samples(bob.speaker)
@@ -76,16 +103,20 @@ def test_media_address_comes_from_the_stun_server(
     server, stun_log = stun_server
     alice = engine_factory("alice", mic=write_tone(tmp_path / "a.wav", 1000, 2), extra=VERBOSE)
     bob = engine_factory("bob")
-    r = alice.request("register", user="alice", domain="127.0.0.1", registrar="",
-                      stun_servers=[server])
+    r = alice.request(
+        "register", user="alice", domain="127.0.0.1", registrar="", stun_servers=[server]
+    )
     assert r["stun_servers"] == [server] and r["ice"] is False
     bob.request("register", user="bob", domain="127.0.0.1", registrar="")
     _call_carries_tone(alice, bob)
     log = alice.log_text()
     assert "STUN Binding success response" in log and "STUN mapped address found" in log
     # coturn logs a session per client address it answered
-    wait_until(lambda: ": session " in stun_log.read_text(errors="replace"),
-               timeout=10, what="coturn to log the engine's session")
+    wait_until(
+        lambda: ": session " in stun_log.read_text(errors="replace"),
+        timeout=10,
+        what="coturn to log the engine's session",
+    )
 
 
 def test_a_dead_stun_server_is_refused_in_words(
@@ -94,7 +125,14 @@ def test_a_dead_stun_server_is_refused_in_words(
     e = engine_factory("alice")
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(EngineError) as err:
-        e.request("register", timeout=30, user="alice", domain="127.0.0.1", registrar="",
-                  stun_servers=[dead], ice=True)
+        e.request(
+            "register",
+            timeout=30,
+            user="alice",
+            domain="127.0.0.1",
+            registrar="",
+            stun_servers=[dead],
+            ice=True,
+        )
     assert "STUN" in str(err.value), err.value
     print("dead STUN server:", err.value)

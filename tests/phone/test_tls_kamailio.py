@@ -30,8 +30,15 @@ def tls_kamailio(tmp_path: Path) -> Iterator[Kamailio]:
     workdir.mkdir()
     cert, key = _self_signed(workdir)
     port = free_port()
-    k = Kamailio(port=port, domain=f"127.0.0.1:{port}", users=USERS, workdir=workdir,
-                 tls_cert=cert, tls_key=key, tls_port=free_port())
+    k = Kamailio(
+        port=port,
+        domain=f"127.0.0.1:{port}",
+        users=USERS,
+        workdir=workdir,
+        tls_cert=cert,
+        tls_key=key,
+        tls_port=free_port(),
+    )
     k.start()
     try:
         yield k
@@ -40,11 +47,16 @@ def tls_kamailio(tmp_path: Path) -> Iterator[Kamailio]:
 
 
 def _register_tls(e: EnginePeer, k: Kamailio) -> dict[str, object]:
-    e.request("register", user=e.name, domain=k.domain, password=USERS[e.name],
-              registrar=f"127.0.0.1:{k.tls_port}", proxy=f"127.0.0.1:{k.tls_port}",
-              transport="tls")
-    return e.wait_event("reg_state", lambda d: d["state"] in ("Registered", "Failed"),
-                        timeout=20)
+    e.request(
+        "register",
+        user=e.name,
+        domain=k.domain,
+        password=USERS[e.name],
+        registrar=f"127.0.0.1:{k.tls_port}",
+        proxy=f"127.0.0.1:{k.tls_port}",
+        transport="tls",
+    )
+    return e.wait_event("reg_state", lambda d: d["state"] in ("Registered", "Failed"), timeout=20)
 
 
 def test_register_and_call_over_tls_through_kamailio(
@@ -60,8 +72,11 @@ def test_register_and_call_over_tls_through_kamailio(
     inc = bob.wait_event("incoming_call", timeout=15)
     bob.request("answer", call=inc["call"])
     alice.wait_call_state(key, "confirmed")
-    wait_until(lambda: bob.speaker.exists() and bob.speaker.stat().st_size > 48000,
-               timeout=15, what="1.5 s of audio at bob")
+    wait_until(
+        lambda: bob.speaker.exists() and bob.speaker.stat().st_size > 48000,
+        timeout=15,
+        what="1.5 s of audio at bob",
+    )
     alice.request("hangup", call=key)
     bob.wait_call_state(inc["call"], "disconnected")
     samples, rate = read_samples(bob.speaker)

@@ -71,12 +71,13 @@ class Dovecot:
             os.chown(d / sub, mail_user.pw_uid, mail_user.pw_gid)
         (d / "passwd").write_text(
             f"{self.user}:{{PLAIN}}{self.password}:{mail_user.pw_uid}:{mail_user.pw_gid}::"
-            f"{d / 'home'}::\n")
+            f"{d / 'home'}::\n"
+        )
         conf = d / "dovecot.conf"
         conf.write_text(f"""
-base_dir = {d / 'run'}
-state_dir = {d / 'state'}
-log_path = {d / 'dovecot.log'}
+base_dir = {d / "run"}
+state_dir = {d / "state"}
+log_path = {d / "dovecot.log"}
 protocols = imap
 listen = 127.0.0.1
 ssl = no
@@ -86,14 +87,14 @@ default_internal_user = dovecot
 default_internal_group = dovecot
 default_login_user = dovenull
 first_valid_uid = 1
-mail_location = maildir:{d / 'mail'}/%u
+mail_location = maildir:{d / "mail"}/%u
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d / 'passwd'}
+  args = scheme=PLAIN username_format=%u {d / "passwd"}
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%u {d / 'passwd'}
+  args = username_format=%u {d / "passwd"}
 }}
 service imap-login {{
   inet_listener imap {{
@@ -116,8 +117,11 @@ service imap-login {{
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(binary).exists():
             raise RuntimeError("dovecot is not installed (scripts/apt-test.txt lists it)")
-        self.proc = subprocess.Popen([binary, "-F", "-c", str(self._config())],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [binary, "-F", "-c", str(self._config())],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
         def logs_in() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
@@ -183,12 +187,17 @@ class _Keep:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server: SMTP, session: Session,  # noqa: N802 (aiosmtpd API)
-                          envelope: Envelope) -> str:
+    async def handle_DATA(  # noqa: N802 - the name aiosmtpd calls
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+    ) -> str:
         content = envelope.original_content or b""
         with self.sink.cond:
-            self.sink.messages.append({"from": envelope.mail_from, "to": envelope.rcpt_tos,
-                                       "raw": content})
+            self.sink.messages.append(
+                {"from": envelope.mail_from, "to": envelope.rcpt_tos, "raw": content}
+            )
             self.sink.cond.notify_all()
         return "250 OK"
 
@@ -205,15 +214,21 @@ class SmtpSink:
         self.login = login
         options: dict[str, Any] = {}
         if login is not None:
-            options = {"auth_required": True, "auth_require_tls": False,
-                       "authenticator": self._authenticate}
-        self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port,
-                                     **options)
+            options = {
+                "auth_required": True,
+                "auth_require_tls": False,
+                "authenticator": self._authenticate,
+            }
+        self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port, **options)
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope,
-                      mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and self.login is not None and (
-            data.login.decode(), data.password.decode()) == self.login
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and self.login is not None
+            and (data.login.decode(), data.password.decode()) == self.login
+        )
         if ok:
             self.logins.append(mechanism)
         return AuthResult(success=ok)
@@ -300,8 +315,7 @@ class TwilioStandIn:
 
     def _post(self, handler: BaseHTTPRequestHandler) -> None:
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        expected = "Basic " + base64.b64encode(
-            f"{self.account_sid}:{self.token}".encode()).decode()
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.token}".encode()).decode()
         length = int(handler.headers.get("Content-Length", "0"))
         form = dict(parse_qsl(handler.rfile.read(length).decode()))
         if handler.path != path:
@@ -314,36 +328,67 @@ class TwilioStandIn:
             body, self.refuse_with = self.refuse_with, None
             self._reply(handler, int(body["status"]), body)
         elif not form.get("To") or not form.get("From") or "Body" not in form:
-            self._reply(handler, 400, {"code": 21604, "message": "A 'To' phone number is "
-                                       "required.", "status": 400})
+            self._reply(
+                handler,
+                400,
+                {"code": 21604, "message": "A 'To' phone number is required.", "status": 400},
+            )
         else:
             sid = "SM" + uuid.uuid4().hex
             with self.lock:
                 self.sent.append({**form, "MessageSid": sid})
-            self._reply(handler, 201, {"sid": sid, "status": "queued", "to": form["To"],
-                                       "from": form["From"], "body": form["Body"],
-                                       "account_sid": self.account_sid, "num_segments": "1"})
+            self._reply(
+                handler,
+                201,
+                {
+                    "sid": sid,
+                    "status": "queued",
+                    "to": form["To"],
+                    "from": form["From"],
+                    "body": form["Body"],
+                    "account_sid": self.account_sid,
+                    "num_segments": "1",
+                },
+            )
 
-    def post_signed(self, url: str, params: dict[str, str],
-                    signature: str | None = None) -> httpx.Response:
+    def post_signed(
+        self, url: str, params: dict[str, str], signature: str | None = None
+    ) -> httpx.Response:
         """POST a form to the router as Twilio does (signed with the auth token unless a
         `signature` is given)."""
         sig = twilio_signature(self.token, url, params) if signature is None else signature
         return httpx.post(url, data=params, headers={"X-Twilio-Signature": sig}, timeout=10)
 
-    def inbound(self, router_url: str, sender: str, body: str,
-                sid: str | None = None) -> httpx.Response:
-        params = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "SmsSid": "",
-                  "AccountSid": self.account_sid, "MessagingServiceSid": "", "From": sender,
-                  "To": "+14155550100", "Body": body, "NumMedia": "0", "NumSegments": "1",
-                  "FromCountry": "US", "ToCountry": "US", "ApiVersion": "2010-04-01"}
+    def inbound(
+        self, router_url: str, sender: str, body: str, sid: str | None = None
+    ) -> httpx.Response:
+        params = {
+            "MessageSid": sid or "SM" + uuid.uuid4().hex,
+            "SmsSid": "",
+            "AccountSid": self.account_sid,
+            "MessagingServiceSid": "",
+            "From": sender,
+            "To": "+14155550100",
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "FromCountry": "US",
+            "ToCountry": "US",
+            "ApiVersion": "2010-04-01",
+        }
         params["SmsSid"] = params["MessageSid"]
         return self.post_signed(f"{router_url}/channels/sms/inbound", params)
 
     def status_callback(self, message: dict[str, str], status: str) -> httpx.Response:
         """Send the status callback Twilio would send for a message the router created."""
-        params = {"MessageSid": message["MessageSid"], "SmsSid": message["MessageSid"],
-                  "MessageStatus": status, "SmsStatus": status,
-                  "AccountSid": self.account_sid, "From": message["From"],
-                  "To": message["To"], "ApiVersion": "2010-04-01"}
+        params = {
+            "MessageSid": message["MessageSid"],
+            "SmsSid": message["MessageSid"],
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "AccountSid": self.account_sid,
+            "From": message["From"],
+            "To": message["To"],
+            "ApiVersion": "2010-04-01",
+        }
         return self.post_signed(message["StatusCallback"], params)

@@ -61,9 +61,14 @@ class RouterProcess:
             SWITCHBOARD_TEST_TIMEOUT_SCALE).
     """
 
-    def __init__(self, db: Path, args: list[str] | None = None,
-                 env: dict[str, str] | None = None, port: int = 0,
-                 start_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        db: Path,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        port: int = 0,
+        start_timeout: float = 20.0,
+    ) -> None:
         self.db = db
         self.args = list(args or [])
         self.env = {PASSWORD_ENV: DEMO_PASSWORD, **(env or {})}
@@ -83,13 +88,29 @@ class RouterProcess:
         """
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("router already running")
-        cmd = [sys.executable, "-m", "router", "--host", "127.0.0.1", "--port", str(self.port),
-               "--db", str(self.db), *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "router",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db",
+            str(self.db),
+            *self.args,
+        ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         stderr = self.stderr_path.open("ab")
         try:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                         stderr=stderr, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+            )
         finally:
             stderr.close()
         self.url = self._read_listening(self.proc)
@@ -174,16 +195,29 @@ class RouterProcess:
         Raises:
             httpx.HTTPStatusError: the router refused (wrong password: 401).
         """
-        response = httpx.post(f"{self.url}/api/login",
-                              json={"username": username, "password": password}, timeout=10)
+        response = httpx.post(
+            f"{self.url}/api/login", json={"username": username, "password": password}, timeout=10
+        )
         response.raise_for_status()
         return str(response.json()["token"])
 
-    def inbound(self, channel: str, sender: str, name: str, body: str, queue: str,
-                subject: str | None = None) -> str:
+    def inbound(
+        self,
+        channel: str,
+        sender: str,
+        name: str,
+        body: str,
+        queue: str,
+        subject: str | None = None,
+    ) -> str:
         """A customer writes in (needs --demo or --demo-agents); returns the conversation id."""
-        payload: dict[str, Any] = {"channel": channel, "from": sender, "name": name,
-                                   "body": body, "queue": queue}
+        payload: dict[str, Any] = {
+            "channel": channel,
+            "from": sender,
+            "name": name,
+            "body": body,
+            "queue": queue,
+        }
         if subject is not None:
             payload["subject"] = subject
         response = httpx.post(f"{self.url}/api/demo/inbound", json=payload, timeout=10)
@@ -202,10 +236,19 @@ def router(tmp_path: Path) -> Iterator[RouterProcess]:
 @pytest.fixture
 def demo_router(tmp_path: Path) -> Iterator[RouterProcess]:
     """A router with demo agents, seeded demo conversations, no new arrivals."""
-    proc = RouterProcess(tmp_path / "router.db", [
-        "--demo-agents", "--demo", "--demo-rate", "0", "--demo-seed", "1",
-        "--log-level", "DEBUG",
-    ])
+    proc = RouterProcess(
+        tmp_path / "router.db",
+        [
+            "--demo-agents",
+            "--demo",
+            "--demo-rate",
+            "0",
+            "--demo-seed",
+            "1",
+            "--log-level",
+            "DEBUG",
+        ],
+    )
     with proc:
         yield proc
 
@@ -256,8 +299,10 @@ class AgentConn:
         while True:
             left = end - loop.time()
             if left <= 0:
-                raise TimeoutError(f"no matching frame within {deadline(timeout):.1f}s; "
-                                   f"last frames: {self.frames[-5:]}")
+                raise TimeoutError(
+                    f"no matching frame within {deadline(timeout):.1f}s; "
+                    f"last frames: {self.frames[-5:]}"
+                )
             frame: Frame = json.loads(await asyncio.wait_for(self.ws.recv(), left))
             self.frames.append(frame)
             if pred(frame):
@@ -277,14 +322,19 @@ class AgentConn:
         await self.send({"type": "command", "id": cid, "name": name, "args": args})
         return await self.until(lambda f: f["type"] == "ack" and f["id"] == cid)
 
-    async def event(self, kind: str, pred: Callable[[Frame], bool] = lambda e: True,
-                    timeout: float = 10.0) -> Frame:
+    async def event(
+        self, kind: str, pred: Callable[[Frame], bool] = lambda e: True, timeout: float = 10.0
+    ) -> Frame:
         """The first `event` frame of `kind` matching `pred` not returned before (it may
         have arrived already); returns the whole frame (`seq`, `event`)."""
 
         def fits(index: int, frame: Frame) -> bool:
-            return (index not in self._taken and frame.get("type") == "event"
-                    and frame["event"].get("kind") == kind and pred(frame["event"]))
+            return (
+                index not in self._taken
+                and frame.get("type") == "event"
+                and frame["event"].get("kind") == kind
+                and pred(frame["event"])
+            )
 
         for index, frame in enumerate(self.frames):
             if fits(index, frame):

@@ -101,8 +101,9 @@ class ScriptedRouter:
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._server: Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="scripted-router")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="scripted-router"
+        )
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         attempt = self.attempts
@@ -112,9 +113,12 @@ class ScriptedRouter:
             return None
         code = "unauthorized" if status == 401 else "internal"
         body = json.dumps({"error": {"code": code, "message": f"Refused with {status}."}})
-        return Response(status, HTTPStatus(status).phrase,
-                        Headers({"Content-Type": "application/json",
-                                 "Content-Length": str(len(body))}), body.encode())
+        return Response(
+            status,
+            HTTPStatus(status).phrase,
+            Headers({"Content-Type": "application/json", "Content-Length": str(len(body))}),
+            body.encode(),
+        )
 
     async def _handler(self, ws: ServerConnection) -> None:
         peer = Peer(ws, len(self.peers))
@@ -130,8 +134,7 @@ class ScriptedRouter:
         self._thread.start()
 
         async def open_server() -> Server:
-            return await serve(self._handler, "127.0.0.1", 0,
-                               process_request=self._process_request)
+            return await serve(self._handler, "127.0.0.1", 0, process_request=self._process_request)
 
         self._server = asyncio.run_coroutine_threadsafe(open_server(), self._loop).result(10)
         port = next(iter(self._server.sockets)).getsockname()[1]
@@ -139,6 +142,7 @@ class ScriptedRouter:
 
     def close_all(self) -> None:
         """Close every open connection from the router's side (a normal close)."""
+
         async def close() -> None:
             await asyncio.gather(*(peer.ws.close() for peer in self.peers))
 
@@ -157,8 +161,9 @@ class ScriptedRouter:
 
 
 @contextmanager
-def scripted_router(script: Script, refuse: dict[int, int] | None = None
-                    ) -> Iterator[ScriptedRouter]:
+def scripted_router(
+    script: Script, refuse: dict[int, int] | None = None
+) -> Iterator[ScriptedRouter]:
     router = ScriptedRouter(script, refuse)
     router.start()
     try:

@@ -33,10 +33,18 @@ def test_no_channel_flags_means_no_channels() -> None:
 def test_secrets_come_from_the_environment_and_the_file_wins(tmp_path: Path) -> None:
     path = tmp_path / "secrets"
     path.write_text("# comment\n\nSWITCHBOARD_TWILIO_AUTH_TOKEN = from-file\n")
-    found = read_secrets(path, {"SWITCHBOARD_TWILIO_AUTH_TOKEN": "from-env",
-                                "SWITCHBOARD_IMAP_PASSWORD": "imap", "OTHER": "x"})
-    assert found == {"SWITCHBOARD_TWILIO_AUTH_TOKEN": "from-file",
-                     "SWITCHBOARD_IMAP_PASSWORD": "imap"}
+    found = read_secrets(
+        path,
+        {
+            "SWITCHBOARD_TWILIO_AUTH_TOKEN": "from-env",
+            "SWITCHBOARD_IMAP_PASSWORD": "imap",
+            "OTHER": "x",
+        },
+    )
+    assert found == {
+        "SWITCHBOARD_TWILIO_AUTH_TOKEN": "from-file",
+        "SWITCHBOARD_IMAP_PASSWORD": "imap",
+    }
 
 
 def test_a_bad_secrets_line_is_refused_without_echoing_it(tmp_path: Path) -> None:
@@ -51,19 +59,24 @@ def test_a_bad_secrets_line_is_refused_without_echoing_it(tmp_path: Path) -> Non
 
 def test_half_configured_channels_are_refused_naming_what_is_missing() -> None:
     with pytest.raises(ChannelConfigError, match=r"--imap-host.*SWITCHBOARD_IMAP_PASSWORD"):
-        channels_config(_args("--email-address", "s@x.example", "--imap-user", "s",
-                              "--smtp-host", "h"), environ={})
+        channels_config(
+            _args("--email-address", "s@x.example", "--imap-user", "s", "--smtp-host", "h"),
+            environ={},
+        )
     with pytest.raises(ChannelConfigError, match="--sms-number, SWITCHBOARD_TWILIO_AUTH"):
         channels_config(_args("--sms-account-sid", "AC1"), environ={})
     with pytest.raises(ChannelConfigError, match=r"E\.164"):
-        channels_config(_args("--sms-account-sid", "AC1", "--sms-number", "12"),
-                        environ={"SWITCHBOARD_TWILIO_AUTH_TOKEN": "t"})
+        channels_config(
+            _args("--sms-account-sid", "AC1", "--sms-number", "12"),
+            environ={"SWITCHBOARD_TWILIO_AUTH_TOKEN": "t"},
+        )
 
 
 def test_secrets_do_not_show_in_the_config_repr() -> None:
-    config = channels_config(_args("--sms-account-sid", "AC1", "--sms-number", "+14155550100",
-                                   "--chat"),
-                             environ={"SWITCHBOARD_TWILIO_AUTH_TOKEN": "tok-123"})
+    config = channels_config(
+        _args("--sms-account-sid", "AC1", "--sms-number", "+14155550100", "--chat"),
+        environ={"SWITCHBOARD_TWILIO_AUTH_TOKEN": "tok-123"},
+    )
     assert config.sms is not None and config.sms.auth_token.reveal() == "tok-123"
     assert "tok-123" not in repr(config) and "tok-123" not in f"{Secret('tok-123')}"
     assert config.queues() == ["support", "support"]
@@ -74,8 +87,9 @@ def test_twilio_signature_covers_url_and_sorted_params_with_port_variants() -> N
     sig = signature("tok", "https://r.example/channels/sms/inbound", params)
     assert valid_signature("tok", "https://r.example/channels/sms/inbound", params, sig)
     assert valid_signature("tok", "https://r.example:443/channels/sms/inbound", params, sig)
-    assert not valid_signature("tok", "https://r.example/channels/sms/inbound",
-                               [*params[:2], ("From", "+3")], sig)
+    assert not valid_signature(
+        "tok", "https://r.example/channels/sms/inbound", [*params[:2], ("From", "+3")], sig
+    )
     assert not valid_signature("other", "https://r.example/channels/sms/inbound", params, sig)
     assert not valid_signature("tok", "https://r.example/channels/sms/inbound", params, None)
 

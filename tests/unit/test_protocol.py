@@ -45,10 +45,10 @@ def send_args(body: str = "Hello!") -> dict[str, Any]:
         ("{not json", p.BAD_FRAME, "not valid JSON"),
         ("[1, 2]", p.BAD_FRAME, "not an object"),
         ('"hello"', p.BAD_FRAME, "not an object"),
-        ("{}", p.BAD_FRAME, "no \"type\""),
+        ("{}", p.BAD_FRAME, 'no "type"'),
         ('{"type": 3}', p.BAD_FRAME, "not a string"),
-        ('{"type": "hello"}', p.UNKNOWN_TYPE, "Unknown frame type \"hello\""),
-        ('{"type": "resume"}', p.BAD_FRAME, "\"since\" must be an integer"),
+        ('{"type": "hello"}', p.UNKNOWN_TYPE, 'Unknown frame type "hello"'),
+        ('{"type": "resume"}', p.BAD_FRAME, '"since" must be an integer'),
         ('{"type": "resume", "since": -1}', p.BAD_FRAME, "at least 0"),
         ('{"type": "resume", "since": true}', p.BAD_FRAME, "integer"),
         ('{"type": "resume", "since": NaN}', p.BAD_FRAME, "not valid JSON"),
@@ -71,8 +71,10 @@ def test_binary_and_oversized_frames_are_refused() -> None:
         p.parse_client_frame(big)
     assert err.value.code == p.TOO_LARGE
     # Multi-byte characters count in bytes, not characters.
-    wide = json.dumps({"type": "resume", "since": 0, "pad": "é" * (p.MAX_FRAME_BYTES // 2 + 10)},
-                      ensure_ascii=False)
+    wide = json.dumps(
+        {"type": "resume", "since": 0, "pad": "é" * (p.MAX_FRAME_BYTES // 2 + 10)},
+        ensure_ascii=False,
+    )
     assert len(wide) < p.MAX_FRAME_BYTES < len(wide.encode("utf-8"))
     with pytest.raises(p.ProtocolError) as err:
         p.parse_client_frame(wide)
@@ -92,21 +94,52 @@ def test_a_good_command_round_trips() -> None:
         ({"id": CID, "name": "fly", "args": {}}, p.UNKNOWN_COMMAND, "fly", True),
         ({"id": CID, "name": "accept", "args": {}}, p.BAD_COMMAND, "missing argument", True),
         ({"id": CID, "name": "accept", "args": {"offer_id": 4}}, p.BAD_COMMAND, "offer_id", True),
-        ({"id": CID, "name": "accept", "args": {"offer_id": "o", "x": 1}}, p.BAD_COMMAND,
-         "unexpected", True),
+        (
+            {"id": CID, "name": "accept", "args": {"offer_id": "o", "x": 1}},
+            p.BAD_COMMAND,
+            "unexpected",
+            True,
+        ),
         ({"id": CID, "name": "accept", "args": []}, p.BAD_COMMAND, "object", True),
-        ({"id": CID, "name": "set_state", "args": {"state": "asleep"}}, p.BAD_COMMAND,
-         "available", True),
-        ({"id": CID, "name": "send_message", "args": {**send_args(), "message_id": "m"}},
-         p.BAD_COMMAND, "message_id", True),
-        ({"id": CID, "name": "send_message", "args": send_args("x" * (p.MAX_BODY_CHARS + 1))},
-         p.TOO_LARGE, "limit is 20000", True),
+        (
+            {"id": CID, "name": "set_state", "args": {"state": "asleep"}},
+            p.BAD_COMMAND,
+            "available",
+            True,
+        ),
+        (
+            {"id": CID, "name": "send_message", "args": {**send_args(), "message_id": "m"}},
+            p.BAD_COMMAND,
+            "message_id",
+            True,
+        ),
+        (
+            {"id": CID, "name": "send_message", "args": send_args("x" * (p.MAX_BODY_CHARS + 1))},
+            p.TOO_LARGE,
+            "limit is 20000",
+            True,
+        ),
         ({"id": CID, "name": "send_message", "args": send_args("")}, p.BAD_COMMAND, "body", True),
-        ({"id": CID, "name": "transfer", "args": {"conversation_id": "c", "queue": "q",
-                                                  "agent": "a"}}, p.BAD_COMMAND, "exactly", True),
-        ({"id": CID, "name": "call_event", "args": {"call_id": "k", "direction": "up",
-                                                    "remote": "r", "state": "s", "at": 1}},
-         p.BAD_COMMAND, "direction", True),
+        (
+            {
+                "id": CID,
+                "name": "transfer",
+                "args": {"conversation_id": "c", "queue": "q", "agent": "a"},
+            },
+            p.BAD_COMMAND,
+            "exactly",
+            True,
+        ),
+        (
+            {
+                "id": CID,
+                "name": "call_event",
+                "args": {"call_id": "k", "direction": "up", "remote": "r", "state": "s", "at": 1},
+            },
+            p.BAD_COMMAND,
+            "direction",
+            True,
+        ),
     ],
 )
 def test_bad_commands(frame: dict[str, Any], code: str, words: str, has_id: bool) -> None:
@@ -119,8 +152,9 @@ def test_bad_commands(frame: dict[str, Any], code: str, words: str, has_id: bool
 
 
 def test_body_at_the_limit_is_accepted() -> None:
-    cmd = p.make_command("add_note", {"conversation_id": "c", "message_id": MID,
-                                      "body": "é" * p.MAX_BODY_CHARS})
+    cmd = p.make_command(
+        "add_note", {"conversation_id": "c", "message_id": MID, "body": "é" * p.MAX_BODY_CHARS}
+    )
     assert p.parse_client_frame(p.encode(cmd)) == cmd
 
 
@@ -150,8 +184,10 @@ def test_server_frames_round_trip() -> None:
     [
         ({"type": "event", "seq": 0, "event": {"kind": "metrics", "metrics": {}}}, "at least 1"),
         ({"type": "event", "seq": 1, "event": {}}, "kind"),
-        ({"type": "event", "seq": 1, "event": {"kind": "message", "message": {"id": "m"}}},
-         "conversation_id"),
+        (
+            {"type": "event", "seq": 1, "event": {"kind": "message", "message": {"id": "m"}}},
+            "conversation_id",
+        ),
         ({"type": "hello", "protocol": 1, "server_time": 0}, "agent"),
         ({"type": "snapshot", "page": 0, "seq": 1}, "last"),
         ({"type": "snapshot", "page": 0, "seq": 1, "last": True, "messages": [{}]}, "ids"),
@@ -207,8 +243,9 @@ def test_replay_overlap_is_ignored_and_events_apply_in_order() -> None:
     proto = connected(cursor=41)
     assert isinstance(proto.receive_text(event(40))[0], Ignored)
     assert isinstance(proto.receive_text(event(41))[0], Ignored)
-    assert proto.receive_text(event(42)) == [ApplyEvent(42, {"kind": "agent_state",
-                                                              "state": "available"})]
+    assert proto.receive_text(event(42)) == [
+        ApplyEvent(42, {"kind": "agent_state", "state": "available"})
+    ]
     assert isinstance(proto.receive_text(event(42))[0], Ignored)
     assert proto.cursor == 42
 
@@ -245,7 +282,8 @@ def test_out_of_order_and_duplicate_acks() -> None:
     later = proto.receive(p.ack_error(cmds[2].id, p.OFFER_GONE, "The offer expired."))
     assert later == [Acked(cmds[2].id, False, {}, p.AckError(p.OFFER_GONE, "The offer expired."))]
     assert proto.receive(p.ack_ok(cmds[0].id, {"conversation_id": "c"})) == [
-        Acked(cmds[0].id, True, {"conversation_id": "c"}, None)]
+        Acked(cmds[0].id, True, {"conversation_id": "c"}, None)
+    ]
     assert isinstance(proto.receive(p.ack_ok(cmds[0].id))[0], Ignored)
     assert isinstance(proto.receive(p.ack_ok(p.new_id()))[0], Ignored)
     assert proto.pending == [cmds[1].id]
@@ -270,8 +308,10 @@ def test_snapshot_pages_then_live() -> None:
     [
         [wire(type="snapshot", page=1, last=True, seq=5)],
         [wire(type="snapshot", page=0, last=False, seq=5), event(1)],
-        [wire(type="snapshot", page=0, last=False, seq=5),
-         wire(type="snapshot", page=1, last=True, seq=6)],
+        [
+            wire(type="snapshot", page=0, last=False, seq=5),
+            wire(type="snapshot", page=1, last=True, seq=6),
+        ],
         [wire(type="snapshot", page=0, last=False, seq=5), wire(type="live", seq=5)],
         [wire(type="live", seq=0), wire(type="live", seq=0)],
         [wire(type="live", seq=0), wire(type="snapshot", page=0, last=True, seq=5)],
@@ -296,7 +336,8 @@ def test_malformed_frames_are_reported_not_fatal() -> None:
     assert isinstance(bad, Malformed) and bad.code == p.BAD_FRAME
     assert proto.phase is Phase.REPLAY
     assert proto.receive_text(wire(type="error", code="too_large", message="Too big.")) == [
-        ServerError("too_large", "Too big.")]
+        ServerError("too_large", "Too big.")
+    ]
 
 
 def test_auth_error_frame_is_fatal_and_not_retryable() -> None:

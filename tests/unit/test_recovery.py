@@ -22,16 +22,44 @@ from sync.store import atomic, get_state, open_store, set_state
 def make_cache(path: Path) -> list[str]:
     """A cache with history, two queued replies, a refused one and a draft; left 'unclean'."""
     db = open_store(path)
-    apply.apply_event(db, 1, {"kind": "conversation", "conversation": {
-        "id": "c-1", "channel": "chat", "status": "assigned",
-        "customer": {"id": "u-1", "name": "Bea"}}}, agent_id="a-ana", now=0.0)
+    apply.apply_event(
+        db,
+        1,
+        {
+            "kind": "conversation",
+            "conversation": {
+                "id": "c-1",
+                "channel": "chat",
+                "status": "assigned",
+                "customer": {"id": "u-1", "name": "Bea"},
+            },
+        },
+        agent_id="a-ana",
+        now=0.0,
+    )
     for i in range(300):  # enough history for the messages table to span many pages
-        apply.apply_event(db, i + 2, {"kind": "message", "message": {
-            "id": f"m-{i}", "conversation_id": "c-1", "seq": i + 1, "direction": "in",
-            "body": f"history line {i} " + "z" * 200, "created_at": float(i)}},
-            agent_id="a-ana", now=0.0)
-    ids = [outbox.queue_message(db, "c-1", f"queued {i}", author="Ana", now=1000.0 + i
-                                ).message_id or "" for i in range(2)]
+        apply.apply_event(
+            db,
+            i + 2,
+            {
+                "kind": "message",
+                "message": {
+                    "id": f"m-{i}",
+                    "conversation_id": "c-1",
+                    "seq": i + 1,
+                    "direction": "in",
+                    "body": f"history line {i} " + "z" * 200,
+                    "created_at": float(i),
+                },
+            },
+            agent_id="a-ana",
+            now=0.0,
+        )
+    ids = [
+        outbox.queue_message(db, "c-1", f"queued {i}", author="Ana", now=1000.0 + i).message_id
+        or ""
+        for i in range(2)
+    ]
     outbox.save_draft(db, "c-1", "half-written answer", now=2000.0)
     with atomic(db):
         set_state(db, "agent_id", "a-ana")
@@ -65,8 +93,7 @@ def test_a_sound_cache_opens_and_is_marked_open_until_a_clean_stop(tmp_path: Pat
     db.conn.close()
 
 
-def test_a_corrupt_table_is_found_after_a_crash_and_the_unsent_work_rescued(
-        tmp_path: Path) -> None:
+def test_a_corrupt_table_is_found_after_a_crash_and_the_unsent_work_rescued(tmp_path: Path) -> None:
     path = tmp_path / "cache.db"
     ids = make_cache(path)
     smash(path, "messages")
@@ -80,7 +107,9 @@ def test_a_corrupt_table_is_found_after_a_crash_and_the_unsent_work_rescued(
     assert [c.args["message_id"] for c in cmds] == ids
     # The replies show as 'sending' again (rebuilt from the commands: their rows were lost).
     assert db.execute("SELECT body, status FROM messages ORDER BY created_at").fetchall() == [
-        ("queued 0", "sending"), ("queued 1", "sending")]
+        ("queued 0", "sending"),
+        ("queued 1", "sending"),
+    ]
     assert db.execute("SELECT body FROM drafts").fetchall() == [("half-written answer",)]
     assert get_state(db, "agent_id") == "a-ana"  # never sent as somebody else
     assert apply.get_cursor(db) == 0  # a full snapshot comes next
@@ -119,8 +148,9 @@ def test_errors_are_classed() -> None:
     assert is_disk_full(OSError(28, "No space left on device"))
 
 
-def test_a_full_disk_at_open_is_said_and_nothing_is_moved(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_at_open_is_said_and_nothing_is_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "cache.db"
     make_cache(path)
 
@@ -133,8 +163,9 @@ def test_a_full_disk_at_open_is_said_and_nothing_is_moved(tmp_path: Path,
     assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
 
 
-def test_a_full_disk_at_start_still_opens_the_cache(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_at_start_still_opens_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Migrated already, nothing to write but the open flag: the app starts and reads."""
     path = tmp_path / "cache.db"
     make_cache(path)

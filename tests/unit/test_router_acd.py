@@ -28,8 +28,7 @@ class FakeClock:
         self.now += seconds
 
 
-QUEUES = {"ana": ("support", "sales"), "ben": ("support", "billing"),
-          "chloe": ("sales", "billing")}
+QUEUES = {"ana": ("support", "sales"), "ben": ("support", "billing"), "chloe": ("sales", "billing")}
 
 
 @pytest.fixture
@@ -43,8 +42,9 @@ def acd(clock: FakeClock) -> Iterator[Acd]:
     config = RouterConfig(offer_timeout=20, disconnect_grace=60, reoffer_after=30)
     with storage.transaction():
         for name, queues in QUEUES.items():
-            storage.upsert_agent(f"a-{name}", name, name.title(), "x", queues, config.capacity,
-                                 clock())
+            storage.upsert_agent(
+                f"a-{name}", name, name.title(), "x", queues, config.capacity, clock()
+            )
     acd = Acd(storage, config, clock)
     yield acd
     storage.close()
@@ -53,8 +53,7 @@ def acd(clock: FakeClock) -> Iterator[Acd]:
 def run(acd: Acd, who: str, name: str, /, **args: Any) -> dict[str, Any]:
     """Execute a command with a fresh id; return the ack as wire data."""
     ack = commands.execute(acd, f"a-{who}", Command(str(uuid.uuid4()), name, args))
-    return {"ok": ack.ok, "result": dict(ack.result),
-            "code": ack.error.code if ack.error else None}
+    return {"ok": ack.ok, "result": dict(ack.result), "code": ack.error.code if ack.error else None}
 
 
 def available(acd: Acd, clock: FakeClock, *agents: str) -> None:
@@ -76,8 +75,9 @@ def chat(acd: Acd, who: str = "visitor-1", queue: str = "support") -> str:
     return acd.inbound("chat", who, "Customer", "hello", queue)
 
 
-def test_queued_conversation_is_offered_to_the_longest_idle_agent(acd: Acd,
-                                                                  clock: FakeClock) -> None:
+def test_queued_conversation_is_offered_to_the_longest_idle_agent(
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ben", "ana")  # ben has been available longer
     conversation = chat(acd)
     assert [o["conversation_id"] for o in offers_of(acd, "ben")] == [conversation]
@@ -100,7 +100,10 @@ def test_offer_expires_then_goes_to_the_next_agent(acd: Acd, clock: FakeClock) -
     deadline = acd.tick()
     assert offers_of(acd, "ben") == []
     assert events(acd, "ben", "offer_revoked")[-1] == {
-        "kind": "offer_revoked", "offer_id": first["id"], "reason": "timeout"}
+        "kind": "offer_revoked",
+        "offer_id": first["id"],
+        "reason": "timeout",
+    }
     second = offers_of(acd, "ana")
     assert [o["conversation_id"] for o in second] == [conversation]
     assert deadline == second[0]["expires_at"]
@@ -108,17 +111,20 @@ def test_offer_expires_then_goes_to_the_next_agent(acd: Acd, clock: FakeClock) -
     assert run(acd, "ben", "accept", offer_id=first["id"])["code"] == "offer_gone"
 
 
-def test_decline_goes_to_the_next_agent_and_accept_assigns_once(acd: Acd,
-                                                                clock: FakeClock) -> None:
+def test_decline_goes_to_the_next_agent_and_accept_assigns_once(acd: Acd, clock: FakeClock) -> None:
     available(acd, clock, "ben", "ana")
     conversation = chat(acd)
     ben_offer = offers_of(acd, "ben")[0]
     assert run(acd, "ben", "decline", offer_id=ben_offer["id"]) == {
-        "ok": True, "result": {}, "code": None}
+        "ok": True,
+        "result": {},
+        "code": None,
+    }
     ana_offer = offers_of(acd, "ana")[0]
     assert ana_offer["conversation_id"] == conversation
     assert run(acd, "ana", "accept", offer_id=ana_offer["id"])["result"] == {
-        "conversation_id": conversation}
+        "conversation_id": conversation
+    }
     row = acd.conversation(conversation)
     assert (row["status"], row["assigned_agent"]) == ("assigned", "a-ana")
     # Neither the declined nor the accepted offer can be taken again.
@@ -131,8 +137,7 @@ def test_decline_goes_to_the_next_agent_and_accept_assigns_once(acd: Acd,
     assert offers_of(acd, "ben") == [] and offers_of(acd, "ana") == []
 
 
-def test_single_agent_is_re_offered_only_after_the_cool_down(acd: Acd,
-                                                             clock: FakeClock) -> None:
+def test_single_agent_is_re_offered_only_after_the_cool_down(acd: Acd, clock: FakeClock) -> None:
     available(acd, clock, "ana")
     chat(acd, queue="sales")  # only ana and chloe serve sales; chloe is offline
     offer = offers_of(acd, "ana")[0]
@@ -159,21 +164,25 @@ def test_capacity_limits_offers_per_channel(acd: Acd, clock: FakeClock) -> None:
 
 def test_never_two_agents_for_one_conversation(acd: Acd, clock: FakeClock) -> None:
     available(acd, clock, "ana", "ben", "chloe")
-    ids = [acd.inbound("email", f"c{i}@example.com", f"C{i}", "hi", q)
-           for i, q in enumerate(["support", "sales", "billing"] * 4)]
+    ids = [
+        acd.inbound("email", f"c{i}@example.com", f"C{i}", "hi", q)
+        for i, q in enumerate(["support", "sales", "billing"] * 4)
+    ]
     for _ in range(5):
         clock.advance(21)
         acd.tick()
     rows = acd.storage.conn.execute(
         "SELECT conversation_id, COUNT(*) FROM offers WHERE status = 'pending' "
-        "GROUP BY conversation_id HAVING COUNT(*) > 1").fetchall()
+        "GROUP BY conversation_id HAVING COUNT(*) > 1"
+    ).fetchall()
     assert rows == []
     for name in QUEUES:
         for offer in offers_of(acd, name):
             assert run(acd, name, "accept", offer_id=offer["id"])["ok"]
     conn = acd.storage.conn
-    accepted = conn.execute("SELECT conversation_id, agent_id FROM offers "
-                            "WHERE status = 'accepted'").fetchall()
+    accepted = conn.execute(
+        "SELECT conversation_id, agent_id FROM offers WHERE status = 'accepted'"
+    ).fetchall()
     assert accepted, "some offers should have been accepted"
     assert len({c for c, _ in accepted}) == len(accepted)
     for conversation_id, agent_id in accepted:
@@ -191,8 +200,7 @@ def test_the_database_refuses_a_second_pending_offer(acd: Acd, clock: FakeClock)
     assert [o["id"] for o in acd.storage.pending_offers()] == ["o-1"]
 
 
-def test_disconnect_grace_then_offline_and_offers_back_to_queue(acd: Acd,
-                                                                clock: FakeClock) -> None:
+def test_disconnect_grace_then_offline_and_offers_back_to_queue(acd: Acd, clock: FakeClock) -> None:
     available(acd, clock, "ana")
     acd.connected("a-ana")
     acd.disconnected("a-ana")
@@ -221,14 +229,20 @@ def test_reconnect_within_grace_keeps_the_state(acd: Acd, clock: FakeClock) -> N
     assert acd.storage.agent("a-ana")["state"] == "available"  # type: ignore[index]
 
 
-def test_same_command_id_acts_once_and_returns_the_same_ack(acd: Acd,
-                                                           clock: FakeClock) -> None:
+def test_same_command_id_acts_once_and_returns_the_same_ack(acd: Acd, clock: FakeClock) -> None:
     available(acd, clock, "ana")
     conversation = chat(acd)
     run(acd, "ana", "accept", offer_id=offers_of(acd, "ana")[0]["id"])
-    command = Command(str(uuid.uuid4()), "send_message", {
-        "conversation_id": conversation, "message_id": str(uuid.uuid4()), "body": "Hi!",
-        "format": "text"})
+    command = Command(
+        str(uuid.uuid4()),
+        "send_message",
+        {
+            "conversation_id": conversation,
+            "message_id": str(uuid.uuid4()),
+            "body": "Hi!",
+            "format": "text",
+        },
+    )
     first = commands.execute(acd, "a-ana", command)
     second = commands.execute(acd, "a-ana", command)
     assert first == second and first.ok and first.result == {"seq": 2}
@@ -239,8 +253,7 @@ def test_same_command_id_acts_once_and_returns_the_same_ack(acd: Acd,
     assert commands.execute(acd, "a-ana", bad).error.code == "not_found"  # type: ignore[union-attr]
 
 
-def test_agents_only_see_their_queues_and_their_conversations(acd: Acd,
-                                                             clock: FakeClock) -> None:
+def test_agents_only_see_their_queues_and_their_conversations(acd: Acd, clock: FakeClock) -> None:
     billing = acd.inbound("email", "x@example.com", "X", "refund?", "billing")
     assert not [e for e in events(acd, "ana") if "billing" in str(e)]
     assert any(e["kind"] == "conversation" for e in events(acd, "ben"))
@@ -257,8 +270,10 @@ def test_transfer_requeues_and_wrap_up_closes(acd: Acd, clock: FakeClock) -> Non
     available(acd, clock, "ana")
     conversation = chat(acd)
     run(acd, "ana", "accept", offer_id=offers_of(acd, "ana")[0]["id"])
-    assert run(acd, "ana", "transfer", conversation_id=conversation, queue="nowhere")[
-        "code"] == "not_found"
+    assert (
+        run(acd, "ana", "transfer", conversation_id=conversation, queue="nowhere")["code"]
+        == "not_found"
+    )
     assert run(acd, "ana", "transfer", conversation_id=conversation, queue="billing")["ok"]
     row = acd.conversation(conversation)
     assert (row["status"], row["queue"], row["assigned_agent"]) == ("queued", "billing", None)
@@ -267,16 +282,20 @@ def test_transfer_requeues_and_wrap_up_closes(acd: Acd, clock: FakeClock) -> Non
     assert events(acd, "ben", "conversation")[-1]["conversation"]["id"] == conversation
     available(acd, clock, "ben")
     run(acd, "ben", "accept", offer_id=offers_of(acd, "ben")[0]["id"])
-    assert run(acd, "ben", "wrap_up", conversation_id=conversation, disposition="solved",
-               note="done")["ok"]
+    assert run(
+        acd, "ben", "wrap_up", conversation_id=conversation, disposition="solved", note="done"
+    )["ok"]
     assert acd.conversation(conversation)["status"] == "closed"
     assert acd.storage.messages(conversation)[-1]["direction"] == "note"
-    assert run(acd, "ben", "wrap_up", conversation_id=conversation,
-               disposition="solved")["code"] == "conflict"
+    assert (
+        run(acd, "ben", "wrap_up", conversation_id=conversation, disposition="solved")["code"]
+        == "conflict"
+    )
 
 
 def test_call_event_makes_the_agent_busy_then_wrap_up_then_available(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ana")
     call = {"call_id": "k1", "direction": "in", "remote": "+15550100", "at": clock()}
     assert run(acd, "ana", "call_event", state="connected", **call)["ok"]
@@ -314,14 +333,22 @@ def test_event_seqs_are_per_agent_and_contiguous(acd: Acd, clock: FakeClock) -> 
         assert acd.storage.last_seq(f"a-{name}") == len(seqs)
 
 
-def test_transfer_to_a_queue_gives_the_new_team_the_whole_thread(acd: Acd,
-                                                                 clock: FakeClock) -> None:
+def test_transfer_to_a_queue_gives_the_new_team_the_whole_thread(
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ana")
     conversation = chat(acd)
     run(acd, "ana", "accept", offer_id=offers_of(acd, "ana")[0]["id"])
     message_id = str(uuid.uuid4())
-    run(acd, "ana", "send_message", conversation_id=conversation, message_id=message_id,
-        body="Let me pass you to billing.", format="text")
+    run(
+        acd,
+        "ana",
+        "send_message",
+        conversation_id=conversation,
+        message_id=message_id,
+        body="Let me pass you to billing.",
+        format="text",
+    )
     assert not [e for e in events(acd, "chloe") if conversation in str(e)]
     run(acd, "ana", "transfer", conversation_id=conversation, queue="billing")
     chloe = [e for e in events(acd, "chloe") if conversation in str(e)]
@@ -347,8 +374,17 @@ def test_transfer_to_an_agent(acd: Acd, clock: FakeClock) -> None:
     assert (row["status"], row["assigned_agent"]) == ("assigned", "a-ben")
     assert events(acd, "ben", "conversation")[-1]["conversation"]["assigned_agent"] == "a-ben"
     assert events(acd, "ana", "conversation")[-1]["conversation"]["assigned_agent"] == "a-ben"
-    assert run(acd, "ana", "add_note", conversation_id=conversation,
-               message_id=str(uuid.uuid4()), body="x")["code"] == "forbidden"
+    assert (
+        run(
+            acd,
+            "ana",
+            "add_note",
+            conversation_id=conversation,
+            message_id=str(uuid.uuid4()),
+            body="x",
+        )["code"]
+        == "forbidden"
+    )
 
 
 def test_transfer_to_an_agent_without_room_is_refused(acd: Acd, clock: FakeClock) -> None:
@@ -365,7 +401,8 @@ def test_transfer_to_an_agent_without_room_is_refused(acd: Acd, clock: FakeClock
 
 
 def test_one_transaction_sends_one_conversation_event_per_conversation(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ana")
     conversation = chat(acd)  # queued, then offered to ana, in one transaction
     ben = [e for e in events(acd, "ben") if conversation in str(e)]

@@ -22,8 +22,9 @@ class Clock:
 def storage() -> Iterator[Storage]:
     storage = Storage(":memory:")
     with storage.transaction():
-        storage.upsert_agent("a-ana", "ana", "Ana", hash_password("s3cret"), ["support"],
-                             {"chat": 3}, 0.0)
+        storage.upsert_agent(
+            "a-ana", "ana", "Ana", hash_password("s3cret"), ["support"], {"chat": 3}, 0.0
+        )
     yield storage
     storage.close()
 
@@ -42,8 +43,14 @@ def test_password_hash_is_salted_and_verifies() -> None:
 def test_login_issues_a_token_stored_only_as_a_digest(storage: Storage) -> None:
     auth = Authenticator(storage, Clock(), token_ttl=60)
     login = auth.login("ana", "s3cret")
-    assert login.agent == {"id": "a-ana", "name": "Ana", "queues": ["support"],
-                           "capacity": {"chat": 3}, "skills": {}, "supervises": []}
+    assert login.agent == {
+        "id": "a-ana",
+        "name": "Ana",
+        "queues": ["support"],
+        "capacity": {"chat": 3},
+        "skills": {},
+        "supervises": [],
+    }
     assert login.expires_at == 5060.0
     stored = [r[0] for r in storage.conn.execute("SELECT token_hash FROM tokens")]
     assert len(stored) == 1 and stored[0] != login.token and login.token not in stored[0]
@@ -51,8 +58,9 @@ def test_login_issues_a_token_stored_only_as_a_digest(storage: Storage) -> None:
 
 
 @pytest.mark.parametrize("username, password", [("ana", "nope"), ("bob", "s3cret")])
-def test_wrong_credentials_are_refused_alike(storage: Storage, username: str,
-                                             password: str) -> None:
+def test_wrong_credentials_are_refused_alike(
+    storage: Storage, username: str, password: str
+) -> None:
     with pytest.raises(AuthError) as info:
         Authenticator(storage, Clock(), 60).login(username, password)
     assert info.value.code == "bad_credentials"

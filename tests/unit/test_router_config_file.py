@@ -62,8 +62,7 @@ def test_a_full_config_loads() -> None:
     assert support.skills == {"english": 2} and support.priority == 2
     assert (support.service_level.percent, support.service_level.seconds) == (90, 15)
     assert (support.overflow_after, support.overflow_to) == (60, "fr")
-    assert support.hours is not None and support.hours.ranges["tue"] == ((540, 720),
-                                                                         (780, 1020))
+    assert support.hours is not None and support.hours.ranges["tue"] == ((540, 720), (780, 1020))
     ana, sam = cfg.agents
     assert (ana.id, ana.queues, ana.skills["french"]) == ("a-ana", ("support", "fr"), 3)
     assert ana.capacity == {"voice": 0, "chat": 4, "sms": 2, "email": 5}
@@ -86,21 +85,24 @@ def test_the_built_in_demo_config_is_valid() -> None:
     assert {a.username for a in cfg.agents} == {"ana", "ben", "chloe", "sam"}
 
 
-@pytest.mark.parametrize(("patch", "key"), [
-    ('[queues.x]\nskills = { klingon = 1 }', "queues.x.skills.klingon"),
-    ('[queues.x]\noverflow = { after = 5, to = "nowhere" }', "queues.x.overflow.to"),
-    ('[agents.bob]\nqueues = ["nowhere"]', "agents.bob.queues"),
-    ('[agents.bob]\nsupervises = ["nowhere"]', "agents.bob.supervises"),
-    ('[agents.bob]\nskills = { english = 9 }', "agents.bob.skills.english"),
-    ('[routing]\nstrategy = "fastest"', "routing.strategy"),
-    ('[routing]\nofer_timeout = 3', "routing.ofer_timeout"),
-    ('[queues.x]\nhours = "night"', "queues.x.hours"),
-    ('[hours.h]\nmon = "9-5"', "hours.h.mon"),
-    ('[hours.h]\ntimezone = "Mars/Olympus"', "hours.h.timezone"),
-    ('[capacity]\nfax = 1', "capacity.fax"),
-    ('[agents.bob]\npassword_hash = "plain"', "agents.bob.password_hash"),
-    ('colour = "blue"', "colour"),
-])
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ("[queues.x]\nskills = { klingon = 1 }", "queues.x.skills.klingon"),
+        ('[queues.x]\noverflow = { after = 5, to = "nowhere" }', "queues.x.overflow.to"),
+        ('[agents.bob]\nqueues = ["nowhere"]', "agents.bob.queues"),
+        ('[agents.bob]\nsupervises = ["nowhere"]', "agents.bob.supervises"),
+        ("[agents.bob]\nskills = { english = 9 }", "agents.bob.skills.english"),
+        ('[routing]\nstrategy = "fastest"', "routing.strategy"),
+        ("[routing]\nofer_timeout = 3", "routing.ofer_timeout"),
+        ('[queues.x]\nhours = "night"', "queues.x.hours"),
+        ('[hours.h]\nmon = "9-5"', "hours.h.mon"),
+        ('[hours.h]\ntimezone = "Mars/Olympus"', "hours.h.timezone"),
+        ("[capacity]\nfax = 1", "capacity.fax"),
+        ('[agents.bob]\npassword_hash = "plain"', "agents.bob.password_hash"),
+        ('colour = "blue"', "colour"),
+    ],
+)
 def test_mistakes_name_the_key(patch: str, key: str) -> None:
     text = 'skills = ["english"]\n' + patch
     with pytest.raises(ConfigError) as err:
@@ -119,12 +121,14 @@ def test_a_missing_or_broken_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_the_router_refuses_to_start_on_a_bad_config_with_one_log_line(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     bad = tmp_path / "router.toml"
-    bad.write_text('skills = []\n[queues.support]\nskills = { klingon = 2 }\n')
+    bad.write_text("skills = []\n[queues.support]\nskills = { klingon = 2 }\n")
     with caplog.at_level(logging.ERROR):
         status = router_main.main(["--config", str(bad), "--db", str(tmp_path / "r.db")])
     assert status == 2
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
         "bad router config: queues.support.skills.klingon: unknown skill 'klingon' "
-        "(known: none; list them in skills = [...])"]
+        "(known: none; list them in skills = [...])"
+    ]

@@ -60,14 +60,21 @@ def test_only_customers_left_waiting_by_their_agent_are_due_a_nudge(
     # Later, every assigned conversation whose last word is the customer's is due.
     clock.now += 3600
     due = {r["id"] for r in acd.storage.awaiting_agent(clock.now - NUDGE_AFTER)}
-    last_in = {r["id"] for r in assigned
-               if acd.storage._one("SELECT direction FROM messages WHERE conversation_id = ? "
-                                   "ORDER BY seq DESC LIMIT 1", (r["id"],))["direction"] == "in"}
+    last_in = {
+        r["id"]
+        for r in assigned
+        if acd.storage._one(
+            "SELECT direction FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1",
+            (r["id"],),
+        )["direction"]
+        == "in"
+    }
     assert due == last_in and due
     # An agent reply takes the conversation out; a new customer message brings it back later
     # (while the agent is signed in: to an offline agent's conversation it would be requeued).
-    ack = commands.execute(acd, "a-ana", Command(str(uuid.uuid4()), "set_state",
-                                                 {"state": "available"}))
+    ack = commands.execute(
+        acd, "a-ana", Command(str(uuid.uuid4()), "set_state", {"state": "available"})
+    )
     assert ack.ok
     target = sorted(due)[0]
     acd.add_message(target, "out", "a-ana", "On it!")

@@ -16,22 +16,31 @@ from router.routing import (
 CAP = {"voice": 1, "chat": 3, "sms": 2, "email": 5}
 
 
-def agent(agent_id: str, idle_since: float = 0.0, queues: tuple[str, ...] = ("support",),
-          state: str = "available", load: dict[str, int] | None = None) -> AgentSlot:
+def agent(
+    agent_id: str,
+    idle_since: float = 0.0,
+    queues: tuple[str, ...] = ("support",),
+    state: str = "available",
+    load: dict[str, int] | None = None,
+) -> AgentSlot:
     return AgentSlot(agent_id, frozenset(queues), CAP, state, idle_since, load or {})
 
 
 def test_longest_idle_available_agent_of_the_queue_gets_the_offer() -> None:
-    agents = [agent("a", idle_since=50), agent("b", idle_since=10), agent("c", idle_since=5,
-                                                                          queues=("sales",))]
-    assert plan([Waiting("c1", "chat", "support", 1.0)], agents, now=100) == [
-        Assignment("c1", "b")
+    agents = [
+        agent("a", idle_since=50),
+        agent("b", idle_since=10),
+        agent("c", idle_since=5, queues=("sales",)),
     ]
+    assert plan([Waiting("c1", "chat", "support", 1.0)], agents, now=100) == [Assignment("c1", "b")]
 
 
 def test_only_available_agents_are_offered() -> None:
-    agents = [agent("a", 1, state="away"), agent("b", 2, state="offline"),
-              agent("c", 3, state="busy")]
+    agents = [
+        agent("a", 1, state="away"),
+        agent("b", 2, state="offline"),
+        agent("c", 3, state="busy"),
+    ]
     assert plan([Waiting("c1", "chat", "support", 1.0)], agents, now=100) == []
     assert plan([Waiting("c1", "chat", "support", 1.0)], [*agents, agent("d", 9)], 100) == [
         Assignment("c1", "d")
@@ -80,10 +89,12 @@ def test_expired_lapsed_and_next_deadline() -> None:
 # strategies
 
 
-def skilled(agent_id: str, skills: dict[str, int], idle_since: float = 0.0, **kw: object
-            ) -> AgentSlot:
-    return AgentSlot(agent_id, frozenset({"support"}), CAP, "available", idle_since,
-                     skills=skills, **kw)  # type: ignore[arg-type]
+def skilled(
+    agent_id: str, skills: dict[str, int], idle_since: float = 0.0, **kw: object
+) -> AgentSlot:
+    return AgentSlot(
+        agent_id, frozenset({"support"}), CAP, "available", idle_since, skills=skills, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_an_agent_below_a_required_skill_level_is_not_eligible() -> None:
@@ -95,8 +106,10 @@ def test_an_agent_below_a_required_skill_level_is_not_eligible() -> None:
 
 def test_best_skill_match_goes_before_longest_idle() -> None:
     item = Waiting("c1", "chat", "support", 1.0, skills={"french": 1})
-    agents = [skilled("idle", {"french": 1}, idle_since=0), skilled("expert", {"french": 5},
-                                                                    idle_since=90)]
+    agents = [
+        skilled("idle", {"french": 1}, idle_since=0),
+        skilled("expert", {"french": 5}, idle_since=90),
+    ]
     assert plan([item], agents, now=100) == [Assignment("c1", "expert")]
 
 
@@ -112,16 +125,16 @@ def test_least_occupied_strategy() -> None:
     free = skilled("free", {}, idle_since=50)
     item = Waiting("c1", "chat", "support", 1.0)
     assert plan([item], [busy, free], 100, strategy="longest_idle") == [Assignment("c1", "busy")]
-    assert plan([item], [busy, free], 100, strategy="least_occupied") == [
-        Assignment("c1", "free")]
+    assert plan([item], [busy, free], 100, strategy="least_occupied") == [Assignment("c1", "free")]
 
 
 def test_round_robin_strategy_takes_turns() -> None:
-    agents = [skilled("a", {}, idle_since=0, last_offered=30.0),
-              skilled("b", {}, idle_since=90, last_offered=10.0)]
+    agents = [
+        skilled("a", {}, idle_since=0, last_offered=30.0),
+        skilled("b", {}, idle_since=90, last_offered=10.0),
+    ]
     items = [Waiting(f"c{i}", "email", "support", float(i)) for i in range(3)]
-    assert [x.agent_id for x in plan(items, agents, 100, strategy="round_robin")] == [
-        "b", "a", "b"]
+    assert [x.agent_id for x in plan(items, agents, 100, strategy="round_robin")] == ["b", "a", "b"]
 
 
 def test_a_call_blocks_new_chats_unless_configured() -> None:
@@ -139,8 +152,10 @@ def test_overflow_after_the_queue_wait() -> None:
     from router.routing import overflow_deadlines, overflowing
 
     specs = {"sales": QueueSpec("sales", overflow_after=60, overflow_to="support")}
-    rows = [{"id": "c1", "queue": "sales", "queue_entered_at": 100.0},
-            {"id": "c2", "queue": "support", "queue_entered_at": 0.0}]
+    rows = [
+        {"id": "c1", "queue": "sales", "queue_entered_at": 100.0},
+        {"id": "c2", "queue": "support", "queue_entered_at": 0.0},
+    ]
     assert overflowing(rows, specs, 159.9) == []
     assert overflowing(rows, specs, 160.0) == [("c1", "support")]
     assert overflow_deadlines(rows, specs) == [160.0]

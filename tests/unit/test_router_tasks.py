@@ -61,8 +61,17 @@ def acd(clock: FakeClock) -> Iterator[Acd]:
     config = parse_config(CONFIG)
     with storage.transaction():
         for a in config.agents:
-            storage.upsert_agent(a.id, a.username, a.username, "x", a.queues, a.capacity,
-                                 clock(), a.skills, a.supervises)
+            storage.upsert_agent(
+                a.id,
+                a.username,
+                a.username,
+                "x",
+                a.queues,
+                a.capacity,
+                clock(),
+                a.skills,
+                a.supervises,
+            )
     acd = Acd(storage, config, clock)
     yield acd
     storage.close()
@@ -70,8 +79,7 @@ def acd(clock: FakeClock) -> Iterator[Acd]:
 
 def run(acd: Acd, who: str, name: str, /, **args: Any) -> dict[str, Any]:
     ack = commands.execute(acd, f"a-{who}", Command(str(uuid.uuid4()), name, args))
-    return {"ok": ack.ok, "result": dict(ack.result),
-            "code": ack.error.code if ack.error else None}
+    return {"ok": ack.ok, "result": dict(ack.result), "code": ack.error.code if ack.error else None}
 
 
 def available(acd: Acd, clock: FakeClock, *names: str) -> None:
@@ -108,8 +116,7 @@ def take(acd: Acd, who: str, queue: str = "support", customer: str = "v-1") -> s
 # ---------------------------------------------------------------------- skills and queues
 
 
-def test_only_agents_with_the_required_skill_level_are_offered(acd: Acd,
-                                                               clock: FakeClock) -> None:
+def test_only_agents_with_the_required_skill_level_are_offered(acd: Acd, clock: FakeClock) -> None:
     available(acd, clock, "ana", "ben")  # ana is longer idle but has french 1 < 2
     acd.inbound("chat", "v-1", "Marie", "bonjour", "french")
     assert offers(acd, "ana") == [] and len(offers(acd, "ben")) == 1
@@ -127,13 +134,17 @@ def test_a_task_overflows_to_the_next_queue_after_its_wait(acd: Acd, clock: Fake
     assert [f["data"]["to_queue"] for f in facts(acd, "task_overflowed")] == ["support"]
 
 
-def test_out_of_hours_the_customer_is_answered_and_the_task_waits(acd: Acd,
-                                                                  clock: FakeClock) -> None:
+def test_out_of_hours_the_customer_is_answered_and_the_task_waits(
+    acd: Acd, clock: FakeClock
+) -> None:
     clock.now = MONDAY_NOON + 7 * 3600  # 19:00
     conversation = acd.inbound("chat", "v-1", "Night owl", "anyone?", "night")
     messages = acd.storage.messages(conversation)
     assert [(m["direction"], m["author"], m["body"]) for m in messages][-1] == (
-        "out", "router", "We open at 9.")
+        "out",
+        "router",
+        "We open at 9.",
+    )
     assert acd.conversation(conversation)["status"] == "queued"
     clock.now = MONDAY_NOON
     other = acd.inbound("chat", "v-2", "Day", "hi", "night")
@@ -144,7 +155,8 @@ def test_out_of_hours_the_customer_is_answered_and_the_task_waits(acd: Acd,
 
 
 def test_ending_a_conversation_starts_wrap_up_which_times_out_to_available(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ana")
     conversation = take(acd, "ana")
     assert run(acd, "ana", "end_conversation", conversation_id=conversation)["ok"]
@@ -153,8 +165,9 @@ def test_ending_a_conversation_starts_wrap_up_which_times_out_to_available(
     assert events(acd, "ana", "agent_state")[-1]["until"] == clock() + 30
     acd.inbound("chat", "v-2", "Other", "hi", "support")
     assert offers(acd, "ana") == []  # no new work during after-contact work
-    assert run(acd, "ana", "set_disposition", conversation_id=conversation,
-               disposition="Follow_Up")["ok"]
+    assert run(
+        acd, "ana", "set_disposition", conversation_id=conversation, disposition="Follow_Up"
+    )["ok"]
     clock.advance(30)
     acd.tick()
     row = acd.conversation(conversation)
@@ -167,8 +180,7 @@ def test_finishing_wrap_up_early_makes_the_agent_available(acd: Acd, clock: Fake
     available(acd, clock, "ana")
     conversation = take(acd, "ana")
     run(acd, "ana", "end_conversation", conversation_id=conversation)
-    assert run(acd, "ana", "wrap_up", conversation_id=conversation,
-               disposition="resolved")["ok"]
+    assert run(acd, "ana", "wrap_up", conversation_id=conversation, disposition="resolved")["ok"]
     assert state(acd, "ana") == "available"
 
 
@@ -185,10 +197,16 @@ def test_an_agent_who_chose_away_during_wrap_up_stays_away(acd: Acd, clock: Fake
 def test_unknown_dispositions_and_reasons_are_refused(acd: Acd, clock: FakeClock) -> None:
     available(acd, clock, "ana")
     conversation = take(acd, "ana")
-    assert run(acd, "ana", "set_disposition", conversation_id=conversation,
-               disposition="banana")["code"] == "bad_command"
-    assert run(acd, "ana", "wrap_up", conversation_id=conversation,
-               disposition="banana")["code"] == "bad_command"
+    assert (
+        run(acd, "ana", "set_disposition", conversation_id=conversation, disposition="banana")[
+            "code"
+        ]
+        == "bad_command"
+    )
+    assert (
+        run(acd, "ana", "wrap_up", conversation_id=conversation, disposition="banana")["code"]
+        == "bad_command"
+    )
     assert run(acd, "ana", "set_state", state="away", reason="nap")["code"] == "bad_command"
     assert acd.conversation(conversation)["status"] == "assigned"
 
@@ -197,16 +215,30 @@ def test_unknown_dispositions_and_reasons_are_refused(acd: Acd, clock: FakeClock
 
 
 def test_a_callback_returns_as_an_outbound_task_in_the_chosen_queue_at_its_time(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ana", "ben")
     conversation = take(acd, "ana")
     due = clock() + 3600
-    assert run(acd, "ana", "schedule_callback", conversation_id=conversation, at=clock() - 1
-               )["code"] == "conflict"
-    assert run(acd, "ana", "schedule_callback", conversation_id=conversation, at=due,
-               queue="nowhere")["code"] == "not_found"
-    ack = run(acd, "ana", "schedule_callback", conversation_id=conversation, at=due,
-              queue="french", note="After 3 pm please")
+    assert (
+        run(acd, "ana", "schedule_callback", conversation_id=conversation, at=clock() - 1)["code"]
+        == "conflict"
+    )
+    assert (
+        run(acd, "ana", "schedule_callback", conversation_id=conversation, at=due, queue="nowhere")[
+            "code"
+        ]
+        == "not_found"
+    )
+    ack = run(
+        acd,
+        "ana",
+        "schedule_callback",
+        conversation_id=conversation,
+        at=due,
+        queue="french",
+        note="After 3 pm please",
+    )
     assert ack["ok"] and ack["result"]["callback_id"]
     run(acd, "ana", "wrap_up", conversation_id=conversation, disposition="follow_up")
     assert acd.tick() == pytest.approx(due)
@@ -223,7 +255,8 @@ def test_a_callback_returns_as_an_outbound_task_in_the_chosen_queue_at_its_time(
 
 
 def test_a_reopened_conversation_of_an_offline_agent_goes_back_to_the_queue(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ana", "ben")
     conversation = take(acd, "ana")
     acd.connected("a-ana")
@@ -256,7 +289,10 @@ def test_an_abandoned_task_is_canceled_with_its_reservation(acd: Acd, clock: Fak
     assert intake.customer_left(acd, conversation)
     assert acd.conversation(conversation)["status"] == "closed"
     assert events(acd, "ana", "offer_revoked")[-1] == {
-        "kind": "offer_revoked", "offer_id": offer["id"], "reason": "canceled"}
+        "kind": "offer_revoked",
+        "offer_id": offer["id"],
+        "reason": "canceled",
+    }
     assert acd.storage.offer(offer["id"])["status"] == "canceled"  # type: ignore[index]
     assert facts(acd, "task_canceled")[0]["data"] == {"reason": "abandoned", "wait": 7.0}
     assert not intake.customer_left(acd, conversation)
@@ -265,8 +301,9 @@ def test_an_abandoned_task_is_canceled_with_its_reservation(acd: Acd, clock: Fak
 # ---------------------------------------------------------------------- concurrency
 
 
-def test_two_agents_accepting_the_same_offer_only_its_agent_gets_it(acd: Acd,
-                                                                    clock: FakeClock) -> None:
+def test_two_agents_accepting_the_same_offer_only_its_agent_gets_it(
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ana", "ben")
     conversation = acd.inbound("chat", "v-1", "C", "hi", "support")
     offer = offers(acd, "ana")[0]
@@ -279,7 +316,8 @@ def test_two_agents_accepting_the_same_offer_only_its_agent_gets_it(acd: Acd,
 
 
 def test_a_second_reservation_of_a_reserved_task_is_refused_by_the_database(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     import sqlite3
 
     available(acd, clock, "ana")
@@ -290,7 +328,8 @@ def test_a_second_reservation_of_a_reserved_task_is_refused_by_the_database(
 
 
 def test_an_offer_expiring_as_it_is_accepted_is_gone_and_goes_to_the_next_agent(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ana", "ben")
     conversation = acd.inbound("chat", "v-1", "C", "hi", "support")
     offer = offers(acd, "ana")[0]
@@ -306,7 +345,8 @@ def test_an_offer_expiring_as_it_is_accepted_is_gone_and_goes_to_the_next_agent(
 
 
 def test_a_supervisor_receives_the_events_of_the_queues_they_supervise_only(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ben")
     french = take(acd, "ben", queue="french")
     support = acd.inbound("chat", "v-2", "C", "hi", "support")
@@ -318,13 +358,25 @@ def test_a_supervisor_receives_the_events_of_the_queues_they_supervise_only(
 
 
 def test_a_supervisor_moves_a_conversation_of_their_queue_but_not_of_others(
-        acd: Acd, clock: FakeClock) -> None:
+    acd: Acd, clock: FakeClock
+) -> None:
     available(acd, clock, "ben")
     french = take(acd, "ben", queue="french")
     support = take(acd, "ben", queue="support", customer="v-9")
     assert run(acd, "sam", "transfer", conversation_id=support, queue="french")["code"] == (
-        "forbidden")
-    assert run(acd, "sam", "send_message", conversation_id=french,
-               message_id=str(uuid.uuid4()), body="hi", format="text")["code"] == "conflict"
+        "forbidden"
+    )
+    assert (
+        run(
+            acd,
+            "sam",
+            "send_message",
+            conversation_id=french,
+            message_id=str(uuid.uuid4()),
+            body="hi",
+            format="text",
+        )["code"]
+        == "conflict"
+    )
     assert run(acd, "sam", "transfer", conversation_id=french, queue="support")["ok"]
     assert acd.conversation(french)["queue"] == "support"

@@ -33,19 +33,42 @@ def db(tmp_path: Path) -> Iterator[sqlite_utils.Database]:
 
 def conversation(cid: str = "c-1", **extra: Any) -> dict[str, Any]:
     return {
-        "id": cid, "channel": "chat", "queue": "support", "status": "assigned",
-        "assigned_agent": "a-ana", "subject": "Order late", "created_at": 100.0,
-        "updated_at": 100.0, "last_inbound_at": None,
-        "customer": {"id": "u-1", "name": "Bea Costa",
-                     "identities": [{"kind": "email", "value": "bea@example.com"}]},
+        "id": cid,
+        "channel": "chat",
+        "queue": "support",
+        "status": "assigned",
+        "assigned_agent": "a-ana",
+        "subject": "Order late",
+        "created_at": 100.0,
+        "updated_at": 100.0,
+        "last_inbound_at": None,
+        "customer": {
+            "id": "u-1",
+            "name": "Bea Costa",
+            "identities": [{"kind": "email", "value": "bea@example.com"}],
+        },
         **extra,
     }
 
 
-def message(mid: str, seq: int, direction: str = "in", body: str = "Where is my order?",
-            cid: str = "c-1", at: float = 110.0) -> dict[str, Any]:
-    return {"id": mid, "conversation_id": cid, "seq": seq, "direction": direction,
-            "author": "Bea", "body": body, "html": None, "created_at": at}
+def message(
+    mid: str,
+    seq: int,
+    direction: str = "in",
+    body: str = "Where is my order?",
+    cid: str = "c-1",
+    at: float = 110.0,
+) -> dict[str, Any]:
+    return {
+        "id": mid,
+        "conversation_id": cid,
+        "seq": seq,
+        "direction": direction,
+        "author": "Bea",
+        "body": body,
+        "html": None,
+        "created_at": at,
+    }
 
 
 def ev(db: sqlite_utils.Database, seq: int, event: dict[str, Any]) -> apply.Changes:
@@ -57,8 +80,16 @@ def test_migrations_from_an_empty_file(tmp_path: Path) -> None:
     db = open_store(path)
     names = [r[0] for r in db.execute("SELECT name FROM migrations ORDER BY name")]
     assert names == [name for name, _ in MIGRATIONS] and len(names) == SCHEMA_VERSION
-    assert {"customers", "conversations", "messages", "outbox", "sync_state", "metrics",
-            "snapshot_seen", "messages_fts"} <= set(db.table_names())
+    assert {
+        "customers",
+        "conversations",
+        "messages",
+        "outbox",
+        "sync_state",
+        "metrics",
+        "snapshot_seen",
+        "messages_fts",
+    } <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.conn.close()
     again = open_store(path)  # reopening applies nothing
@@ -70,25 +101,31 @@ def test_events_fill_the_list_fields_and_the_cursor(db: sqlite_utils.Database) -
     ch = ev(db, 1, {"kind": "conversation", "conversation": conversation()})
     assert ch.conversation_ids == {"c-1"} and "customers" in ch.tables
     ev(db, 2, {"kind": "message", "message": message("m-1", 1, at=110.0)})
-    ev(db, 3, {"kind": "message", "message": message("m-2", 2, "out", "On its   way\nsoon",
-                                                          at=120.0)})
+    ev(
+        db,
+        3,
+        {"kind": "message", "message": message("m-2", 2, "out", "On its   way\nsoon", at=120.0)},
+    )
     ev(db, 4, {"kind": "message", "message": message("m-3", 3, "note", "internal", at=130.0)})
-    row = db.execute("SELECT last_message_at, last_message_preview, last_inbound_at, unread, "
-                     "customer_id FROM conversations WHERE id = 'c-1'").fetchone()
+    row = db.execute(
+        "SELECT last_message_at, last_message_preview, last_inbound_at, unread, "
+        "customer_id FROM conversations WHERE id = 'c-1'"
+    ).fetchone()
     assert row == (120.0, "On its way soon", 110.0, 1, "u-1")
     assert apply.get_cursor(db) == 4
     assert db.execute("SELECT value, customer_id FROM identities").fetchall() == [
-        ("bea@example.com", "u-1")]
+        ("bea@example.com", "u-1")
+    ]
     # A later conversation event (status change) keeps the derived fields.
     ev(db, 5, {"kind": "conversation", "conversation": conversation(status="wrap_up")})
-    assert db.execute("SELECT status, last_message_preview, unread FROM conversations"
-                      ).fetchone() == ("wrap_up", "On its way soon", 1)
+    assert db.execute(
+        "SELECT status, last_message_preview, unread FROM conversations"
+    ).fetchone() == ("wrap_up", "On its way soon", 1)
     apply.mark_read(db, "c-1")
     assert db.execute("SELECT unread FROM conversations").fetchone()[0] == 0
 
 
-def test_replayed_events_change_nothing_and_gaps_write_nothing(
-        db: sqlite_utils.Database) -> None:
+def test_replayed_events_change_nothing_and_gaps_write_nothing(db: sqlite_utils.Database) -> None:
     ev(db, 1, {"kind": "conversation", "conversation": conversation()})
     ev(db, 2, {"kind": "message", "message": message("m-1", 1)})
     assert ev(db, 2, {"kind": "message", "message": message("m-9", 9)}).tables == set()
@@ -100,8 +137,15 @@ def test_replayed_events_change_nothing_and_gaps_write_nothing(
 
 
 def test_offers_agent_state_metrics_and_unknown_kinds(db: sqlite_utils.Database) -> None:
-    offer = {"id": "o-1", "conversation_id": "c-1", "channel": "chat", "queue": "support",
-             "customer_name": "Bea", "preview": "Hi", "expires_at": 1030.0}
+    offer = {
+        "id": "o-1",
+        "conversation_id": "c-1",
+        "channel": "chat",
+        "queue": "support",
+        "customer_name": "Bea",
+        "preview": "Hi",
+        "expires_at": 1030.0,
+    }
     ch = ev(db, 1, {"kind": "offer", "offer": offer})
     assert [o["id"] for o in ch.offers_added] == ["o-1"]
     assert db.execute("SELECT received_at FROM offers").fetchone()[0] == 1000.0
@@ -112,17 +156,19 @@ def test_offers_agent_state_metrics_and_unknown_kinds(db: sqlite_utils.Database)
     assert db.execute("SELECT * FROM agent_state").fetchall() == [("a-ana", "away", "lunch", 5.0)]
     ev(db, 4, {"kind": "metrics", "metrics": {"handled": 3, "aht": 181.5}})
     assert dict(db.execute("SELECT key, value FROM metrics").fetchall()) == {
-        "handled": "3", "aht": "181.5"}
+        "handled": "3",
+        "aht": "181.5",
+    }
     assert ev(db, 5, {"kind": "weather"}).tables == set()
     assert apply.get_cursor(db) == 5
 
 
-def test_message_for_an_unknown_conversation_gets_a_placeholder(
-        db: sqlite_utils.Database) -> None:
+def test_message_for_an_unknown_conversation_gets_a_placeholder(db: sqlite_utils.Database) -> None:
     ev(db, 1, {"kind": "message", "message": message("m-1", 1, cid="c-new")})
     ev(db, 2, {"kind": "conversation", "conversation": conversation("c-new")})
-    assert db.execute("SELECT channel, unread, last_message_preview FROM conversations"
-                      ).fetchone() == ("chat", 1, "Where is my order?")
+    assert db.execute(
+        "SELECT channel, unread, last_message_preview FROM conversations"
+    ).fetchone() == ("chat", 1, "Where is my order?")
 
 
 def test_fts_finds_bodies_and_customer_names(db: sqlite_utils.Database) -> None:
@@ -137,27 +183,36 @@ def test_fts_finds_bodies_and_customer_names(db: sqlite_utils.Database) -> None:
     assert list(Table(db, "messages").search("parcel")) == []
 
 
-def snapshot(page: int, last: bool, seq: int = 50, agent_state: dict[str, Any] | None = None,
-             **rows: Any) -> Snapshot:
-    return Snapshot(page, last, seq, agent_state=agent_state,
-                    **{k: tuple(v) for k, v in rows.items()})
+def snapshot(
+    page: int, last: bool, seq: int = 50, agent_state: dict[str, Any] | None = None, **rows: Any
+) -> Snapshot:
+    return Snapshot(
+        page, last, seq, agent_state=agent_state, **{k: tuple(v) for k, v in rows.items()}
+    )
 
 
-def test_snapshot_pages_replace_the_view_and_set_the_cursor_last(
-        db: sqlite_utils.Database) -> None:
+def test_snapshot_pages_replace_the_view_and_set_the_cursor_last(db: sqlite_utils.Database) -> None:
     ev(db, 1, {"kind": "conversation", "conversation": conversation("c-old")})
     ev(db, 2, {"kind": "message", "message": message("m-old", 1, cid="c-old")})
     ev(db, 3, {"kind": "conversation", "conversation": conversation("c-kept")})
-    db.execute("INSERT INTO outbox (pos, id, name, args, conversation_id) VALUES "
-               "(1, 'x', 'wrap_up', '{}', 'c-kept')")
+    db.execute(
+        "INSERT INTO outbox (pos, id, name, args, conversation_id) VALUES "
+        "(1, 'x', 'wrap_up', '{}', 'c-kept')"
+    )
     ev(db, 4, {"kind": "offer", "offer": {"id": "o-old", "conversation_id": "c-old"}})
-    apply.apply_snapshot_page(db, snapshot(0, False, conversations=[conversation("c-1")],
-                                           offers=[{"id": "o-new"}]),
-                              agent_id="a-ana", now=1.0)
+    apply.apply_snapshot_page(
+        db,
+        snapshot(0, False, conversations=[conversation("c-1")], offers=[{"id": "o-new"}]),
+        agent_id="a-ana",
+        now=1.0,
+    )
     assert apply.get_cursor(db) == 4  # not yet
     ch = apply.apply_snapshot_page(
-        db, snapshot(1, True, messages=[message("m-1", 1)], agent_state={"state": "available"}),
-        agent_id="a-ana", now=1.0)
+        db,
+        snapshot(1, True, messages=[message("m-1", 1)], agent_state={"state": "available"}),
+        agent_id="a-ana",
+        now=1.0,
+    )
     assert apply.get_cursor(db) == 50
     assert {r[0] for r in db.execute("SELECT id FROM conversations")} == {"c-1", "c-kept"}
     assert {r[0] for r in db.execute("SELECT id FROM offers")} == {"o-new"}
@@ -180,7 +235,8 @@ def test_a_failing_event_leaves_no_half_state(db: sqlite_utils.Database) -> None
 
 
 def test_bind_agent_clears_another_agents_cache_but_not_unsent_work(
-        db: sqlite_utils.Database) -> None:
+    db: sqlite_utils.Database,
+) -> None:
     assert apply.bind_agent(db, "a-ana") is False
     ev(db, 1, {"kind": "conversation", "conversation": conversation()})
     assert apply.bind_agent(db, "a-ana") is False
@@ -210,15 +266,23 @@ WRITER = textwrap.dedent("""
 def test_kill_9_mid_stream_leaves_cursor_and_rows_in_step(tmp_path: Path) -> None:
     path = tmp_path / "cache.db"
     open_store(path).conn.close()
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     reader = open_readonly(path)
     try:
+
         def cursor() -> int:
             row = reader.execute("SELECT value FROM sync_state WHERE key = 'cursor'").fetchone()
             return int(row[0]) if row else 0
-        wait_until(lambda: cursor() > 300 or proc.poll() is not None, timeout=30,
-                   what="the writer to store 300 events")
+
+        wait_until(
+            lambda: cursor() > 300 or proc.poll() is not None,
+            timeout=30,
+            what="the writer to store 300 events",
+        )
         assert proc.poll() is None, "the writer ended before it was killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -234,8 +298,13 @@ def test_kill_9_mid_stream_leaves_cursor_and_rows_in_step(tmp_path: Path) -> Non
     assert stored > 300 and count == stored - 1
     assert db.execute("SELECT MAX(seq) FROM messages").fetchone()[0] == stored
     # And the stream goes on from exactly there.
-    apply.apply_event(db, stored + 1, {"kind": "message", "message": message(
-        "m-next", stored + 1)}, agent_id="a", now=0.0)
+    apply.apply_event(
+        db,
+        stored + 1,
+        {"kind": "message", "message": message("m-next", stored + 1)},
+        agent_id="a",
+        now=0.0,
+    )
     db.conn.close()
 
 

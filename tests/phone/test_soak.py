@@ -13,13 +13,25 @@ not 1/2, of the leak as the bound). The full shift is bench/bench_phone_soak.py.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.phone.soak import one_call, rss_kib, soak_rig
 
-pytestmark = pytest.mark.phone
+pytestmark = [
+    pytest.mark.phone,
+    pytest.mark.long,
+    # RSS in a loaded full-suite run moved 8.9 KiB per call over 60 calls (0.3 in isolation),
+    # as much as the provoked leak: too close to noise for the default run. It runs with
+    # SWITCHBOARD_LONG=1; the default-run check should count live calls, ports and objects
+    # reported by the engine instead of RSS (next step, see the closing note of session 1).
+    pytest.mark.skipif(
+        os.environ.get("SWITCHBOARD_LONG") != "1",
+        reason="RSS soak: long variant, run with SWITCHBOARD_LONG=1",
+    ),
+]
 
 WARM = 20  # calls before the first measurement (pools and caches reach their size)
 MEASURED = 60  # calls between the two measurements: an allocator step of ~130 KiB is

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sync.changes import Change, ConnectionStatus, OfferReceived
+from sync.changes import Change, OfferReceived
 from sync.client import SyncEngine
+from tests.support.recorder import Recorder
 from tests.support.router_proc import DEMO_PASSWORD, RouterProcess
 from tests.support.wait import wait_until
 
@@ -71,29 +71,6 @@ class FaultCounts:
         print("\n" + line)
         REPORTED.append(line)
         return line
-
-
-class Recorder:
-    """Collects an engine's notifications (called on its sync thread)."""
-
-    def __init__(self, on: Callable[[Change], None] | None = None) -> None:
-        self._lock = threading.Lock()
-        self.changes: list[Change] = []
-        self._on = on
-
-    def __call__(self, change: Change) -> None:
-        with self._lock:
-            self.changes.append(change)
-        if self._on is not None:
-            self._on(change)
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        with self._lock:
-            return [c for c in self.changes if isinstance(c, kind)]
-
-    def state(self) -> str | None:
-        statuses = self.of(ConnectionStatus)
-        return statuses[-1].state if statuses else None
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sync.apply import apply_event, bind_agent
-from sync.changes import Change, CommandFailed, ConnectionStatus, ProtocolIssue
+from sync.changes import CommandFailed, ConnectionStatus, ProtocolIssue
 from sync.client import SyncEngine
 from sync.effects import backoff_delay
 from sync.login import is_loopback, websocket_url
@@ -32,26 +32,9 @@ from sync.protocol import (
     ack_ok,
 )
 from sync.store import open_readonly, open_store
+from tests.support.recorder import Recorder
 from tests.support.scripted_router import AGENT, Peer, scripted_router
 from tests.support.wait import wait_until
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.changes: list[Change] = []
-
-    def __call__(self, change: Change) -> None:
-        with self._lock:
-            self.changes.append(change)
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        with self._lock:
-            return [c for c in self.changes if isinstance(c, kind)]
-
-    def state(self) -> str | None:
-        statuses = self.of(ConnectionStatus)
-        return statuses[-1].state if statuses else None
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from sync.changes import Change, ConnectionStatus, OfferReceived
+from sync.changes import ConnectionStatus, OfferReceived
 from sync.client import SyncEngine
 from sync.store import open_readonly
+from tests.support.recorder import Recorder
 from tests.support.router_proc import DEMO_PASSWORD, RouterProcess
 from tests.support.wait import wait_until
 
@@ -29,30 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The `router` fixture (tests/support/router_proc.py): the real `python -m router
 # --demo-agents` on 127.0.0.1, a free port and a fresh database in tmp_path.
-
-
-class Recorder:
-    """Collects the engine's notifications (called on the sync thread)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.changes: list[Change] = []
-
-    def __call__(self, change: Change) -> None:
-        with self._lock:
-            self.changes.append(change)
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        with self._lock:
-            return [c for c in self.changes if isinstance(c, kind)]
-
-    def status(self) -> ConnectionStatus | None:
-        statuses = self.of(ConnectionStatus)
-        return statuses[-1] if statuses else None
-
-    def state(self) -> str | None:
-        status = self.status()
-        return status.state if status else None
 
 
 @pytest.fixture

@@ -37,6 +37,16 @@ def code_label(code: str) -> str:
     return code.replace("_", " ").capitalize()
 
 
+def _ok_cancel(dialog: QDialog) -> QDialogButtonBox:
+    """OK / Cancel wired to the dialog's accept and reject."""
+    buttons = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, dialog
+    )
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons
+
+
 class TransferDialog(QDialog):
     """Pick a queue (the agent's queues) or type an agent's id."""
 
@@ -55,12 +65,7 @@ class TransferDialog(QDialog):
         self.agent = QLineEdit(self)
         self.agent.setPlaceholderText("Agent id, e.g. a-ben")
         form.addRow("Agent", self.agent)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(_ok_cancel(self))
         self.kind.currentIndexChanged.connect(self._sync)
         self._sync()
 
@@ -90,12 +95,7 @@ class WrapUpDialog(QDialog):
         self.note = QLineEdit(self)
         self.note.setPlaceholderText("Optional note for the record")
         form.addRow("Note", self.note)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(_ok_cancel(self))
 
 
 class CallbackDialog(QDialog):
@@ -113,12 +113,7 @@ class CallbackDialog(QDialog):
         self.note = QLineEdit(self)
         self.note.setPlaceholderText("What the call is about (optional)")
         form.addRow("Note", self.note)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(_ok_cancel(self))
 
     def at(self) -> float:
         return self.when.dateTime().toSecsSinceEpoch() * 1.0

@@ -49,7 +49,7 @@ async def login(request: Request) -> JSONResponse:
     ):
         return _error(400, "bad_request", 'Send JSON {"username": ..., "password": ...}.')
     try:
-        result = service.auth.login(body["username"], body["password"])
+        result = await service.auth.login_async(body["username"], body["password"])
     except AuthError as exc:
         return _error(401, exc.code, exc.message)
     return JSONResponse(

@@ -8,6 +8,7 @@ an expired token is told apart from an unknown one because the client words them
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -109,6 +110,22 @@ class Authenticator:
         agent = self.storage.agent_by_username(username)
         # Hash even for an unknown user so the answer takes the same time.
         ok = verify_password(password, agent["password_hash"] if agent else self._dummy_hash)
+        return self._finish(username, agent, ok)
+
+    async def login_async(self, username: str, password: str) -> Login:
+        """`login` for the event loop: scrypt (~50 ms) runs in a worker thread, so one login
+        does not stall every agent's websocket; the database stays on the loop's thread.
+
+        Raises:
+            AuthError: as `login`.
+        """
+        agent = self.storage.agent_by_username(username)
+        stored = agent["password_hash"] if agent else self._dummy_hash
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        return self._finish(username, agent, ok)
+
+    def _finish(self, username: str, agent: Any, ok: bool) -> Login:
+        """Refuse, or issue and store a new token (on the database's thread)."""
         if agent is None or not ok:
             log.info("login refused for username %r", username)
             raise AuthError("bad_credentials", "Wrong username or password.")

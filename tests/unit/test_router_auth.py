@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -55,6 +59,30 @@ def test_login_issues_a_token_stored_only_as_a_digest(storage: Storage) -> None:
     stored = [r[0] for r in storage.conn.execute("SELECT token_hash FROM tokens")]
     assert len(stored) == 1 and stored[0] != login.token and login.token not in stored[0]
     assert auth.agent_for_token(login.token)["id"] == "a-ana"
+
+
+def test_login_on_the_event_loop_hashes_off_it_and_issues_the_same_token(
+    storage: Storage,
+) -> None:
+    auth = Authenticator(storage, Clock(), token_ttl=60)
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    real_scrypt = hashlib.scrypt
+
+    def scrypt(*args: Any, **kwargs: Any) -> bytes:
+        seen.append(threading.get_ident())
+        return real_scrypt(*args, **kwargs)
+
+    hashlib.scrypt = scrypt  # type: ignore[assignment]
+    try:
+        login = asyncio.run(auth.login_async("ana", "s3cret"))
+        with pytest.raises(AuthError) as err:
+            asyncio.run(auth.login_async("ana", "wrong"))
+    finally:
+        hashlib.scrypt = real_scrypt
+    assert err.value.code == "bad_credentials"
+    assert auth.agent_for_token(login.token)["id"] == "a-ana"
+    assert seen and loop_thread not in seen  # every scrypt ran on a worker thread
 
 
 @pytest.mark.parametrize("username, password", [("ana", "nope"), ("bob", "s3cret")])

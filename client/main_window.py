@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(wrapper)
 
         self.status = StatusBar(self)
+        self.status.linked.connect(self.state_selector.set_connected)
         self.setStatusBar(self.status)
 
         build_menus(self, embedded)

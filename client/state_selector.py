@@ -2,7 +2,9 @@
 
 Why it shows "…" while a change is pending: the router decides (an agent with an open call
 cannot go offline, for example); until its answer lands in the cache the selector says the
-request is on its way instead of pretending it happened.
+request is on its way instead of pretending it happened. For the same reason a green
+"Available" badge would lie while the app is not connected: the router offers nothing to
+an agent it cannot reach, so the badge turns grey and says so until the link is back.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class StateSelector(QToolButton):
         self.state = "offline"
         self.reason: str | None = None
         self.pending: tuple[str, str] | None = None
+        self.connected = True
         self.set_state("offline", None)
 
     def _add(self, menu: QMenu, state: str, reason: str) -> None:
@@ -88,9 +91,23 @@ class StateSelector(QToolButton):
             self.pending = None
         if self.pending:
             return
+        if not self.connected and state != "offline":
+            self.setText(f"{state_label(state, reason)} — not connected")
+            self.setIcon(state_icon("offline"))
+            self.setToolTip(
+                "The router cannot reach this app, so it offers you no new work until the "
+                "connection is back. What you write is kept and sent then."
+            )
+            return
         self.setText(state_label(state, reason))
         self.setIcon(state_icon(state))
         self.setToolTip("Your state: click to change")
+
+    def set_connected(self, connected: bool) -> None:
+        """Follow the sync link: the badge only shows a live state while the router hears us."""
+        if connected != self.connected:
+            self.connected = connected
+            self.set_state(self.state, self.reason)
 
     def request_failed(self) -> None:
         """The router refused the change: show the confirmed state again."""

@@ -61,6 +61,7 @@ class StatusBar(QStatusBar):
     """Connection sentence on the left, outbox count and a Reconnect button on the right."""
 
     reconnect_clicked = Signal()
+    linked = Signal(bool)  # True once online, False when the link is lost or refused
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,6 +96,11 @@ class StatusBar(QStatusBar):
     def set_status(self, status: ConnectionStatus) -> None:
         if status != self.status:
             log.info("connection: %s %s (outbox %d)", status.state, status.detail, status.outbox)
+        # "starting"/"connecting" at launch are not a lost link: only say so once it is.
+        if status.state == "online":
+            self.linked.emit(True)
+        elif status.state in ("offline", "auth_failed", "stopped", "error"):
+            self.linked.emit(False)
         self.status = status
         if status.retry_at is not None:
             self._timer.start()

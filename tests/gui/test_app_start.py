@@ -31,11 +31,17 @@ def test_embedded_router_starts_and_the_demo_menu_stops_and_restarts_it(
         assert c.router.password not in (tmp_path / "router.db").read_bytes().decode("latin-1")
         qtbot.waitUntil(lambda: c.window.inbox_model.rowCount() > 0, timeout=T)
         assert c.window.demo_menu.menuAction().isVisible()
+        badge = c.window.state_selector
+        qtbot.waitUntil(lambda: badge.text() == "Available", timeout=T)
         c.window.stop_router_action.trigger()
         qtbot.waitUntil(lambda: bar.connection.text().startswith("Offline"), timeout=T)
+        # The badge no longer claims a live "Available" the router cannot see.
+        assert badge.text() == "Available — not connected"
+        assert "no new work" in badge.toolTip()
         qtbot.waitUntil(lambda: c.window.start_router_action.isEnabled(), timeout=T)
         c.window.start_router_action.trigger()
         qtbot.waitUntil(lambda: bar.connection.text() == "Connected to router", timeout=T)
+        qtbot.waitUntil(lambda: badge.text() == "Available", timeout=T)
     finally:
         c.shutdown()
     assert c.router is not None and not c.router.running()

@@ -15,6 +15,11 @@ from client.qt import QGridLayout, QLabel, Qt, QVBoxLayout, QWidget
 
 log = logging.getLogger(__name__)
 
+QUEUES_TIP = (
+    "Per queue: waiting now, the oldest wait, service level of the last 30 minutes (SL now) "
+    "and of today; red below the queue's target"
+)
+
 
 def _secs(value: Any) -> str:
     return duration(float(value)) if isinstance(value, int | float) else "—"
@@ -29,7 +34,8 @@ def _count(value: Any) -> str:
 
 
 class MetricsPanel(QWidget):
-    """Handled, AHT, ASA and service level today; per queue: waiting, longest wait, SL."""
+    """Handled, AHT, ASA and service level today; per queue: waiting, longest wait, service
+    level now (last 30 minutes: what a supervisor acts on) and today against the target."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,9 +66,7 @@ class MetricsPanel(QWidget):
         self.queues = QLabel("Waiting for the router's figures…", self)
         self.queues.setObjectName("metricQueues")
         self.queues.setWordWrap(True)
-        self.queues.setToolTip(
-            "Per queue: waiting now, the oldest wait, service level today / its target"
-        )
+        self.queues.setToolTip(QUEUES_TIP)
         layout.addWidget(self.queues)
 
     def show_metrics(self, m: Metrics) -> None:
@@ -79,29 +83,33 @@ class MetricsPanel(QWidget):
             return
         # One row per queue, aligned columns: scannable at a glance all shift long.
         head = (
-            "<tr style='color:#8a94a3'><td>Queue</td><td align='right'>Waiting</td>"
-            "<td align='right'>Oldest</td><td align='right'>SL / target</td></tr>"
+            "<tr style='color:#8a94a3'><td>Queue</td><td align='right'>Wait</td>"
+            "<td align='right'>Oldest</td><td align='right'>SL&nbsp;now</td>"
+            "<td align='right'>Today</td></tr>"
         )
-        rows = []
+        rows: list[str] = []
+        targets: list[str] = []
         for name, q in sorted(m.queues.items()):
             depth = int(q.get("depth") or 0)
             oldest = _secs(q.get("longest_wait")) if depth else "—"
-            level, target = q.get("service_level"), q.get("target")
-            below = (
-                isinstance(level, int | float)
-                and isinstance(target, int | float)
-                and level < target
-            )
-            colour = "#b42318" if below else "#1f2933"
-            sl = f"{_pct(level)} / {_pct(target)}" if target is not None else _pct(level)
+            now, level, target = q.get("service_level_now"), q.get("service_level"), q.get("target")
             rows.append(
                 f"<tr><td><b>{_esc(name)}</b></td><td align='right'>{depth}</td>"
                 f"<td align='right'>{oldest}</td>"
-                f"<td align='right' style='color:{colour}'>{sl}</td></tr>"
+                f"<td align='right' style='color:{_colour(now, target)}'>{_pct(now)}</td>"
+                f"<td align='right' style='color:{_colour(level, target)}'>{_pct(level)}</td></tr>"
             )
+            targets.append(f"{name} {_pct(target)}")
+        self.queues.setToolTip(f"{QUEUES_TIP}\nService-level targets: {', '.join(targets)}")
         self.queues.setText(
             f"<table width='100%' cellspacing='0' cellpadding='1'>{head}{''.join(rows)}</table>"
         )
+
+
+def _colour(level: Any, target: Any) -> str:
+    """Red below the target, so a queue falling behind stands out."""
+    below = isinstance(level, int | float) and isinstance(target, int | float) and level < target
+    return "#b42318" if below else "#1f2933"
 
 
 def _esc(text: str) -> str:

@@ -40,8 +40,20 @@ def seed_metrics(cache: Path, now: float) -> None:
         "service_level": 0.91,
         "completed": 21,
         "queues": {
-            "support": {"depth": 4, "longest_wait": 95.0, "service_level": 0.86, "target": 0.8},
-            "sales": {"depth": 1, "longest_wait": 12.0, "service_level": 0.72, "target": 0.8},
+            "support": {
+                "depth": 4,
+                "longest_wait": 95.0,
+                "service_level_now": 0.78,
+                "service_level": 0.86,
+                "target": 0.8,
+            },
+            "sales": {
+                "depth": 1,
+                "longest_wait": 12.0,
+                "service_level_now": 0.9,
+                "service_level": 0.72,
+                "target": 0.8,
+            },
         },
         "at": now,
     }

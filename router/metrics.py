@@ -10,6 +10,7 @@ the two can never disagree. Pure Python over plain rows: tests feed it facts dir
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -316,3 +317,44 @@ class Aggregator:
         """The figures of one bucket (the one containing `at`), without FCR."""
         sums = self.buckets.get((self._bucket(at), dimension, key)) or Sums()
         return sums.figures()
+
+
+@dataclass
+class RollingServiceLevel:
+    """Service level over the last `window` seconds per queue: "service level now".
+
+    Why a window and not today's figure: by mid-afternoon a day's service level hardly moves,
+    so a supervisor cannot see that the last half hour went wrong. The same rule as the
+    day's figure (answered within the queue's threshold / (answered + abandoned), transfers
+    excluded), counted by when the task was answered or abandoned. Fed facts in log order.
+    """
+
+    queues: Mapping[str, QueueSpec]
+    window: float = 1800.0
+    last_id: int = 0
+    _outcomes: dict[str, deque[tuple[float, bool]]] = field(default_factory=dict)
+
+    def feed(self, facts: Iterable[Mapping[str, Any]]) -> None:
+        """Consume facts (rows of the `facts` table, `data` decoded) in log order."""
+        for fact in facts:
+            self.last_id = max(self.last_id, int(fact.get("id") or 0))
+            kind, data = fact["kind"], fact.get("data") or {}
+            if kind == "task_assigned" and not data.get("transfer"):
+                spec = self.queues.get(str(fact["queue"]))
+                threshold = spec.service_level.seconds if spec else 20.0
+                met = float(data.get("wait", 0.0)) <= threshold
+                self._outcomes.setdefault(str(fact["queue"]), deque()).append((fact["at"], met))
+            elif kind == "task_canceled":
+                self._outcomes.setdefault(str(fact["queue"]), deque()).append((fact["at"], False))
+
+    def level(self, queue: str, now: float) -> float | None:
+        """The queue's service level over (now - window, now]; None with nothing answered or
+        abandoned in the window."""
+        outcomes = self._outcomes.get(queue)
+        if not outcomes:
+            return None
+        while outcomes and outcomes[0][0] <= now - self.window:
+            outcomes.popleft()
+        if not outcomes:
+            return None
+        return round(sum(1 for _, met in outcomes if met) / len(outcomes), 4)

@@ -81,6 +81,12 @@ class _LiveCollector(Collector):
             "Today's service level (answered in threshold / (answered + abandoned))",
             labels=["queue"],
         )
+        sl_now = GaugeMetricFamily(
+            "switchboard_queue_service_level_now_ratio",
+            f"Service level of the last {live.sl_window / 60:g} minutes "
+            "(answered in threshold / (answered + abandoned))",
+            labels=["queue"],
+        )
         today = GaugeMetricFamily(
             "switchboard_queue_today", "Today's (UTC) counts per queue", labels=["queue", "figure"]
         )
@@ -90,6 +96,8 @@ class _LiveCollector(Collector):
             wait.add_metric([name], q["longest_wait"])
             if q["service_level"] is not None:
                 sl.add_metric([name], q["service_level"])
+            if q["service_level_now"] is not None:
+                sl_now.add_metric([name], q["service_level_now"])
             figures = agg.figures("queue", name, now)
             for key in ("offered", "handled", "abandoned", "completed", "transfers"):
                 today.add_metric([name, key], figures[key])
@@ -98,7 +106,7 @@ class _LiveCollector(Collector):
             states[agent["state"]] = states.get(agent["state"], 0) + 1
         for state, n in sorted(states.items()):
             agents.add_metric([state], n)
-        yield from (depth, wait, sl, today, agents)
+        yield from (depth, wait, sl, sl_now, today, agents)
 
 
 DECISION_BUCKETS = (

@@ -1,14 +1,15 @@
-"""Live figures: queue depth, longest wait, agents by state and today's service level,
-pushed to connected agents as `metrics` events at most once per interval, and only when their
-figures changed (the event log is not filled with repeats).
+"""Live figures: queue depth, longest wait, agents by state, service level now (the last
+`SL_NOW_WINDOW` seconds) and today's, pushed to connected agents as `metrics` events at most
+once per interval, and only when their figures changed (the event log is not filled with
+repeats).
 
 Today's sums come from the same `metrics.Aggregator` as the export, fed incrementally from
 the fact log (only the facts after the last one read), and restarted at midnight UTC.
 
 The `metrics` event keeps the shape the desktop client stores (one cache row per key): the
 agent's own figures at the top level (`handled`, `aht`, `asa`, `service_level`, ...) and,
-added compatibly, `queues`: `{queue: {depth, longest_wait, service_level, agents}}` for the
-queues they work in or supervise, and `at`.
+added compatibly, `queues`: `{queue: {depth, longest_wait, service_level_now, service_level,
+target, agents}}` for the queues they work in or supervise, and `at`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import logging
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from router.metrics import Aggregator
+from router.metrics import Aggregator, RollingServiceLevel
 
 if TYPE_CHECKING:
     from router.acd import Acd
 
 log = logging.getLogger(__name__)
+
+SL_NOW_WINDOW = 1800.0
+"""Seconds of the rolling "service level now" (docs/metrics.md)."""
 
 AGENT_KEYS = (
     "offered",
@@ -41,10 +45,13 @@ AGENT_KEYS = (
 class LiveMetrics:
     """Today's aggregator, the live queue figures, and what each agent was last sent."""
 
-    def __init__(self, acd: Acd) -> None:
+    def __init__(self, acd: Acd, sl_window: float = SL_NOW_WINDOW) -> None:
         self.acd = acd
         self._day = -1.0
         self._agg = self._new_aggregator()
+        self.sl_window = sl_window
+        self._rolling = RollingServiceLevel(acd.config.queue_specs, sl_window)
+        self._rolling_started = False
         self._sent: dict[str, dict[str, Any]] = {}
         self._queues: dict[str, dict[str, Any]] | None = None
 
@@ -52,14 +59,21 @@ class LiveMetrics:
         return Aggregator(self.acd.config.queue_specs, 86400.0, self.acd.config.fcr_window)
 
     def refresh(self, now: float) -> Aggregator:
-        """Feed the facts logged since the last refresh (all of today's after midnight)."""
+        """Feed the facts logged since the last refresh (all of today's after midnight; the
+        rolling window's from its start, which may be yesterday)."""
+        storage = self.acd.storage
+        if not self._rolling_started:
+            self._rolling_started = True
+            self._rolling.feed(storage.facts(start=now - self._rolling.window))
+        fresh = list(storage.facts(after_id=self._rolling.last_id))
+        self._rolling.feed(fresh)
         day = now - now % 86400.0
         if day != self._day:
             self._day = day
             self._agg = self._new_aggregator()
-            self._agg.feed(self.acd.storage.facts(start=day))
-        else:
-            self._agg.feed(self.acd.storage.facts(after_id=self._agg.last_id))
+            self._agg.feed(storage.facts(start=day))
+        last = self._agg.last_id
+        self._agg.feed(f for f in fresh if int(f["id"]) > last)
         self._agg.close_states(now)
         return self._agg
 
@@ -79,6 +93,7 @@ class LiveMetrics:
             out[name] = {
                 "depth": int(row["depth"]) if row else 0,
                 "longest_wait": round(now - row["oldest"], 1) if row and row["oldest"] else 0.0,
+                "service_level_now": self._rolling.level(name, now),
                 "service_level": today["service_level"],
                 "target": self.acd.config.queue(name).service_level.percent / 100.0,
                 "agents": states,

@@ -19,7 +19,7 @@ def test_live_metrics_reach_the_agent_at_most_once_a_second(router: RouterProces
         ana = await AgentConn.open(router.ws_url, router.login("ana"))
         await ana.resume(0)
         assert (await ana.command("set_state", state="away", reason="Break"))["ok"]
-        router.inbound("chat", "v-1", "Visitor", "hello", "support")
+        waiting = router.inbound("chat", "v-1", "Visitor", "hello", "support")
         first = await ana.event(
             "metrics", lambda e: e["metrics"]["queues"]["support"]["depth"] == 1, timeout=10
         )
@@ -36,6 +36,17 @@ def test_live_metrics_reach_the_agent_at_most_once_a_second(router: RouterProces
             f["event"]["metrics"]["at"] for f in ana.events() if f["event"]["kind"] == "metrics"
         ]
         assert all(b - a >= 0.9 for a, b in pairwise(times)), times
+        assert figures["queues"]["support"]["service_level_now"] is None
+        # The customer gives up: service level now (last 30 min) is pushed as 0.
+        abandon = httpx.post(
+            f"{router.url}/api/demo/abandon", json={"conversation_id": waiting}, timeout=10
+        )
+        assert abandon.json() == {"abandoned": True}
+        await ana.event(
+            "metrics",
+            lambda e: e["metrics"]["queues"]["support"]["service_level_now"] == 0.0,
+            timeout=10,
+        )
         await ana.close()
 
     run(scenario())
@@ -44,11 +55,18 @@ def test_live_metrics_reach_the_agent_at_most_once_a_second(router: RouterProces
 def test_prometheus_metrics_show_queue_depth_and_agents(router: RouterProcess) -> None:
     router.inbound("email", "x@example.com", "X", "hello", "billing")
     text = httpx.get(f"{router.url}/metrics", timeout=10).text
+    assert "switchboard_queue_service_level_now_ratio{" not in text  # nothing answered yet
     assert 'switchboard_queue_depth{queue="billing"} 1.0' in text
     assert 'switchboard_queue_depth{queue="support"} 0.0' in text
     assert 'switchboard_agents{state="offline"} 4.0' in text
     assert 'switchboard_queue_today{figure="offered",queue="billing"} 1.0' in text
     assert "switchboard_routing_decision_seconds_count 1.0" in text
+    lost = router.inbound("chat", "v-9", "Gone", "hello?", "billing")
+    assert httpx.post(
+        f"{router.url}/api/demo/abandon", json={"conversation_id": lost}, timeout=10
+    ).json() == {"abandoned": True}
+    text = httpx.get(f"{router.url}/metrics", timeout=10).text
+    assert 'switchboard_queue_service_level_now_ratio{queue="billing"} 0.0' in text
 
 
 def test_supervisor_export_and_its_refusals(router: RouterProcess) -> None:

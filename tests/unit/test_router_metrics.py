@@ -9,7 +9,7 @@ import pytest
 
 from router import intake
 from router.acd import Acd
-from router.metrics import Aggregator
+from router.metrics import Aggregator, RollingServiceLevel
 from router.metrics_live import LiveMetrics
 from router.model import QueueSpec, ServiceLevel
 from tests.unit.test_router_tasks import (  # noqa: F401  (acd and clock are fixtures)
@@ -158,6 +158,23 @@ def test_transfers_count_for_the_agent_who_transferred() -> None:
     assert figures(agg, "agent", "a-ana")["transfers"] == 1
 
 
+def test_service_level_now_counts_only_the_window() -> None:
+    rolling = RollingServiceLevel(QUEUES, window=1800)
+    rolling.feed(
+        [
+            fact(0, "task_assigned", "t1", "a-ana", wait=50),  # late, then out of the window
+            fact(1000, "task_assigned", "t2", "a-ana", wait=5),
+            fact(1100, "task_assigned", "t3", "a-ana", wait=5, transfer=True),  # not counted
+            fact(1200, "task_canceled", "t4", wait=30),
+            fact(1300, "task_assigned", "t5", "a-ana", wait=19),
+        ]
+    )
+    assert rolling.level("support", T0 + 1300) == pytest.approx(2 / 4, abs=1e-4)
+    assert rolling.level("support", T0 + 1801) == pytest.approx(2 / 3, abs=1e-4)
+    assert rolling.level("support", T0 + 3200) is None  # nothing answered in the last 30 min
+    assert rolling.level("sales", T0) is None
+
+
 # ---------------------------------------------------------------------- live
 
 
@@ -193,3 +210,10 @@ def test_live_figures_are_pushed_to_connected_agents_only_when_changed(
     ]["metrics"]
     assert after["queues"]["support"]["depth"] == 0
     assert after["queues"]["support"]["service_level"] == 0.5  # 1 answered in time, 1 lost
+    assert after["queues"]["support"]["service_level_now"] == 0.5
+    clock.now += 1801  # both outcomes leave the 30-minute window; today's figure stays
+    live.push(clock())
+    later = [e for _, e in acd.storage.events_after("a-ana", 0, 10_000) if e["kind"] == "metrics"][
+        -1
+    ]["metrics"]["queues"]["support"]
+    assert (later["service_level_now"], later["service_level"]) == (None, 0.5)

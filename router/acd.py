@@ -91,6 +91,10 @@ class Acd:
         self.on_outbound: list[Callable[[str], None]] = []
         """Called after commit with the conversation id when an agent sent a message (the
         channel connectors deliver it; the demo answers it)."""
+        self.on_ended: list[Callable[[str], None]] = []
+        """Called after commit with the conversation id when its customer part ended with an
+        agent (`end_conversation`, or `wrap_up` straight from assigned): channels ask the
+        customer the post-conversation survey."""
         self.on_decision: Callable[[float], None] = lambda seconds: None
         """Called with the seconds from a customer's message arriving to its routing decision
         being committed (the service feeds a Prometheus histogram)."""

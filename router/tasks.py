@@ -43,7 +43,14 @@ def start_wrapping(acd: Acd, agent: Row, task: Row) -> None:
         return
     acd.change_conversation(task["id"], status="wrap_up")
     acd.fact("task_wrapping", task, agent["id"])
+    _customer_part_ended(acd, task["id"])
     enter_wrap_up(acd, agent)
+
+
+def _customer_part_ended(acd: Acd, task_id: str) -> None:
+    """Tell `Acd.on_ended` (after the commit) that the agent finished with the customer."""
+    for hook in acd.on_ended:
+        acd.after_commit(lambda h=hook: h(task_id))  # type: ignore[misc]
 
 
 def enter_wrap_up(acd: Acd, agent: Row) -> None:
@@ -71,6 +78,7 @@ def complete(
         acd.add_message(task["id"], "note", agent_id, note)
     if task["status"] == "assigned":
         acd.fact("task_wrapping", task, agent_id)
+        _customer_part_ended(acd, task["id"])
     fields: dict[str, Any] = {"status": "closed"}
     if disposition is not None:
         fields["disposition"] = disposition

@@ -1,9 +1,13 @@
 """Child processes for bench_cache.py's start-up and memory figures (not a benchmark itself).
 
     python bench/app_child.py bare
+    python bench/app_child.py list CACHE
     python bench/app_child.py app CACHE [--idle SECONDS]
 
 `bare`: a bare PySide6 window, shown and painted, then closed: the baseline.
+`list`: a plain QListView showing 40 conversation ids from CACHE (no styling, no other
+widgets): what any window that lists the inbox pays at the least (Qt's enum types built on
+first use, sqlite3, a model): context for the ratio, not a target.
 `app`: the real window (client.app.AppController, a central router address that does not
 answer, so no embedded router and no network) on CACHE: shown, first inbox page painted.
 Both print `INTERACTIVE <seconds since the interpreter started>` at that point. With `--idle`
@@ -55,6 +59,35 @@ def bare() -> None:
     w.close()
 
 
+def plain_list(cache: Path) -> None:
+    import sqlite3
+
+    from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+    from PySide6.QtWidgets import QApplication, QListView
+
+    app = QApplication(sys.argv[:1])
+    db = sqlite3.connect(f"file:{cache}?mode=ro", uri=True)
+    root = QModelIndex()
+    rows = [r[0] for r in db.execute("SELECT id FROM conversations ORDER BY rowid DESC LIMIT 40")]
+
+    class Model(QAbstractListModel):
+        def rowCount(self, parent: QModelIndex | QPersistentModelIndex = root) -> int:  # noqa: N802
+            return len(rows)
+
+        def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> object:
+            return rows[index.row()] if role == Qt.ItemDataRole.DisplayRole else None
+
+    view = QListView()
+    model = Model()
+    view.setModel(model)
+    view.resize(1360, 860)
+    view.show()
+    view.viewport().repaint()
+    app.processEvents()
+    print(f"INTERACTIVE {since_start():.4f}", flush=True)
+    view.close()
+
+
 def real(cache: Path, idle: float) -> None:
     import tempfile
 
@@ -94,5 +127,7 @@ def real(cache: Path, idle: float) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "bare":
         bare()
+    elif sys.argv[1] == "list":
+        plain_list(Path(sys.argv[2]))
     else:
         real(Path(sys.argv[2]), float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)

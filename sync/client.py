@@ -33,10 +33,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from sync import outbox
-from sync.apply import CursorMismatchError, get_cursor, mark_read
-from sync.changes import Change, ConnectionStatus, ConnState, DataChanged, ProtocolIssue, SignedIn
+from sync.agent_actions import AgentActions
+from sync.apply import CursorMismatchError, get_cursor
+from sync.changes import Change, ConnectionStatus, ConnState, ProtocolIssue, SignedIn
 from sync.effects import AuthLostError, HaltError, RetryError, SessionEffects, backoff_delay
-from sync.http_actions import HttpActionError, post_typing
 from sync.login import LoginError, is_loopback, login, websocket_url
 from sync.protocol import MAX_FRAME_BYTES, Command, Resume, encode
 from sync.recovery import (
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SyncEngine:
+class SyncEngine(AgentActions):
     """Keeps the cache in step with the router and delivers the agent's actions.
 
     Args:
@@ -131,104 +131,6 @@ class SyncEngine:
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("sync thread did not stop within %.1fs", timeout)
-
-    def send_message(self, conversation_id: str, body: str) -> concurrent.futures.Future[str]:
-        """Queue a reply; the future gives its message id once it is in the cache (status
-        'sending'), or raises ProtocolError (empty/over-long body) or LookupError."""
-        return self._submit(self._queue_message(conversation_id, body, note=False))
-
-    def add_note(self, conversation_id: str, body: str) -> concurrent.futures.Future[str]:
-        """Queue an internal note; as `send_message`."""
-        return self._submit(self._queue_message(conversation_id, body, note=True))
-
-    def retry_message(self, message_id: str) -> concurrent.futures.Future[str]:
-        """Queue a 'failed' message again (same message id, new command id)."""
-        return self._submit(self._retry(message_id))
-
-    def set_state(self, state: str, reason: str | None = None) -> concurrent.futures.Future[str]:
-        """Queue a state change; the future gives the command id."""
-        return self._submit(self._queue("set_state", {"state": state, "reason": reason}))
-
-    def accept(self, offer_id: str) -> concurrent.futures.Future[str]:
-        return self._submit(self._queue("accept", {"offer_id": offer_id}))
-
-    def decline(self, offer_id: str) -> concurrent.futures.Future[str]:
-        return self._submit(self._queue("decline", {"offer_id": offer_id}))
-
-    def transfer(
-        self, conversation_id: str, *, queue: str | None = None, agent: str | None = None
-    ) -> concurrent.futures.Future[str]:
-        return self._submit(
-            self._queue(
-                "transfer", {"conversation_id": conversation_id, "queue": queue, "agent": agent}
-            )
-        )
-
-    def wrap_up(
-        self, conversation_id: str, disposition: str, note: str | None = None
-    ) -> concurrent.futures.Future[str]:
-        return self._submit(
-            self._queue(
-                "wrap_up",
-                {"conversation_id": conversation_id, "disposition": disposition, "note": note},
-            )
-        )
-
-    def call_event(
-        self, call_id: str, direction: str, remote: str, state: str, at: float
-    ) -> concurrent.futures.Future[str]:
-        """Report a voice call's progress (handled by the PBX) so the router's metrics see it."""
-        return self._submit(
-            self._queue(
-                "call_event",
-                {
-                    "call_id": call_id,
-                    "direction": direction,
-                    "remote": remote,
-                    "state": state,
-                    "at": at,
-                },
-            )
-        )
-
-    def set_disposition(
-        self, conversation_id: str, disposition: str
-    ) -> concurrent.futures.Future[str]:
-        """Queue the wrap-up code for a conversation (one of the router's `codes.wrap_up`)."""
-        return self._submit(
-            self._queue(
-                "set_disposition", {"conversation_id": conversation_id, "disposition": disposition}
-            )
-        )
-
-    def end_conversation(self, conversation_id: str) -> concurrent.futures.Future[str]:
-        """Queue the end of the customer part: the conversation goes to wrap-up."""
-        return self._submit(self._queue("end_conversation", {"conversation_id": conversation_id}))
-
-    def schedule_callback(
-        self, conversation_id: str, at: float, *, queue: str | None = None, note: str | None = None
-    ) -> concurrent.futures.Future[str]:
-        """Queue a callback: at `at` (Unix time) the router creates an outbound task."""
-        args: dict[str, Any] = {"conversation_id": conversation_id, "at": float(at)}
-        if queue:
-            args["queue"] = queue
-        if note:
-            args["note"] = note
-        return self._submit(self._queue("schedule_callback", args))
-
-    def typing(self, conversation_id: str) -> concurrent.futures.Future[int]:
-        """Tell the customer's chat page the agent is typing (HTTP, never queued: a stale
-        hint is worthless). The future fails with HttpActionError when offline or refused."""
-        return self._submit(self._typing(conversation_id))
-
-    def save_draft(self, conversation_id: str, body: str) -> concurrent.futures.Future[None]:
-        """Keep the composer's unsent text for a conversation (empty text forgets it), so a
-        crash loses none of it; the UI calls this debounced while the agent types."""
-        return self._submit(self._save_draft(conversation_id, body))
-
-    def mark_read(self, conversation_id: str) -> concurrent.futures.Future[None]:
-        """The agent opened the conversation: reset its unread count."""
-        return self._submit(self._mark_read(conversation_id))
 
     def reconnect_now(self) -> None:
         """Skip the backoff wait (or retry after an auth or version stop)."""
@@ -352,69 +254,6 @@ class SyncEngine:
         if self._fx is None:
             raise RuntimeError("The local cache is not open.")
         return self._fx
-
-    # ----------------------------------------------------------------- the agent's actions
-
-    def _write(self, fn: Callable[[], T]) -> T:
-        """Run one of the agent's writes; a full disk becomes DiskFullError and is reported
-        (nothing was written: the transaction rolled back), a corrupt file is remembered so
-        the next start checks and rebuilds it."""
-        try:
-            return fn()
-        except sqlite3.Error as exc:
-            if is_disk_full(exc):
-                log.error("cache write refused: the disk is full")
-                self._emit(ProtocolIssue("disk_full", DISK_FULL_MESSAGE))
-                raise DiskFullError(DISK_FULL_MESSAGE) from exc
-            if is_corrupt(exc):
-                self._corrupt_seen = True
-            raise
-
-    async def _queue_message(self, conversation_id: str, body: str, note: bool) -> str:
-        q = self._write(
-            lambda: outbox.queue_message(
-                self.db, conversation_id, body, author=self.fx.author, now=self._clock(), note=note
-            )
-        )
-        return self._queued(q).message_id or ""
-
-    async def _retry(self, message_id: str) -> str:
-        q = self._write(
-            lambda: outbox.retry_message(
-                self.db, message_id, author=self.fx.author, now=self._clock()
-            )
-        )
-        return self._queued(q).message_id or ""
-
-    async def _queue(self, name: str, args: dict[str, Any]) -> str:
-        q = self._write(lambda: outbox.queue_command(self.db, name, args, now=self._clock()))
-        return self._queued(q).command.id
-
-    async def _save_draft(self, conversation_id: str, body: str) -> None:
-        if self._write(
-            lambda: outbox.save_draft(self.db, conversation_id, body, now=self._clock())
-        ):
-            self._emit(DataChanged(frozenset({"drafts"}), frozenset({conversation_id})))
-
-    def _queued(self, q: outbox.Queued) -> outbox.Queued:
-        tables = {"outbox"} | ({"messages", "conversations"} if q.message_id else set())
-        convs = {q.conversation_id} if q.conversation_id else set()
-        self._emit(DataChanged(frozenset(tables), frozenset(convs)))
-        self._outbox_changed()
-        if self.fx.proto is not None:
-            self.fx.carry_out(self.fx.proto.send_command(q.command))
-        return q
-
-    async def _typing(self, conversation_id: str) -> int:
-        token = self._token
-        if token is None or not self._went_live:
-            raise HttpActionError("Not connected to the router.")
-        return await self._loop.run_in_executor(
-            None, post_typing, self.base_url, token, conversation_id
-        )
-
-    async def _mark_read(self, conversation_id: str) -> None:
-        self.fx.report(mark_read(self.db, conversation_id))
 
     # ----------------------------------------------------------------- connection
 

@@ -5,7 +5,8 @@ and websocket routes to mount; with nothing configured it returns no routes and 
 nothing (the embedded demo router runs exactly as without channels). Every channel enters
 customer messages through `router.channels.inbound.deliver` (the ACD's own inbound path) and
 receives agents' replies through `router.channels.outbound.Outbound` (the ACD's
-`on_outbound` hook). docs/channels.md is the admin's guide.
+`on_outbound` hook); `router.channels.survey` asks chat and SMS customers the post-conversation
+survey (the ACD's `on_ended` hook). docs/channels.md is the admin's guide.
 """
 
 from __future__ import annotations
@@ -39,21 +40,23 @@ def install_channels(service: Service, config: ChannelsConfig) -> list[BaseRoute
                 f"queues ({', '.join(service.config.queues)})"
             )
     from router.channels.outbound import Outbound
+    from router.channels.survey import Surveys
 
     store.migrate(service.storage)
     outbound = Outbound(service)
     outbound.install()
+    surveys = Surveys(service)
     routes: list[BaseRoute] = [*admin.routes(service), *identities.routes(service)]
     names = []
     if config.chat is not None:
         from router.channels.chat import ChatChannel
 
-        routes += ChatChannel(service, config.chat, outbound).routes()
+        routes += ChatChannel(service, config.chat, outbound, surveys).routes()
         names.append("chat")
     if config.sms is not None:
         from router.channels.sms import SmsChannel
 
-        routes += SmsChannel(service, config.sms, outbound, config.public_url).routes()
+        routes += SmsChannel(service, config.sms, outbound, config.public_url, surveys).routes()
         names.append("sms")
     if config.email is not None:
         from router.channels.email import EmailChannel

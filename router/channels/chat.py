@@ -2,8 +2,9 @@
 
 The customer side speaks small JSON frames (docs/channels.md): `start {name, visitor_id?,
 secret?}` -> `ready {visitor_id, secret?, messages}`; `message {body}`; `callback {phone,
-note?}` -> `callback_requested`; `leave` -> `left`; the router pushes `message` (the
-customer's own, echoed once stored, and agents' replies) and `typing` (an agent is typing).
+note?}` -> `callback_requested`; `leave` -> `left`; `survey {score}` -> `survey_thanks`; the
+router pushes `message` (the customer's own, echoed once stored, and agents' replies), `typing`
+(an agent is typing) and `survey` (rate the conversation that just ended).
 A visitor id is the customer's chat identity; its secret (kept by the page in localStorage,
 stored here only as a SHA-256 digest) lets a reload pick the conversation up again without
 letting anyone who guesses a visitor id read it. Agents' replies reach open sockets through
@@ -35,6 +36,7 @@ from router.channels.identities import e164, link_identity
 from router.channels.inbound import Delivered, InboundMessage, deliver
 from router.channels.outbound import Outbound, Sent
 from router.channels.store import ChannelStore
+from router.channels.survey import Surveys
 from router.service import Service
 from router.storage import Row
 
@@ -62,13 +64,17 @@ class ChatError(Exception):
 class ChatChannel:
     """Visitors' sockets and the widget's routes."""
 
-    def __init__(self, service: Service, config: ChatConfig, outbound: Outbound) -> None:
+    def __init__(
+        self, service: Service, config: ChatConfig, outbound: Outbound, surveys: Surveys
+    ) -> None:
         self.service = service
         self.config = config
         self.store = ChannelStore(service.storage)
+        self.surveys = surveys
         self.sockets: dict[str, set[WebSocket]] = {}
         self._names: dict[WebSocket, str] = {}
         outbound.senders["chat"] = self.send
+        surveys.askers["chat"] = self.ask_survey
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -171,6 +177,8 @@ class ChatChannel:
         }
         if new_secret is not None:
             ready["secret"] = new_secret
+        elif self.surveys.pending("chat", visitor_id) is not None:
+            ready["survey"] = True
         self._names[websocket] = name.strip()
         await websocket.send_json(ready)
         return visitor_id
@@ -214,6 +222,8 @@ class ChatChannel:
             await self._callback(websocket, visitor_id, frame)
         elif kind == "leave":
             await self._leave(websocket, visitor_id)
+        elif kind == "survey":
+            await self._survey(websocket, visitor_id, frame.get("score"))
         elif kind == "typing":
             return  # The customer's typing is not shown to agents yet (no event for it).
         else:
@@ -280,6 +290,24 @@ class ChatChannel:
             delivered = self._take(websocket, visitor_id, "(The customer left the chat.)")
             await self._push(visitor_id, delivered.message_id)
         await websocket.send_json({"type": "left"})
+
+    async def _survey(self, websocket: WebSocket, visitor_id: str, score: Any) -> None:
+        """The customer rated the conversation that ended (1-5); only the first answer
+        counts (router.channels.survey)."""
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise ChatError("bad_score", "Choose a score from 1 to 5.")
+        survey = self.surveys.pending("chat", visitor_id)
+        if survey is None or not self.surveys.answer(survey, score):
+            raise ChatError("no_survey", "There is no conversation to rate.")
+        await self._send_all(visitor_id, {"type": "survey_thanks", "score": score})
+
+    def ask_survey(self, thread: Row) -> None:
+        """A `Surveys` asker: show the rating to the visitor's open pages (a page opened
+        later gets `survey: true` in `ready`)."""
+        self.service.spawn(
+            self._send_all(thread["address"], {"type": "survey"}),
+            f"survey-{thread['conversation_id']}",
+        )
 
     async def _push(self, visitor_id: str, message_id: str) -> int:
         message = self.service.storage.message(message_id)

@@ -6,7 +6,7 @@ base64(HMAC-SHA1(auth token, URL + each parameter name and value, sorted by name
 missing signature is answered 403 with a JSON body and nothing is stored (it is not the
 provider). A well-signed request that is not a usable message is answered 400 and kept in the
 dead letters. A good one is answered with empty TwiML, and a retried `MessageSid` is taken in
-once.
+once. A survey answer or an opt-out keyword is taken by `router.channels.survey` first.
 
 Outbound: `POST {api_base}/2010-04-01/Accounts/{sid}/Messages.json` with basic auth (account
 SID, auth token) and `To`, `From`, `Body`, `StatusCallback`; Twilio then POSTs status
@@ -26,12 +26,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from router import intake
 from router.channels.config import SmsConfig
 from router.channels.http import BodyTooLargeError, error, read_body
 from router.channels.identities import e164
 from router.channels.inbound import InboundMessage, dead_letter, deliver
 from router.channels.outbound import DeliveryError, Outbound, Sent
 from router.channels.store import ChannelStore
+from router.channels.survey import SmsIntake, Surveys
 from router.service import Service
 from router.storage import Row
 
@@ -88,10 +90,16 @@ class SmsChannel:
     """Webhook routes and the REST sender for one Twilio account and number."""
 
     def __init__(
-        self, service: Service, config: SmsConfig, outbound: Outbound, public_url: str | None
+        self,
+        service: Service,
+        config: SmsConfig,
+        outbound: Outbound,
+        public_url: str | None,
+        surveys: Surveys,
     ) -> None:
         self.service = service
         self.config = config
+        self.surveys = surveys
         self.public_url = public_url.rstrip("/") if public_url else None
         self.store = ChannelStore(service.storage)
         outbound.senders["sms"] = self.send
@@ -190,7 +198,13 @@ class SmsChannel:
             external_id=fields["MessageSid"],
         )
         try:
-            deliver(self.service, message)
+            verdict = self.surveys.sms_inbound(
+                sender, fields["Body"], fields["MessageSid"], fields.get("OptOutType")
+            )
+            if verdict is not SmsIntake.TAKEN:
+                delivered = deliver(self.service, message)
+                if verdict is SmsIntake.DELIVER_THEN_LEAVE and delivered is not None:
+                    intake.customer_left(self.service.acd, delivered.conversation_id)
         except Exception:
             # Our failure, not the sender's (a locked or full database): answer 500 so the
             # provider retries (its MessageSid makes the retry count once), and say so.

@@ -9,7 +9,7 @@ Tables: `channel_threads` (which channel and customer address a conversation rep
 `email_ids` (Message-ID headers of a conversation, for threading), `channel_deliveries`
 (outbound status per message), `inbound_seen` (provider ids already taken in: IMAP UIDs,
 Twilio MessageSids, so a retry never doubles a message), `dead_letters`, `attachments`,
-`chat_visitors`, `callback_requests`.
+`chat_visitors`, `callback_requests`; `surveys` and `sms_opt_outs` (router.channels.survey).
 """
 
 from __future__ import annotations
@@ -91,7 +91,20 @@ CREATE TABLE IF NOT EXISTS callback_requests (
 );
 """
 
-MIGRATIONS = [("channels_001", _C001)]
+_C002 = """
+CREATE TABLE IF NOT EXISTS surveys (
+    conversation_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    address TEXT NOT NULL,            -- E.164 number or chat visitor id asked
+    asked_at REAL NOT NULL,
+    score INTEGER,                    -- 1-5 once answered
+    answered_at REAL
+);
+CREATE INDEX IF NOT EXISTS idx_surveys_address ON surveys(channel, address, asked_at);
+CREATE TABLE IF NOT EXISTS sms_opt_outs (number TEXT PRIMARY KEY, at REAL NOT NULL);
+"""
+
+MIGRATIONS = [("channels_001", _C001), ("channels_002", _C002)]
 RAW_KEEP = 256 * 1024
 """At most this much of a dead letter's input is kept (the rest is counted in `size`)."""
 

@@ -60,12 +60,20 @@
         $("conversation").hidden = false;
         status("Connected. We usually answer within a few minutes.");
         frame.messages.forEach(addMessage);
+        if (frame.survey) $("survey").hidden = false;
       } else if (frame.type === "message") {
         addMessage(frame.message);
       } else if (frame.type === "typing") {
         $("typing").hidden = false;
         clearTimeout(typingTimer);
         typingTimer = setTimeout(function () { $("typing").hidden = true; }, 5000);
+      } else if (frame.type === "survey") {
+        $("survey-done").hidden = true;
+        $("survey").hidden = false;
+        $("survey").scrollIntoView({block: "end"});
+      } else if (frame.type === "survey_thanks") {
+        $("survey").hidden = true;
+        $("survey-done").hidden = false;
       } else if (frame.type === "callback_requested") {
         const done = $("callback-done");
         done.textContent = "Thanks! We will call you on " + frame.phone + ".";
@@ -106,6 +114,11 @@
       send({type: "callback", phone: $("phone").value.trim(), note: $("note").value.trim()});
     });
     $("leave").addEventListener("click", function () { send({type: "leave"}); });
+    $("survey").querySelectorAll("button[data-score]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        send({type: "survey", score: Number(button.dataset.score)});
+      });
+    });
     connect();
   });
 })();

@@ -179,7 +179,9 @@ def test_a_reply_the_provider_refuses_is_marked_failed_and_the_agent_is_told(
     async def scenario() -> str:
         ana = await available_agent(sms_router)
         assert (
-            await asyncio.to_thread(twilio.inbound, sms_router.url, "+14155550124", "STOP")
+            await asyncio.to_thread(
+                twilio.inbound, sms_router.url, "+14155550124", "Where is my order?"
+            )
         ).status_code == 200
         conversation_id = await accept_next_offer(ana, "sms")
         ack = await ana.command(

@@ -4,14 +4,17 @@ its refusals, the supervisor's view of their queues."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from asyncio import run
 from itertools import pairwise
 
 import httpx
+import pytest
 
 from tests.support.router_proc import AgentConn, RouterProcess
+from tests.support.wait import wait_until
 
 
 def test_live_metrics_reach_the_agent_at_most_once_a_second(router: RouterProcess) -> None:
@@ -151,3 +154,65 @@ def test_a_supervisor_sees_their_queues_but_gets_no_offers(router: RouterProcess
         await sam.close()
 
     run(scenario())
+
+
+def test_voice_hold_reported_by_call_event_counts_in_aht(router: RouterProcess) -> None:
+    """A voice task (a callback) handled with a call put on hold: the hold the phone reported
+    with `call_event` is the task's hold time, inside AHT and not in talk."""
+
+    def router_time() -> float:
+        return float(httpx.get(f"{router.url}/health", timeout=10).json()["time"])
+
+    async def scenario() -> None:
+        ana = await AgentConn.open(router.ws_url, router.login("ana"))
+        await ana.resume(0)
+        assert (await ana.command("set_state", state="available"))["ok"]
+        chat = router.inbound("chat", "v-1", "Visitor", "call me please", "support")
+        offer = await ana.event("offer")
+        assert (await ana.command("accept", offer_id=offer["event"]["offer"]["id"]))["ok"]
+        ack = await ana.command(
+            "schedule_callback", conversation_id=chat, at=router_time() + 1.0, note="call back"
+        )
+        assert ack["ok"], ack
+        assert (await ana.command("wrap_up", conversation_id=chat, disposition="resolved"))["ok"]
+        voice = await ana.event("offer", lambda e: e["offer"]["channel"] == "voice", timeout=15)
+        accepted = await ana.command("accept", offer_id=voice["event"]["offer"]["id"])
+        assert accepted["ok"], accepted
+        task = accepted["result"]["conversation_id"]
+
+        async def call(state: str) -> None:
+            ack = await ana.command(
+                "call_event",
+                call_id="call-1",
+                direction="out",
+                remote="+14155550123",
+                state=state,
+                at=router_time(),
+            )
+            assert ack["ok"], ack
+
+        await call("connected")
+        await call("hold")
+        held_at = router_time()
+        await asyncio.to_thread(
+            wait_until, lambda: router_time() >= held_at + 1.0, what="a second on hold"
+        )
+        await call("connected")
+        await call("ended")
+        assert (await ana.command("wrap_up", conversation_id=task, disposition="resolved"))["ok"]
+        await ana.close()
+
+    run(scenario())
+    now = httpx.get(f"{router.url}/health", timeout=10).json()["time"]
+    sam = {"Authorization": f"Bearer {router.login('sam')}"}
+    rows = httpx.get(
+        f"{router.url}/api/metrics/export",
+        params={"from": str(now - 3600), "to": str(now + 60), "dimension": "channel"},
+        headers=sam,
+        timeout=10,
+    ).json()["rows"]
+    voice = next(r for r in rows if r["key"] == "voice")
+    chat = next(r for r in rows if r["key"] == "chat")
+    assert voice["completed"] == 1 and voice["hold"] >= 1.0
+    assert voice["aht"] == pytest.approx(voice["talk"] + voice["hold"] + voice["acw"], abs=1e-3)
+    assert chat["hold"] == 0.0  # text channels have no hold (docs/metrics.md)

@@ -20,6 +20,7 @@ from router.config import Clock, RouterConfig
 from router.metrics_live import LiveMetrics
 from router.session import Hub
 from router.storage import Storage
+from router.storage_checkpoint import Checkpointer
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Service:
         self._last_prune = self.clock()
         for starter in self.starters:
             await starter(self)
+        self.spawn(Checkpointer(self.storage.conn, self.storage.path).run(), "router-checkpoint")
         self.spawn(self._ticker(), "router-ticker")
         if self.config.metrics_push_interval > 0:
             self.spawn(self._metrics_pusher(), "router-metrics")

@@ -1,0 +1,66 @@
+"""The background WAL checkpointer: it takes over from SQLite's automatic checkpoint while it
+runs, copies the WAL back so the file restarts from the beginning, and hands checkpoints back
+to the writer when it stops."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from router.storage import Storage
+from router.storage_checkpoint import Checkpointer
+from tests.support.wait import async_wait_until
+
+
+def _autocheckpoint(storage: Storage) -> int:
+    return int(storage.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+
+def test_checkpoints_in_the_background_and_restores_the_writer(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "router.db")
+
+    async def scenario() -> None:
+        checkpointer = Checkpointer(storage.conn, storage.path, interval=0.01)
+        task = asyncio.create_task(checkpointer.run())
+        await async_wait_until(lambda: _autocheckpoint(storage) == 0, what="autocheckpoint off")
+        for i in range(50):
+            with storage.transaction():
+                storage.set_meta(f"k{i}", "x" * 2000)
+        await async_wait_until(
+            lambda: (
+                checkpointer.last is not None
+                and checkpointer.last[1] > 0
+                and checkpointer.last[1] == checkpointer.last[2]
+            ),
+            what="a complete checkpoint of the WAL",
+        )
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert _autocheckpoint(storage) == 1000
+    assert storage.get_meta("k49") == "x" * 2000
+    storage.close()
+
+
+def test_falls_back_to_the_writer_when_behind(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "router.db")
+
+    async def scenario() -> None:
+        checkpointer = Checkpointer(storage.conn, storage.path, interval=0.01, limit=0)
+        task = asyncio.create_task(checkpointer.run())
+        with storage.transaction():
+            storage.set_meta("k", "v")
+        # A WAL over the limit (0 pages) puts the writer's own checkpoint back on.
+        await async_wait_until(lambda: _autocheckpoint(storage) == 1000, what="fallback")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    storage.close()
+
+
+def test_in_memory_database_needs_none() -> None:
+    storage = Storage(":memory:")
+    asyncio.run(Checkpointer(storage.conn, storage.path).run())
+    storage.close()

@@ -62,6 +62,7 @@ async def _start_chat(page: Page, url: str, name: str, body: str, ms: float) -> 
     await page.fill("#name", name, timeout=ms)
     await page.click("#start button")
     await page.wait_for_selector("#conversation", state="visible", timeout=ms)
+    assert await page.is_hidden("#start")  # `hidden` wins over the form's display: flex
     await page.fill("#body", body)
     await page.press("#body", "Enter")
     await page.wait_for_selector(f"li.in:has-text('{body}')", timeout=ms)
@@ -101,6 +102,7 @@ def test_chat_customer_rates_the_chat_and_another_abandons(chat_router: RouterPr
                 await _start_chat(other, router.url, "Gone Soon", "hello?", ms)
                 await other.click("#leave")
                 await other.wait_for_selector("#status:has-text('Chat ended')", timeout=ms)
+                assert await other.is_hidden("#compose")
                 assert problems == []
             finally:
                 await browser.close()

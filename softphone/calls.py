@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 
 Post = Callable[[str, dict[str, Any]], None]
 
+#: pjsua's call table size (uaConfig.maxCalls). The pjsua2-python wheel is built with
+#: PJSUA_MAX_CALLS = 4 and silently cuts a larger maxCalls to 4 (looking up call id 4 then
+#: aborts on an assert): enough for an agent (a call, a consultation, one waiting).
+MAX_CALLS = 4
+
 STATES = {
     pj.PJSIP_INV_STATE_NULL: "null",
     pj.PJSIP_INV_STATE_CALLING: "calling",

@@ -24,11 +24,13 @@ from typing import Any
 import pjsua2 as pj
 
 from softphone import rpc
-from softphone.account import TRANSPORTS, AccountSettings, SoftAccount, build_config
+from softphone.account import TRANSPORTS, SoftAccount
 from softphone.backend import AudioBackend, AudioError
 from softphone.bridge import AudioBridge
-from softphone.calls import SoftCall
+from softphone.calls import MAX_CALLS, SoftCall
+from softphone.diag import DiagHandlers
 from softphone.errors import EngineError
+from softphone.events import CallEvents
 from softphone.features import FeatureHandlers
 from softphone.handlers import CommandHandlers
 
@@ -75,7 +77,7 @@ class _PjLogWriter(pj.LogWriter):
         pjlog.log(level, "%s", msg)
 
 
-class Engine(CommandHandlers, FeatureHandlers):
+class Engine(CommandHandlers, CallEvents, FeatureHandlers, DiagHandlers):
     """The engine. Construct anywhere; call `run()` on the thread that shall own pjsua2."""
 
     def __init__(self, options: EngineOptions, backend: AudioBackend, emit: Emit) -> None:
@@ -166,7 +168,7 @@ class Engine(CommandHandlers, FeatureHandlers):
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = False
         cfg.uaConfig.userAgent = o.user_agent
-        cfg.uaConfig.maxCalls = 8
+        cfg.uaConfig.maxCalls = MAX_CALLS
         # A STUN server that does not answer is an error the agent hears about (register
         # refuses it in words), not a silent fallback to a private address that leaves
         # remote workers with one-way audio.
@@ -255,37 +257,6 @@ class Engine(CommandHandlers, FeatureHandlers):
                 what="creating the TLS transport",
             )
         return self.transports[kind]
-
-    def add_account(self, settings: AccountSettings) -> SoftAccount:
-        """Create an account (or re-configure the one with this name) and start registering.
-
-        Replacing a live account by shutdown() + create() makes PJSIP refuse the new REGISTER
-        with PJSIP_EBUSY while the old one's un-REGISTER is in flight; modify() re-registers.
-
-        Raises:
-            EngineError: PJSIP could not create the account or send the REGISTER.
-        """
-        cfg = build_config(
-            settings,
-            self.transport_for(settings.transport),
-            self.options.rtp_port,
-            self.options.rtp_range,
-            self.options.bind,
-        )
-        acc = self.accounts.get(settings.name)
-        if acc is not None:
-            acc.settings = settings
-            self.call_pj(acc.modify, cfg, what="changing the account")
-        else:
-            acc = SoftAccount(settings, self.post, self._on_incoming)
-            self.call_pj(acc.create, cfg, True, what="creating the account")
-            self.accounts[settings.name] = acc
-        err = int(acc.getInfo().regLastErr)
-        if err:
-            raise EngineError(
-                "sip_error", f"the REGISTER could not be sent: {self.ep.utilStrError(err)}"
-            )
-        return acc
 
     def new_call_key(self) -> str:
         """A fresh engine-wide call id."""

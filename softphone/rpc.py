@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "set_devices": ("capture", "playback", "ringer"),
     "stats": ("call",),
     "status": (),
+    "diag": ("ports",),
     "shutdown": (),
 }
 

@@ -25,8 +25,8 @@ pytestmark = [
     pytest.mark.long,
     # RSS in a loaded full-suite run moved 8.9 KiB per call over 60 calls (0.3 in isolation),
     # as much as the provoked leak: too close to noise for the default run. It runs with
-    # SWITCHBOARD_LONG=1; the default-run check should count live calls, ports and objects
-    # reported by the engine instead of RSS (next step, see the closing note of session 1).
+    # SWITCHBOARD_LONG=1; the default run counts live calls, ports and objects through the
+    # engine's `diag` command instead (tests/phone/test_diag.py), which is exact.
     pytest.mark.skipif(
         os.environ.get("SWITCHBOARD_LONG") != "1",
         reason="RSS soak: long variant, run with SWITCHBOARD_LONG=1",

@@ -56,6 +56,7 @@ def _options(args: argparse.Namespace) -> EngineOptions:
         clock_rate=args.clock_rate,
         log_level=args.pj_log_level,
         quality_interval=args.quality_interval,
+        net_poll=args.net_poll,
         codecs=tuple(c.strip() for c in args.codecs.split(",") if c.strip()),
     )
 
@@ -181,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     common.add_argument("--pj-log-level", type=int, default=3)
     common.add_argument("--quality-interval", type=float, default=5.0)
+    common.add_argument(
+        "--net-poll",
+        type=float,
+        default=3.0,
+        help="seconds between checks for a network change or a wake from sleep (0: off)",
+    )
     common.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="mode", required=True)
     sub.add_parser("rpc", parents=[common], help="JSON lines on stdin/stdout")

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from softphone.backend import AudioBackend
     from softphone.bridge import AudioBridge
+    from softphone.netwatch import NetWatch
 
 _LIB_STATES = {
     getattr(pj, name): name.removeprefix("PJSUA_STATE_").lower()
@@ -74,6 +75,7 @@ class DiagHandlers:
         backend: AudioBackend
         transports: dict[str, int]
         ep: Any
+        netwatch: NetWatch | None
         _timers: list[tuple[float, Callable[[], None]]]
         _posted: queue.SimpleQueue[tuple[str, dict[str, Any]]]
         _leaked: list[tuple[Any, Any]]
@@ -112,6 +114,10 @@ class DiagHandlers:
                 "transports": len(self.call_pj(ep.transportEnum, what="listing transports")),
             },
             "python": python_objects(),
+            "network": {
+                "watching": self.netwatch is not None,
+                "routes": self.netwatch.routes if self.netwatch is not None else {},
+            },
             "audio": {
                 "capturing": self.backend.capturing,
                 "ringing": self.backend.ringing,

@@ -33,6 +33,8 @@ from softphone.errors import EngineError
 from softphone.events import CallEvents
 from softphone.features import FeatureHandlers
 from softphone.handlers import CommandHandlers
+from softphone.netwatch import NetWatch
+from softphone.network import NetworkHandlers
 
 log = logging.getLogger(__name__)
 pjlog = logging.getLogger("softphone.pjsip")
@@ -60,6 +62,7 @@ class EngineOptions:
     log_level: int = 3
     user_agent: str = "Switchboard softphone"
     quality_interval: float = 5.0
+    net_poll: float = 3.0  # seconds between network/wake checks; 0: only the UI's word
     loop_ms: int = 10
     codecs: tuple[str, ...] = tuple(CODEC_PRIORITY)  # offered, best first (a site's choice)
 
@@ -77,7 +80,7 @@ class _PjLogWriter(pj.LogWriter):
         pjlog.log(level, "%s", msg)
 
 
-class Engine(CommandHandlers, CallEvents, FeatureHandlers, DiagHandlers):
+class Engine(CommandHandlers, CallEvents, FeatureHandlers, NetworkHandlers, DiagHandlers):
     """The engine. Construct anywhere; call `run()` on the thread that shall own pjsua2."""
 
     def __init__(self, options: EngineOptions, backend: AudioBackend, emit: Emit) -> None:
@@ -100,6 +103,7 @@ class Engine(CommandHandlers, CallEvents, FeatureHandlers, DiagHandlers):
         self._call_counter = 0
         self._log_writer: _PjLogWriter | None = None
         self._last_quality = 0.0
+        self.netwatch: NetWatch | None = None
         self.started = threading.Event()
 
     # Threads other than the owner ------------------------------------------------------
@@ -129,6 +133,7 @@ class Engine(CommandHandlers, CallEvents, FeatureHandlers, DiagHandlers):
             self._emit(rpc.Event("stopped", {"reason": "start failed"}))
             raise
         self.started.set()
+        self.start_network_watch(self.options.net_poll)
         try:
             while not self._stopping:
                 self.ep.libHandleEvents(self.options.loop_ms)
@@ -333,6 +338,7 @@ class Engine(CommandHandlers, CallEvents, FeatureHandlers, DiagHandlers):
 
     def _destroy(self) -> None:
         """Calls, then ports, then accounts, then the library: all on this thread."""
+        self.stop_network_watch()
         ep = self.ep
         if ep is None:
             return

@@ -46,12 +46,15 @@ class CallEvents:
         def later(self, delay: float, fn: Callable[[], None]) -> None: ...
         def cmd_answer(self, call: str) -> dict[str, Any]: ...
         def _send_next_info_digit(self, c: SoftCall) -> None: ...
+        def on_network_change(self, data: dict[str, Any]) -> None: ...
 
     # Posted callback data ----------------------------------------------------------------
     def handle_posted(self, kind: str, data: dict[str, Any]) -> None:
         """Act on what a callback copied out, now that the callback has returned."""
         if kind == "_incoming":
             self._incoming(data["call"], data["message"])
+        elif kind == "_net_change":
+            self.on_network_change(data)
         elif kind == "_media":
             c = self.calls.get(data["call"])
             if c is not None and c.isActive():

@@ -46,6 +46,7 @@ class CommandHandlers:
         _on_incoming: Callable[[SoftAccount, int, str], None]
 
         def transport_for(self, kind: str) -> int: ...
+        def update_network_targets(self) -> None: ...
         def new_call(self, acc: Any, call_id: int = -1) -> SoftCall: ...
         def stop(self) -> None: ...
         def _connect_media(self, c: SoftCall) -> None: ...
@@ -164,19 +165,8 @@ class CommandHandlers:
             raise EngineError(
                 "sip_error", f"the REGISTER could not be sent: {self.ep.utilStrError(err)}"
             )
+        self.update_network_targets()
         return acc
-
-    def cmd_network_changed(self, restart_listener: bool = False) -> dict[str, Any]:
-        """The OS reports a new network (Wi-Fi change, VPN, wake from sleep): PJSIP drops the
-        registration transports and re-registers every account; `reg_state` follows.
-
-        `restart_listener` also re-binds the SIP listeners (a fixed --sip-port keeps its
-        number; port 0 may get a new one).
-        """
-        prm = pj.IpChangeParam()
-        prm.restartListener = bool(restart_listener)
-        self.call_pj(self.ep.handleIpChange, prm, what="handling the network change")
-        return {"accounts": sorted(self.accounts)}
 
     # Calls -------------------------------------------------------------------------------
     def cmd_dial(

@@ -75,6 +75,7 @@ EVENTS: tuple[str, ...] = (
     "dtmf",
     "transfer_state",
     "devices",
+    "network_change",
     "error",
     "log",
     "stopped",

@@ -212,6 +212,11 @@ class PhonePanel(QWidget):
         else:
             self.registration.setText(f"{state}…" if state == "Registering" else state)
 
+    def _ev_network_change(self, data: dict[str, Any]) -> None:
+        # The engine noticed a new network or a wake and re-registers; reg_state follows.
+        why = "after sleep" if data.get("reason") == "wake" else "on the new network"
+        self.registration.setText(f"Registering again {why}…")
+
     def _ev_incoming_call(self, data: dict[str, Any]) -> None:
         self._add_row(data["call"], data.get("from_name") or data["from"], incoming=True)
 

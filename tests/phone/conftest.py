@@ -64,8 +64,9 @@ def engine_factory(tmp_path: Path) -> Iterator[Callable[..., EnginePeer]]:
         mic: Path | None = None,
         extra: list[str] | None = None,
         env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
     ) -> EnginePeer:
-        peer = EnginePeer(tmp_path, name, mic, extra, env)
+        peer = EnginePeer(tmp_path, name, mic, extra, env, prefix)
         started.append(peer)
         return peer
 

@@ -27,6 +27,7 @@ class EnginePeer:
     Args:
         workdir: where its stderr log and speaker WAV go.
         mic: WAV file played as the microphone (None: silence).
+        prefix: argv before the interpreter (`ip netns exec NS` runs it in a namespace).
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class EnginePeer:
         mic: Path | None = None,
         extra: list[str] | None = None,
         env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
     ) -> None:
         self.name = name
         self.workdir = workdir
@@ -43,6 +45,7 @@ class EnginePeer:
         self.log_path = workdir / f"{name}-engine.log"
         self.rtp_port = rtp_base()
         argv = [
+            *(prefix or []),
             sys.executable,
             "-m",
             "softphone",

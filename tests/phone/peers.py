@@ -17,8 +17,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from tests.phone.netns import UDP_PROBE
 from tests.support.wait import deadline, wait_until
+
+if TYPE_CHECKING:
+    from tests.phone.netns import Netns
 
 KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
@@ -69,10 +74,10 @@ tcp_children=2
 auto_aliases=no
 dns=no
 rev_dns=no
-listen=udp:127.0.0.1:{port}
-listen=tcp:127.0.0.1:{port}
+listen=udp:{host}:{port}
+listen=tcp:{host}:{port}
 {tls_listen}alias="{domain}"
-alias="127.0.0.1:{port}"
+alias="{host}:{port}"
 mpath="{modules}"
 loadmodule "kex.so"
 loadmodule "corex.so"
@@ -109,6 +114,7 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ route(RELAY); }} exit; }}
     t_check_trans();
     if (is_method("REGISTER")) {{
+        xlog("L_NOTICE", "REGISTER $fu from $si:$sp contact $ct\n");
         if (!pv_www_authenticate("$td", "$sht(users=>$au)", "0")) {{
             www_challenge("$td", "0"); exit;
         }}
@@ -165,6 +171,8 @@ class Kamailio:
     tls_cert: Path | None = None  # PEM cert + key: also listen for SIP over TLS on tls_port
     tls_key: Path | None = None
     tls_port: int = 0
+    host: str = "127.0.0.1"  # the address it listens on
+    netns: Netns | None = None  # run inside this namespace (tests/phone/netns.py)
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -173,7 +181,7 @@ class Kamailio:
     @property
     def address(self) -> str:
         """host:port of the proxy."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self) -> None:
         """Write the config, start Kamailio in the foreground, wait until it answers OPTIONS.
@@ -187,11 +195,12 @@ class Kamailio:
         if self.tls_cert is not None:
             tls_cfg = self.workdir / "tls.cfg"
             tls_cfg.write_text(TLS_CFG.format(cert=self.tls_cert, key=self.tls_key))
-            tls_listen = f"enable_tls=yes\nlisten=tls:127.0.0.1:{self.tls_port}\n"
+            tls_listen = f"enable_tls=yes\nlisten=tls:{self.host}:{self.tls_port}\n"
             tls_module = f'loadmodule "tls.so"\nmodparam("tls", "config", "{tls_cfg}")\n'
         cfg.write_text(
             KAMAILIO_CFG.format(
                 port=self.port,
+                host=self.host,
                 domain=self.domain,
                 users=users,
                 modules=KAMAILIO_MODULES,
@@ -204,8 +213,10 @@ class Kamailio:
         )
         if check.returncode != 0:
             raise RuntimeError(f"kamailio.cfg is invalid:\n{check.stderr[-3000:]}")
+        prefix = self.netns.prefix if self.netns is not None else []
         self.proc = subprocess.Popen(
             [
+                *prefix,
                 "kamailio",
                 "-f",
                 str(cfg),
@@ -246,6 +257,10 @@ class Kamailio:
             f"To: <sip:{self.address}>\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\n"
             "Content-Length: 0\r\n\r\n"
         )
+        if self.netns is not None:
+            probe = msg.replace("127.0.0.1:9", "@@LOCAL@@")
+            answer = self.netns.python(UDP_PROBE, self.host, str(self.port), probe)
+            return answer.startswith("SIP/2.0 200")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             msg = msg.replace("127.0.0.1:9", f"127.0.0.1:{s.getsockname()[1]}")

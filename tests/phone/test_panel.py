@@ -74,3 +74,13 @@ def test_a_refused_number_is_explained_in_words(qtbot: Any, panel: PhonePanel) -
     qtbot.mouseClick(panel.call_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "phone number" in panel.error.text(), timeout=int(deadline(10) * MS))
     assert not panel.rows
+
+
+def test_the_engine_re_registering_on_its_own_is_shown(qtbot: Any, panel: PhonePanel) -> None:
+    # The event as the engine sends it (tests/phone/test_netwatch.py makes a real one in
+    # network namespaces, which this Qt test cannot join).
+    qtbot.waitUntil(lambda: panel.engine.state == "running", timeout=int(deadline(10) * MS))
+    for reason, words in (("address", "on the new network"), ("wake", "after sleep")):
+        data = {"reason": reason, "detail": "", "routes": {}, "accounts": ["default"]}
+        panel.engine.engine_event.emit("network_change", data)
+        assert panel.registration.text() == f"Registering again {words}…"

@@ -72,7 +72,15 @@ class Surveys:
     # ------------------------------------------------------------------ asking
 
     def on_ended(self, conversation_id: str) -> None:
-        """The agent finished with the customer: ask them once, on chat and SMS."""
+        """The agent finished with the customer: ask them once, on chat and SMS. Runs after
+        the agent's command committed, so a failure here is logged, never turned into a
+        refusal of a command that took effect."""
+        try:
+            self._ask(conversation_id)
+        except Exception:
+            log.exception("asking the survey of %s failed", conversation_id)
+
+    def _ask(self, conversation_id: str) -> None:
         thread = self.store.thread(conversation_id)
         if thread is None or thread["channel"] not in SURVEY_CHANNELS:
             return

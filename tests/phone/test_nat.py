@@ -2,10 +2,9 @@
 server (coturn in STUN-only mode) on loopback.
 
 Covered: the engine asks the configured STUN server and uses the mapped address for media;
-a dead STUN server is refused in words. Not covered: ICE between two engines (pjnath gathers
-no host candidates on loopback, and tests may only reach loopback or the project's own network
-namespaces: an ICE test needs two namespaces joined by veth), a real NAT, and STUN and ICE
-together. On loopback the
+a dead STUN server is refused in words. ICE between two engines is in tests/phone/test_ice.py
+(two network namespaces joined by veth: pjnath gathers no host candidates on loopback). Not
+covered: a real NAT, and STUN and ICE together. On loopback the
 mapped address equals the host address, pjnath folds the host candidate into the srflx one
 and the answering side fails with PJNATH_EICENOHOSTCAND (Not Acceptable Here); behind a
 real NAT the two differ. That needs network namespaces with a NAT between them.

@@ -231,9 +231,13 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
         storage.close()
         return 1
     host, port = sock.getsockname()[:2]
+    # Imported here, after main() muted uvicorn's deprecation warning for `--ws websockets`.
+    from router.ws_transport import BatchingWebSocketProtocol
+
     uv_config = uvicorn.Config(
         create_app(service, channel_routes),
-        ws="websockets",
+        # uvicorn's `websockets` implementation, plus one write for many frames (see there).
+        ws=BatchingWebSocketProtocol,
         lifespan="on",
         log_config=None,
         # log_level=None: uvicorn leaves the levels main() set (tokens stay out of DEBUG logs).

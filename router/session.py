@@ -5,6 +5,12 @@ This is the thin I/O layer over the ACD: it authenticates the upgrade, says hell
 the ACD announces them, and turns each command frame into one `commands.execute` call. Events
 reach a live session from the hub as (seq, JSON) exactly as committed, so what a client
 receives live is what a later replay from storage gives it, without reading each one back.
+
+Writing: on the router's own server (`router.ws_transport`) a session writes all the frames
+it has at once, in one transport write, and the hub writes a commit's events to every live,
+caught-up session in one pass right after the commit, without waking a task per connection.
+The per-session pusher task is the slow path: catching up from storage, waiting out a slow
+client (flow control), or an ASGI server without the extension, which gets frame by frame.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from router import commands, views
@@ -42,17 +49,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+EXTENSION = "switchboard.write_texts"
+"""The ASGI scope extension of `router.ws_transport` (one write for many frames)."""
 _BATCH = 500
 _BACKLOG = 2000
 """Events a session may have waiting in memory before it is left to catch up from storage."""
 
 
 class Subscription:
-    """One session's wake-up and the events committed for its agent since it last looked."""
+    """One session's wake-up and the events committed for its agent since it last looked.
+
+    `write_now`, set by a live session, tries to send `events` at once from the hub's flush
+    (True: sent, or nothing to send); when it cannot, the hub wakes the session's pusher.
+    """
 
     def __init__(self) -> None:
         self.wakeup = asyncio.Event()
         self.events: list[tuple[int, str]] = []
+        self.write_now: Callable[[], bool] | None = None
+        self.dirty = False
 
     def take(self) -> list[tuple[int, str]]:
         events, self.events = self.events, []
@@ -64,11 +79,15 @@ class Hub:
 
     The events are passed in memory (the JSON exactly as committed), so a live session sends
     them without reading them back; a session that falls behind by more than `_BACKLOG`
-    keeps only the newest and catches up from storage, which its seq check notices.
+    keeps only the newest and catches up from storage, which its seq check notices. The
+    sessions touched are flushed together once the loop has run what is ready (so commits of
+    the same loop turn share one write per connection).
     """
 
     def __init__(self) -> None:
         self._waiters: dict[str, set[Subscription]] = {}
+        self._dirty: list[Subscription] = []
+        self._scheduled = False
 
     def subscribe(self, agent_id: str) -> Subscription:
         sub = Subscription()
@@ -76,6 +95,7 @@ class Hub:
         return sub
 
     def unsubscribe(self, agent_id: str, sub: Subscription) -> None:
+        sub.write_now = None
         waiters = self._waiters.get(agent_id)
         if waiters is not None:
             waiters.discard(sub)
@@ -88,37 +108,80 @@ class Hub:
                 if len(sub.events) > _BACKLOG:
                     sub.events = []
                 sub.events.extend(events)
+                if not sub.dirty:
+                    sub.dirty = True
+                    self._dirty.append(sub)
+        if not self._dirty or self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven without a loop (tests of the ACD alone)
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what the dirty sessions have, each in one write, or wake their pushers."""
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for sub in dirty:
+            sub.dirty = False
+            if sub.events and (sub.write_now is None or not sub.write_now()):
                 sub.wakeup.set()
 
 
-async def agent_endpoint(websocket: WebSocket) -> None:
-    """Authenticate the upgrade (HTTP 401 + JSON on failure), then run the session."""
-    service: Service = websocket.app.state.service
-    token = bearer_token(websocket.headers.get("authorization"))
-    try:
-        agent = service.auth.agent_for_token(token)
-    except AuthError as exc:
-        log.info("websocket upgrade refused: %s", exc.code)
-        await websocket.send_denial_response(
-            JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=401)
-        )
-        return
-    await websocket.accept()
-    await AgentSession(service, websocket, agent).run()
+class AgentEndpoint:
+    """The ASGI app of `/agent/v1`: authenticate the upgrade (HTTP 401 + JSON on failure),
+    then run the session. An ASGI app rather than a Starlette endpoint function so that the
+    session sees the scope's `switchboard.write_texts` extension (`router.ws_transport`)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        service: Service = websocket.app.state.service
+        token = bearer_token(websocket.headers.get("authorization"))
+        try:
+            agent = service.auth.agent_for_token(token)
+        except AuthError as exc:
+            log.info("websocket upgrade refused: %s", exc.code)
+            await websocket.send_denial_response(
+                JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=401)
+            )
+            return
+        await websocket.accept()
+        extension = scope.get("extensions", {}).get(EXTENSION) or {}
+        await AgentSession(
+            service, websocket, agent, extension.get("write"), extension.get("wait_writable")
+        ).run()
+
+
+agent_endpoint = AgentEndpoint()
 
 
 class AgentSession:
     """One agent connection: replay then live events out, commands in."""
 
-    def __init__(self, service: Service, websocket: WebSocket, agent: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        service: Service,
+        websocket: WebSocket,
+        agent: dict[str, Any],
+        writer: Callable[[Sequence[str]], bool] | None = None,
+        wait_writable: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.service = service
         self.acd = service.acd
         self.ws = websocket
         self.agent_id: str = agent["id"]
         self.agent = agent
+        self._writer = writer if wait_writable is not None else None
+        self._wait_writable = wait_writable
         self._send_lock = asyncio.Lock()
         self._pusher: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
+        self._cursor = 0
+        """The last event seq sent, once live."""
+        self._live = False
 
     async def send(self, frame: Frame) -> None:
         """Send one frame; frames from the reader (acks) and the pusher (events) never
@@ -132,9 +195,28 @@ class AgentSession:
     async def send_text(self, text: str) -> None:
         """Send one already-encoded frame (see `send`)."""
         async with self._send_lock:
-            if self.ws.application_state != WebSocketState.CONNECTED:
-                raise WebSocketDisconnect(code=1006)
-            await self.ws.send_text(text)
+            await self._write([text])
+
+    async def _write(self, frames: Sequence[str]) -> None:
+        """Send frames in order (call holding the send lock): in one transport write when
+        the server offers it, waiting while the client is slow; else one by one.
+
+        Raises:
+            WebSocketDisconnect: the connection is gone.
+        """
+        if self.ws.application_state != WebSocketState.CONNECTED:
+            raise WebSocketDisconnect(code=1006)
+        if self._writer is None or self._wait_writable is None:
+            for frame in frames:
+                if self.ws.application_state != WebSocketState.CONNECTED:
+                    raise WebSocketDisconnect(code=1006)
+                await self.ws.send_text(frame)
+            return
+        try:
+            while not self._writer(frames):
+                await self._wait_writable()
+        except ConnectionError as exc:
+            raise WebSocketDisconnect(code=1006) from exc
 
     async def run(self) -> None:
         log.info("agent %s connected", self.agent_id)
@@ -201,7 +283,7 @@ class AgentSession:
             await self.send(ack)
 
     async def _resume(self, since: int) -> None:
-        """Snapshot or replay, then `live`, then hand over to the pusher."""
+        """Snapshot or replay, then `live`, then hand over to the hub and the pusher."""
         self._sub = self.service.hub.subscribe(self.agent_id)
         storage = self.acd.storage
         agent = storage.agent(self.agent_id)
@@ -214,57 +296,75 @@ class AgentSession:
         else:
             cursor = since
             log.info("replaying %s's events after %d", self.agent_id, since)
-        cursor = await self._send_events_after(cursor)
-        await self.send(Live(cursor))
-        self._pusher = asyncio.create_task(self._push(cursor), name=f"push-{self.agent_id}")
-
-    async def _send_events_after(self, cursor: int) -> int:
-        """Send the stored events after `cursor` (a replay, or catching up after a gap)."""
-        while True:
-            batch = self.acd.storage.event_texts_after(self.agent_id, cursor, _BATCH)
-            if not batch:
-                return cursor
-            await self._send_events(batch)
-            cursor = batch[-1][0]
-
-    async def _send_events(self, events: list[tuple[int, str]]) -> None:
-        """Send events in order under one hold of the send lock. The stored JSON goes out as
-        it is (it was encoded once for the whole audience); only an oversized one goes
-        through `encode`, which refuses it rather than send a frame the client would
-        reject."""
         async with self._send_lock:
-            for seq, text in events:
-                if self.ws.application_state != WebSocketState.CONNECTED:
-                    raise WebSocketDisconnect(code=1006)
-                frame = f'{{"type":"event","seq":{seq},"event":{text}}}'
-                if len(frame) * 4 > MAX_FRAME_BYTES and len(frame.encode()) > MAX_FRAME_BYTES:
-                    frame = encode(Event(seq, json.loads(text)))
-                await self.ws.send_text(frame)
+            self._cursor = cursor
+            await self._send_events_after()
+        await self.send(Live(self._cursor))
+        self._live = True
+        self._sub.write_now = self._write_now
+        self._pusher = asyncio.create_task(self._push(), name=f"push-{self.agent_id}")
 
-    async def _send_new(self, cursor: int, events: list[tuple[int, str]]) -> int:
-        """Send the committed events handed over by the hub; if they do not follow `cursor`
-        (the session fell behind and the hub dropped some), catch up from storage first."""
+    async def _send_events_after(self) -> None:
+        """Send the stored events after the cursor (a replay, or catching up after a gap);
+        call holding the send lock."""
+        while True:
+            batch = self.acd.storage.event_texts_after(self.agent_id, self._cursor, _BATCH)
+            if not batch:
+                return
+            await self._write([_event_frame(seq, text) for seq, text in batch])
+            self._cursor = batch[-1][0]
+
+    def _fresh(self, events: list[tuple[int, str]]) -> list[tuple[int, str]] | None:
+        """The events after the cursor, or None when they do not follow it (the hub dropped
+        some: catch up from storage)."""
         start = 0
-        while start < len(events) and events[start][0] <= cursor:
+        while start < len(events) and events[start][0] <= self._cursor:
             start += 1
-        if start < len(events) and events[start][0] != cursor + 1:
-            cursor = await self._send_events_after(cursor)
-            while start < len(events) and events[start][0] <= cursor:
-                start += 1
-        fresh = events[start:]
-        if fresh:
-            await self._send_events(fresh)
-            cursor = fresh[-1][0]
-        return cursor
+        if start < len(events) and events[start][0] != self._cursor + 1:
+            return None
+        return events[start:]
 
-    async def _push(self, cursor: int) -> None:
+    def _write_now(self) -> bool:
+        """The hub's fast path: write the subscription's events now if this session is live,
+        caught up, not in the middle of another send and the transport takes writes. Never
+        raises (the hub flushes every session in one pass); False leaves the events for the
+        pusher."""
+        sub = self._sub
+        if not self._live or self._send_lock.locked() or self._writer is None or sub is None:
+            return False
+        try:
+            fresh = self._fresh(sub.events)
+            if fresh is None:
+                return False
+            if fresh and not self._writer([_event_frame(seq, text) for seq, text in fresh]):
+                return False
+        except Exception:  # closed, or an event too large: the pusher's path says which
+            return False
+        if fresh:
+            self._cursor = fresh[-1][0]
+        sub.events = []
+        return True
+
+    async def _send_new(self, events: list[tuple[int, str]]) -> None:
+        """Send the committed events handed over by the hub, after catching up from storage
+        if they do not follow the cursor; call holding the send lock."""
+        fresh = self._fresh(events)
+        if fresh is None:
+            await self._send_events_after()
+            fresh = self._fresh(events) or []
+        if fresh:
+            await self._write([_event_frame(seq, text) for seq, text in fresh])
+            self._cursor = fresh[-1][0]
+
+    async def _push(self) -> None:
         assert self._sub is not None
         sub = self._sub
         try:
             while self.ws.application_state == WebSocketState.CONNECTED:
                 await sub.wakeup.wait()
                 sub.wakeup.clear()
-                cursor = await self._send_new(cursor, sub.take())
+                async with self._send_lock:
+                    await self._send_new(sub.take())
         except WebSocketDisconnect:
             return
         except Exception:
@@ -272,3 +372,13 @@ class AgentSession:
             with contextlib.suppress(Exception):
                 await self.ws.close(code=1011)
             raise
+
+
+def _event_frame(seq: int, text: str) -> str:
+    """An event frame around stored JSON, sent as it is (encoded once for the whole
+    audience); only an oversized one goes through `encode`, which refuses it rather than send
+    a frame the client would reject."""
+    frame = f'{{"type":"event","seq":{seq},"event":{text}}}'
+    if len(frame) * 4 > MAX_FRAME_BYTES and len(frame.encode()) > MAX_FRAME_BYTES:
+        frame = encode(Event(seq, json.loads(text)))
+    return frame

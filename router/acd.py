@@ -6,8 +6,9 @@ endpoint (commands, connects, disconnects), by channels (`router.intake`: inboun
 messages, abandons, surveys) and by `tick()`, which the service calls at the deadline `tick()`
 returned. Time comes from the injected clock, so tests move a fake clock instead of sleeping.
 Who-gets-what is decided by the pure functions of `router.routing`; this class gathers their
-inputs and applies their answers; timed changes (wrap-up ends, overflow, callbacks) live in
-`router.timers`, task transitions in `router.tasks`.
+inputs and applies their answers (`router.offers`: reservations and the routing round); timed
+changes (wrap-up ends, overflow, callbacks) live in `router.timers`, task transitions in
+`router.tasks`, and the transaction and event buffer in `router.acd_events`.
 
 Every change appends an event to the stream of each agent who may see it, and a fact to the
 router-wide log the metrics are computed from, inside the same transaction as the change;
@@ -23,24 +24,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from router import routing
+from router import offers, routing
+from router.acd_events import EventBuffer, Grown
 from router.config import Clock, RouterConfig
+from router.offers import WIRE_REASON
 from router.storage import Row, Storage
-from router.storage_log import encode_event
 
 log = logging.getLogger(__name__)
 
 IDENTITY_KIND = {"email": "email", "chat": "chat", "sms": "phone", "voice": "phone"}
 OPEN_STATUSES = ("queued", "offered", "assigned", "wrap_up")
 HELD_STATUSES = ("assigned", "wrap_up")
-WIRE_REASON = {
-    "timeout": "timeout",
-    "rejected": "declined",
-    "canceled": "canceled",
-    "rescinded": "canceled",
-    "taken": "taken",
-}
-"""Reservation status (TaskRouter's word, stored) -> `offer_revoked.reason` on the wire."""
+__all__ = ["WIRE_REASON", "Acd", "CommandError", "HistoryLine", "may_see", "new_id"]
 
 
 class CommandError(Exception):
@@ -85,9 +80,7 @@ class Acd:
         self.storage = storage
         self.config = config
         self.clock = clock
-        self.notify: Callable[[dict[str, list[tuple[int, str]]]], None] = lambda grown: None
-        """Called after each commit with the events it added, (seq, JSON) per agent, so the
-        sessions send what was just stored without reading it back."""
+        self.events = EventBuffer(storage, clock)
         self.on_outbound: list[Callable[[str], None]] = []
         """Called after commit with the conversation id when an agent sent a message (the
         channel connectors deliver it; the demo answers it)."""
@@ -100,43 +93,31 @@ class Acd:
         being committed (the service feeds a Prometheus histogram)."""
         self._connections: dict[str, int] = {}
         self._disconnected_at: dict[str, float] = {}
-        self._touched: dict[str, list[tuple[int, str]]] = {}
-        self._pending: list[tuple[set[str], dict[str, Any]]] = []
-        self._pending_conversation: dict[str, int] = {}
-        self._after_commit: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ plumbing
 
     def now(self) -> float:
         return self.clock()
 
+    @property
+    def notify(self) -> Callable[[Grown], None]:
+        """Called after each commit with the events it added, (seq, JSON) per agent, so the
+        sessions send what was just stored without reading it back."""
+        return self.events.notify
+
+    @notify.setter
+    def notify(self, callback: Callable[[Grown], None]) -> None:
+        self.events.notify = callback
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """A storage transaction whose events are announced (and hooks run) after commit."""
-        outer = not self.storage.in_transaction
-        try:
-            with self.storage.transaction():
-                yield
-                if outer:
-                    self._flush_events()
-        except BaseException:
-            if outer:
-                self._touched = {}
-                self._after_commit.clear()
-                self._pending.clear()
-                self._pending_conversation.clear()
-            raise
-        if outer:
-            touched, self._touched = self._touched, {}
-            hooks, self._after_commit = self._after_commit, []
-            if touched:
-                self.notify(touched)
-            for hook in hooks:
-                hook()
+        with self.events.transaction():
+            yield
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run `hook` once the current transaction has committed (dropped on rollback)."""
-        self._after_commit.append(hook)
+        self.events.after_commit(hook)
 
     def emit(self, agent_ids: Iterable[str], event: dict[str, Any]) -> None:
         """Append `event` to each agent's stream when the transaction ends (call inside
@@ -148,29 +129,7 @@ class Acd:
         member, not two). Clients take conversation rows as upserts, so only the final state
         matters; the order relative to other events is kept.
         """
-        audience = set(agent_ids)
-        if event.get("kind") == "conversation":
-            conversation_id = event["conversation"]["id"]
-            index = self._pending_conversation.get(conversation_id)
-            if index is not None:
-                self._pending[index] = (self._pending[index][0] | audience, event)
-                return
-            self._pending_conversation[conversation_id] = len(self._pending)
-        self._pending.append((audience, event))
-        if not self.storage.in_transaction:
-            self._flush_events()
-
-    def _flush_events(self) -> None:
-        now = self.now()
-        pending, self._pending = self._pending, []
-        self._pending_conversation.clear()
-        rows = []
-        for audience, event in pending:
-            text = encode_event(event)
-            rows += [(agent_id, text) for agent_id in sorted(audience)]
-        if rows:
-            for agent_id, seq, text in self.storage.append_event_texts(rows, now):
-                self._touched.setdefault(agent_id, []).append((seq, text))
+        self.events.emit(agent_ids, event)
 
     def fact(
         self, kind: str, task: Row | None = None, agent_id: str | None = None, **data: Any
@@ -292,76 +251,16 @@ class Acd:
     # ------------------------------------------------------------------ offers and routing
 
     def make_offer(self, conversation_id: str, agent_id: str) -> str:
-        now = self.now()
-        offer_id = new_id("o")
-        self.storage.add_offer(
-            offer_id, conversation_id, agent_id, now, now + self.config.offer_timeout
-        )
-        self.storage.set_last_offered(agent_id, now)
-        task = self.change_conversation(conversation_id, status="offered")
-        offer = self.storage.offer(offer_id)
-        assert offer is not None
-        self.emit([agent_id], {"kind": "offer", "offer": self.storage.offer_wire(offer)})
-        self.fact("reservation_created", task, agent_id, reservation=offer_id)
-        log.info("offered %s to %s (offer %s)", conversation_id, agent_id, offer_id)
-        return offer_id
+        """See `router.offers.make_offer`."""
+        return offers.make_offer(self, conversation_id, agent_id, new_id("o"))
 
     def end_offer(self, offer: Row, status: str, requeue: bool = True) -> None:
-        """Close a pending reservation (`timeout`, `rejected`, `canceled`, `rescinded`) and,
-        with `requeue`, put its task back in the queue."""
-        self.storage.end_offer(offer["id"], status, self.now())
-        self.emit(
-            [offer["agent_id"]],
-            {"kind": "offer_revoked", "offer_id": offer["id"], "reason": WIRE_REASON[status]},
-        )
-        conversation = self.conversation(offer["conversation_id"])
-        self.fact(f"reservation_{status}", conversation, offer["agent_id"], reservation=offer["id"])
-        if requeue and conversation["status"] == "offered":
-            self.change_conversation(conversation["id"], status="queued")
-        log.info("offer %s %s", offer["id"], status)
+        """See `router.offers.end_offer`."""
+        offers.end_offer(self, offer, status, requeue)
 
     def route(self) -> None:
-        """Offer waiting tasks to free workers (see `router.routing`)."""
-        now = self.now()
-        waiting_rows = self.storage.waiting_conversations()
-        if not waiting_rows:
-            return
-        refused: dict[str, set[str]] = {}
-        for row in self.storage.refusals(now - self.config.reoffer_after):
-            refused.setdefault(row["conversation_id"], set()).add(row["agent_id"])
-        waiting = []
-        for c in waiting_rows:
-            spec = self.config.queue(c["queue"])
-            waiting.append(
-                routing.Waiting(
-                    c["id"],
-                    c["channel"],
-                    c["queue"],
-                    c["queued_since"] or 0.0,
-                    frozenset(refused.get(c["id"], ())),
-                    spec.priority,
-                    spec.skills,
-                )
-            )
-        rows = self.storage.routable_agents(sorted({w.queue for w in waiting}))
-        loads = self.storage.all_loads([a["id"] for a in rows])
-        agents = [
-            routing.AgentSlot(
-                a["id"],
-                frozenset(a["queues"]),
-                a["capacity"],
-                a["state"],
-                a["idle_since"],
-                loads.get(a["id"], {}),
-                a["skills"],
-                a["last_offered_at"],
-            )
-            for a in rows
-        ]
-        for assignment in routing.plan(
-            waiting, agents, now, self.config.strategy, self.config.voice_blocks
-        ):
-            self.make_offer(assignment.conversation_id, assignment.agent_id)
+        """See `router.offers.route`."""
+        offers.route(self)
 
     def tick(self) -> float | None:
         """Expire offers, take lapsed agents offline, run the timers, route; return the next

@@ -100,10 +100,21 @@ class ConversationCommands(QObject):
             lambda why: log.info("typing hint not delivered: %s", why),
         )
 
-    def call_event(self, call_id: str, direction: str, remote: str, state: str, at: float) -> None:
+    def call_event(
+        self,
+        call_id: str,
+        direction: str,
+        remote: str,
+        state: str,
+        at: float,
+        reason: str = "",
+        code: int = 0,
+    ) -> None:
         self.w.agent.call(
             "call_event",
-            lambda e: e.call_event(call_id, direction, remote, state, at),
+            lambda e: e.call_event(
+                call_id, direction, remote, state, at, reason=reason or None, code=code or None
+            ),
             lambda _c: None,
             lambda why: self.w.status.notify(f"Could not report the call: {why}", 8000),
         )

@@ -52,6 +52,19 @@ _ROUTER_STATES = {
     "disconnected": "ended",
 }
 
+# Why an unanswered incoming call ended, from the SIP status of its end (the engine's
+# `call_state` `code`): the router counts `caller_cancel` as an abandon, the others as offered
+# but not handled (docs/metrics.md, "Voice"). 487 means the INVITE was cancelled: the caller
+# hung up, or the PBX took the ring back (the engine does not pass the CANCEL's Reason
+# header on, so the two cannot be told apart here).
+_END_REASONS = {487: "caller_cancel", 486: "declined", 600: "declined", 603: "declined"}
+_END_REASONS.update({408: "timeout", 480: "timeout"})
+
+
+def end_reason(code: int) -> str:
+    """The `call_event` `reason` of an unanswered incoming call that ended with `code`."""
+    return _END_REASONS.get(code, "failed")
+
 
 class ScreenPop(QFrame):
     """Who is calling, from the cache: their name and last conversation, one click to open."""
@@ -107,7 +120,8 @@ class PhoneColumn(QWidget):
 
     Signals:
         settings_requested(): the agent wants to set up the SIP account.
-        call_reported(call_id, direction, remote, state, at): report to the router.
+        call_reported(call_id, direction, remote, state, at, reason, code): report to the
+            router; `reason` ("" for none) and `code` (SIP status, 0 for none) on the end.
         open_conversation(conversation_id): the screen pop's one click.
 
     Args:
@@ -116,7 +130,7 @@ class PhoneColumn(QWidget):
     """
 
     settings_requested = Signal()
-    call_reported = Signal(str, str, str, str, float)
+    call_reported = Signal(str, str, str, str, float, str, int)
     open_conversation = Signal(str)
 
     def __init__(
@@ -259,7 +273,8 @@ class PhoneColumn(QWidget):
         elif name == "call_state":
             key, state = str(data["call"]), str(data["state"])
             direction = "in" if data.get("role") == "incoming" else "out"
-            self._report(key, direction, str(data.get("remote") or ""), state)
+            code = int(data.get("code") or 0)
+            self._report(key, direction, str(data.get("remote") or ""), state, code=code)
             if state == "disconnected" and not self._call_ids:
                 self.pop.hide()
         elif name == "media_state":
@@ -275,20 +290,30 @@ class PhoneColumn(QWidget):
         name their phone sent, else the raw address)."""
         self.pop.show_caller(caller(self.reader, remote), e164(remote) or display_name or remote)
 
-    def _report(self, key: str, direction: str, remote: str, state: str, raw: bool = False) -> None:
+    def _report(
+        self, key: str, direction: str, remote: str, state: str, raw: bool = False, code: int = 0
+    ) -> None:
         known = self._call_ids.get(key)
         if known is None:
             known = (str(uuid.uuid4()), direction, remote)
             self._call_ids[key] = known
         call_id, direction, first_remote = known
         router_state = state if raw else _ROUTER_STATES.get(state, state)
+        reason = ""
         if state == "confirmed":
             self._answered.add(key)
         if state == "disconnected":
             del self._call_ids[key]
             if key not in self._answered and direction == "in":
                 router_state = "missed"  # rang and ended unanswered: the ACD counts it apart
+                reason = end_reason(code)
             self._answered.discard(key)
         self.call_reported.emit(
-            call_id, direction, first_remote or remote, router_state, time.time()
+            call_id,
+            direction,
+            first_remote or remote,
+            router_state,
+            time.time(),
+            reason,
+            code if state == "disconnected" else 0,
         )

@@ -260,12 +260,17 @@ def call_event(acd: Acd, agent: Row, args: Mapping[str, Any]) -> dict[str, Any]:
         args["state"],
         float(args["at"]),
     )
+    # The phone's own time and why the call ended go into the fact: the metrics take ring
+    # times from the phone's clock and tell a caller who gave up from a declined call
+    # (router.metrics_voice).
     acd.fact(
         "call",
         agent_id=agent["id"],
         call=args["call_id"],
         state=args["state"].lower(),
         direction=args["direction"],
+        client_at=float(args["at"]),
+        **{k: args[k] for k in ("reason", "code") if args.get(k) is not None},
     )
     # Busy while on a call (only from available: an away agent making a call stays away);
     # after it, after-contact work for the wrap-up time, then available again.

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from router.metrics_voice import VoiceCalls
 from router.model import QueueSpec
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class Sums:
     csat_satisfied: int = 0
     fcr_eligible: int = 0
     fcr_resolved: int = 0
+    calls_answered: int = 0
+    """Of `handled`: inbound PBX calls answered (not routed tasks, their queue wait unseen)."""
+    calls_abandoned: int = 0
+    """Of `abandoned`: inbound PBX calls the caller ended while ringing at an agent."""
 
     def figures(self) -> dict[str, Any]:
         """The derived figures (None where the denominator is 0)."""
@@ -56,13 +61,17 @@ class Sums:
             return round(a / b, 4) if b else None
 
         handle = self.talk + self.hold + self.wrap
+        # ASA and service level are about the whole wait, which the router sees only for the
+        # tasks it routes: PBX calls stay out of both (docs/metrics.md, "Voice").
+        routed_handled = self.handled - self.calls_answered
+        routed_abandoned = self.abandoned - self.calls_abandoned
         return {
             "offered": self.offered,
             "handled": self.handled,
             "abandoned": self.abandoned,
             "abandon_time": ratio(self.abandon_time, self.abandoned),
-            "asa": ratio(self.answer_wait, self.handled),
-            "service_level": ratio(self.answered_in_sl, self.handled + self.abandoned),
+            "asa": ratio(self.answer_wait, routed_handled),
+            "service_level": ratio(self.answered_in_sl, routed_handled + routed_abandoned),
             "completed": self.completed,
             "aht": ratio(handle, self.completed),
             "talk": ratio(self.talk, self.completed),
@@ -113,6 +122,7 @@ class Aggregator:
     _states: dict[str, tuple[str, float]] = field(default_factory=dict)
     _holds: dict[str, float] = field(default_factory=dict)
     _voice: dict[str, str] = field(default_factory=dict)
+    _calls: VoiceCalls = field(default_factory=VoiceCalls)
     _completions: list[_Completion] = field(default_factory=list)
     _created: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
@@ -256,6 +266,19 @@ class Aggregator:
 
     def _on_call(self, fact: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         agent = str(fact["agent_id"])
+        change = self._calls.feed(fact, data)
+        if change is not None:
+            # A PBX call has no queue the router knows: total, channel voice and the agent.
+            self._add(
+                fact["at"],
+                [("total", "all"), ("channel", "voice"), ("agent", agent)],
+                offered=change.offered,
+                handled=change.answered,
+                calls_answered=change.answered,
+                abandoned=change.abandoned,
+                calls_abandoned=change.abandoned,
+                abandon_time=change.abandon_time,
+            )
         held = str(data.get("state", "")).lower() in HOLD_STATES
         if held:
             self._holds.setdefault(agent, fact["at"])

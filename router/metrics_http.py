@@ -1,6 +1,7 @@
 """Metrics over HTTP: Prometheus `/metrics` and the CSV/JSON export for a date range.
 
-`/metrics` exposes router-wide live gauges and today's counters per queue (no per-agent
+`/metrics` exposes router-wide live gauges and today's counters per queue and per channel
+(voice abandons are counted per channel only: the PBX's calls have no queue here; no per-agent
 labels: label cardinality stays bounded with thousands of agents, and it is unauthenticated
 like any scrape target, so bind the router to a private address). The export needs a
 supervisor's token and returns only the queues that supervisor supervises (and only the
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from router.auth import AuthError, bearer_token
+from router.config import CHANNELS
 from router.metrics import DIMENSIONS, INTERVALS, Aggregator
 
 if TYPE_CHECKING:
@@ -90,6 +92,16 @@ class _LiveCollector(Collector):
         today = GaugeMetricFamily(
             "switchboard_queue_today", "Today's (UTC) counts per queue", labels=["queue", "figure"]
         )
+        channel_today = GaugeMetricFamily(
+            "switchboard_channel_today",
+            "Today's (UTC) counts per channel (voice: PBX calls that rang an agent too)",
+            labels=["channel", "figure"],
+        )
+        abandon_time = GaugeMetricFamily(
+            "switchboard_channel_abandon_time_seconds",
+            "Today's mean wait before the customer abandoned (voice: ring time)",
+            labels=["channel"],
+        )
         agents = GaugeMetricFamily("switchboard_agents", "Agents by state", labels=["state"])
         for name, q in queues.items():
             depth.add_metric([name], q["depth"])
@@ -101,12 +113,18 @@ class _LiveCollector(Collector):
             figures = agg.figures("queue", name, now)
             for key in ("offered", "handled", "abandoned", "completed", "transfers"):
                 today.add_metric([name, key], figures[key])
+        for channel in CHANNELS:
+            figures = agg.figures("channel", channel, now)
+            for key in ("offered", "handled", "abandoned", "completed", "transfers"):
+                channel_today.add_metric([channel, key], figures[key])
+            if figures["abandon_time"] is not None:
+                abandon_time.add_metric([channel], figures["abandon_time"])
         states: dict[str, int] = {}
         for agent in self.service.storage.agents():
             states[agent["state"]] = states.get(agent["state"], 0) + 1
         for state, n in sorted(states.items()):
             agents.add_metric([state], n)
-        yield from (depth, wait, sl, sl_now, today, agents)
+        yield from (depth, wait, sl, sl_now, today, channel_today, abandon_time, agents)
 
 
 DECISION_BUCKETS = (

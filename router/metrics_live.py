@@ -31,6 +31,8 @@ SL_NOW_WINDOW = 1800.0
 AGENT_KEYS = (
     "offered",
     "handled",
+    "abandoned",
+    "abandon_time",
     "aht",
     "asa",
     "acw",

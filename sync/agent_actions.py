@@ -99,21 +99,33 @@ class AgentActions:
         )
 
     def call_event(
-        self, call_id: str, direction: str, remote: str, state: str, at: float
+        self,
+        call_id: str,
+        direction: str,
+        remote: str,
+        state: str,
+        at: float,
+        *,
+        reason: str | None = None,
+        code: int | None = None,
     ) -> concurrent.futures.Future[str]:
-        """Report a voice call's progress (handled by the PBX) so the router's metrics see it."""
-        return self._submit(
-            self._queue(
-                "call_event",
-                {
-                    "call_id": call_id,
-                    "direction": direction,
-                    "remote": remote,
-                    "state": state,
-                    "at": at,
-                },
-            )
-        )
+        """Report a voice call's progress (handled by the PBX) so the router's metrics see it.
+
+        `reason` and `code` (the SIP status) say why a call ended: an inbound call that rang
+        and ended with `reason="caller_cancel"` is an abandon, `"declined"` is not
+        (docs/metrics.md)."""
+        args: dict[str, Any] = {
+            "call_id": call_id,
+            "direction": direction,
+            "remote": remote,
+            "state": state,
+            "at": at,
+        }
+        if reason:
+            args["reason"] = reason
+        if code is not None:
+            args["code"] = int(code)
+        return self._submit(self._queue("call_event", args))
 
     def set_disposition(
         self, conversation_id: str, disposition: str

@@ -113,6 +113,12 @@ def _check_call_event(args: Mapping[str, Any]) -> None:
     if args.get("direction") not in ("in", "out"):
         raise ProtocolError(BAD_COMMAND, 'call_event: "direction" must be "in" or "out".')
     req_num(args, "at", "call_event", BAD_COMMAND)
+    # Why the call ended (on the end state only): the router tells a caller who gave up
+    # (`caller_cancel`, an abandon) from a declined or unanswered ring (docs/metrics.md).
+    req_str(args, "reason", "call_event", BAD_COMMAND, optional=True)
+    code = args.get("code")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+        raise ProtocolError(BAD_COMMAND, 'call_event: "code" must be an integer (SIP status).')
 
 
 # name -> (allowed argument names, required argument names, check)
@@ -156,7 +162,7 @@ COMMANDS: dict[str, tuple[frozenset[str], frozenset[str], ArgCheck]] = {
         _check_schedule_callback,
     ),
     "call_event": (
-        frozenset({"call_id", "direction", "remote", "state", "at"}),
+        frozenset({"call_id", "direction", "remote", "state", "at", "reason", "code"}),
         frozenset({"call_id", "direction", "remote", "state", "at"}),
         _check_call_event,
     ),

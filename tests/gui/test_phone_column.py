@@ -60,6 +60,58 @@ def _calls(proc: RouterProcess) -> list[tuple[Any, ...]]:
         return list(db.execute("SELECT agent_id, direction, remote, state FROM calls"))
 
 
+def _call_ends(proc: RouterProcess) -> list[tuple[Any, ...]]:
+    """(state, reason, code) of the call facts the router logged with a reason."""
+    with sqlite3.connect(f"file:{proc.db}?mode=ro", uri=True, timeout=5) as db:
+        return list(
+            db.execute(
+                "SELECT json_extract(data, '$.state'), json_extract(data, '$.reason'), "
+                "json_extract(data, '$.code') FROM facts "
+                "WHERE kind = 'call' AND json_extract(data, '$.reason') IS NOT NULL"
+            )
+        )
+
+
+_BRANCH = "branch=z9hG4bK-sb-cancel-[call_number]"
+"""One fixed branch for the INVITE, its CANCEL and the ACK of the 487 (RFC 3261 9.1)."""
+
+
+def cancel_scenario(caller: str, ring_ms: int) -> str:
+    """A UAC that calls the engine, lets it ring `ring_ms` and hangs up before an answer
+    (CANCEL; the engine answers 200 and ends the INVITE with 487)."""
+    invite = uac_scenario().split('  <recv response="100"')[0].replace("branch=[branch]", _BRANCH)
+    tag = "tag=[pid]SIPpTag00[call_number]"
+    dialog = f"""From: "Queue Support" <sip:{caller}@[local_ip]:[local_port]>;{tag}
+Call-ID: [call_id]
+Max-Forwards: 70
+Content-Length: 0"""
+    invite = invite.replace("sip:queue@", f"sip:{caller}@")
+    return (
+        invite
+        + f"""  <recv response="100" optional="true"/>
+  <recv response="180"/>
+  <pause milliseconds="{ring_ms}"/>
+  <send><![CDATA[
+CANCEL sip:agent@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];{_BRANCH}
+To: <sip:agent@[remote_ip]:[remote_port]>
+CSeq: 1 CANCEL
+{dialog}
+]]></send>
+  <recv response="200"/>
+  <recv response="487"/>
+  <send><![CDATA[
+ACK sip:agent@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];{_BRANCH}
+To: <sip:agent@[remote_ip]:[remote_port]>[peer_tag_param]
+CSeq: 1 ACK
+{dialog}
+]]></send>
+</scenario>
+"""
+    )
+
+
 def test_no_sip_account_says_so_and_offers_settings(
     qtbot: QtBot, app: tuple[RouterProcess, AppController]
 ) -> None:
@@ -152,6 +204,28 @@ def test_an_unknown_caller_declined_is_reported_missed(
         (row,) = column.panel.rows.values()
         row.decline.click()
         qtbot.waitUntil(lambda: [r[3] for r in _calls(proc)] == ["missed"], timeout=T)
+        # Declined, not abandoned: the router is told why (docs/metrics.md, "Voice").
+        qtbot.waitUntil(lambda: _call_ends(proc) == [("missed", "declined", 486)], timeout=T)
+    finally:
+        sipp.stop()
+
+
+def test_a_caller_who_hangs_up_while_ringing_is_reported_as_caller_cancel(
+    qtbot: QtBot, app: tuple[RouterProcess, AppController], tmp_path: Path
+) -> None:
+    proc, c = app
+    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
+    column = c.window.phone
+    column.start(SipAccount(domain="127.0.0.1", username="agent"), password="")
+    qtbot.waitUntil(lambda: "sip_ports" in c.window.phone_engine.ready, timeout=T)
+    port = int(c.window.phone_engine.ready["sip_ports"]["udp"])
+    sipp = Sipp(tmp_path, cancel_scenario("+4930123456", ring_ms=500), "canceller")
+    sipp.start(remote=f"127.0.0.1:{port}")
+    try:
+        assert sipp.wait() == 0, sipp.output()
+        qtbot.waitUntil(lambda: _call_ends(proc) == [("missed", "caller_cancel", 487)], timeout=T)
+        ((agent, direction, _remote, state),) = _calls(proc)
+        assert (agent, direction, state) == ("a-ana", "in", "missed")
     finally:
         sipp.stop()
 

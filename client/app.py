@@ -80,6 +80,7 @@ class AppController(QObject):
         self._went_online = False
         self._login_dialog: Any = None
         self._username = ""
+        self.network: Any = None  # client.network_watch.NetworkWatch, after the first paint
         self.bridge.connection.connect(self._on_connection)
         self.window.stop_router_requested.connect(self.stop_router)
         self.window.start_router_requested.connect(self.start_router)
@@ -100,6 +101,10 @@ class AppController(QObject):
 
     def _after_first_paint(self) -> None:
         self.window.phone.start()  # the saved SIP account, or the "no SIP account" page
+        from client.network_watch import NetworkWatch
+
+        self.network = NetworkWatch(self)
+        self.network.back_online.connect(self.on_back_online)
         if self.embedded:
             self.router = EmbeddedRouter(self.data_dir, self)
             self.router.listening.connect(self._on_router_listening)
@@ -108,6 +113,14 @@ class AppController(QObject):
             self.router.start()
         else:
             self._central_login()
+
+    def on_back_online(self, why: str) -> None:
+        """The OS network came back or moved: reconnect without waiting out the backoff,
+        and have the phone re-register from the new address."""
+        log.info("%s", why)
+        if self.engine is not None and self.engine.status.state != "online":
+            self.engine.reconnect_now()
+        self.window.phone.network_changed(why)
 
     def _on_router_listening(self, url: str) -> None:
         assert self.router is not None

@@ -263,6 +263,14 @@ class PhoneColumn(QWidget):
         log.info("registering SIP account %s", account.key())  # never the password
         self.panel.command("register", **account.register_args(password))
 
+    def network_changed(self, why: str) -> None:
+        """The OS says the network came back or moved: re-register now (the engine's own
+        route watcher would notice within a few seconds; whichever is first wins)."""
+        if self.engine.state != "running" or not self.engine.ready:
+            return
+        log.info("asking the phone engine to re-register: %s", why)
+        self.engine.send("network_changed")
+
     # -- calls -----------------------------------------------------------------------------
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import PySide6
 from PySide6.QtCore import (
@@ -104,7 +105,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+if TYPE_CHECKING:
+    from PySide6.QtNetwork import QNetworkInformation
+
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> object:
+    """Names of Qt modules the first window does not need, loaded on first use.
+
+    Why: loading QtNetwork costs start-up time for a feature (network change notices) that
+    starts after the first paint.
+    """
+    if name == "QNetworkInformation":
+        from PySide6.QtNetwork import QNetworkInformation
+
+        return QNetworkInformation
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _fast_feature_scan() -> None:
@@ -201,6 +218,7 @@ __all__ = [
     "QMenu",
     "QMessageBox",
     "QModelIndex",
+    "QNetworkInformation",
     "QObject",
     "QPaintEvent",
     "QPainter",

@@ -16,7 +16,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from client.app import AppController, Options
-from client.qt import QSettings
+from client.network_watch import NetworkWatch
+from client.qt import QNetworkInformation, QSettings
 from client.sip_settings import SipAccount, SipSettingsDialog, load_account
 from tests.gui.test_central_login import MemoryKeyring, memory_keyring  # noqa: F401 (fixture)
 from tests.phone.conftest import USERS, kamailio  # noqa: F401 (fixture)
@@ -247,3 +248,39 @@ def test_settings_dialog_needs_domain_and_user_and_keeps_the_password_apart(
     account = dlg.account()
     assert account == SipAccount("pbx.example.com", "alice", transport="tls")
     assert "s3cret" not in repr(account)
+
+
+def test_the_network_coming_back_re_registers_the_phone_at_once(
+    qtbot: QtBot,
+    app: tuple[RouterProcess, AppController],
+    kamailio: Kamailio,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    """Qt's network information says the machine is back online: the app asks the engine to
+    re-register (handleIpChange) instead of waiting for its route watcher."""
+    _proc, c = app
+    column = c.window.phone
+    column.apply_settings(SipAccount(domain=kamailio.domain, username="alice"), USERS["alice"])
+    panel = column.panel
+    qtbot.waitUntil(lambda: panel.registration.text() == "Registered — ready for calls", timeout=T)
+    events: list[tuple[str, dict[str, Any]]] = []
+    c.window.phone_engine.engine_event.connect(lambda name, data: events.append((name, data)))
+
+    watch = NetworkWatch(c)  # the real backend; its signals are driven by hand below
+    whys: list[str] = []
+    watch.back_online.connect(whys.append)
+    watch.back_online.connect(c.on_back_online)
+    watch.on_reachability(QNetworkInformation.Reachability.Disconnected)
+    watch.on_reachability(QNetworkInformation.Reachability.Disconnected)
+    assert whys == [] and events == []  # going down re-registers nothing
+    watch.on_reachability(QNetworkInformation.Reachability.Online)
+    assert whys == ["network reachable again (Online)"]
+    # handleIpChange re-registers: a fresh REGISTER and its 200 make a new reg_state.
+    qtbot.waitUntil(
+        lambda: any(n == "reg_state" and d["state"] == "Registered" for n, d in events),
+        timeout=T,
+    )
+    watch.on_reachability(QNetworkInformation.Reachability.Online)
+    assert len(whys) == 1  # still up: nothing new
+    watch.on_transport(QNetworkInformation.TransportMedium.Ethernet)
+    assert whys[-1] == "network transport changed to Ethernet"

@@ -45,6 +45,7 @@ class ConversationCommands(QObject):
         """The conversation page is built after the first paint: connect its controls then."""
         c = view.controls
         c.transfer_requested.connect(self.transfer)
+        c.team_requested.connect(self.team)
         c.end_requested.connect(self.end)
         c.wrap_up_requested.connect(self.wrap_up)
         c.callback_requested.connect(self.schedule_callback)
@@ -67,6 +68,11 @@ class ConversationCommands(QObject):
             lambda e: e.transfer(cid, **args),
             f"Transfer to {target} sent.",
         )
+
+    def team(self) -> None:
+        """Fill the open Transfer dialog with the router's team list (an HTTP read)."""
+        controls = self.w.conversation.controls
+        self.w.agent.call("team", lambda e: e.team(), controls.set_team, controls.team_failed)
 
     def end(self, cid: str) -> None:
         self._run("Ending", lambda e: e.end_conversation(cid), "Ended: wrap up when ready.")

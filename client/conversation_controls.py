@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from client.cache_extras import DEFAULT_WRAP_UP_CODES, AgentInfo
 from client.qt import (
@@ -27,6 +28,7 @@ from client.qt import (
     QWidget,
     Signal,
 )
+from client.state_selector import state_label
 from client.store_reader import ConversationHeader
 
 log = logging.getLogger(__name__)
@@ -48,11 +50,19 @@ def _ok_cancel(dialog: QDialog) -> QDialogButtonBox:
 
 
 class TransferDialog(QDialog):
-    """Pick a queue (the agent's queues) or type an agent's id."""
+    """Pick a queue (the agent's queues) or a colleague from the router's team list.
 
-    def __init__(self, queues: tuple[str, ...], parent: QWidget | None = None) -> None:
+    The team list arrives after the dialog opens (`set_team`, an HTTP read off the UI
+    thread); until then, or when it cannot be had (offline), an agent id can still be typed.
+    """
+
+    def __init__(
+        self, queues: tuple[str, ...], parent: QWidget | None = None, conversation_queue: str = ""
+    ) -> None:
         super().__init__(parent)
+        self.conversation_queue = conversation_queue
         self.setWindowTitle("Transfer conversation")
+        self.setMinimumWidth(380)
         form = QFormLayout(self)
         self.kind = QComboBox(self)
         self.kind.addItem("To a queue", "queue")
@@ -62,9 +72,17 @@ class TransferDialog(QDialog):
         self.queue.setEditable(True)
         self.queue.addItems(list(queues))
         form.addRow("Queue", self.queue)
-        self.agent = QLineEdit(self)
-        self.agent.setPlaceholderText("Agent id, e.g. a-ben")
+        self.agent = QComboBox(self)
+        self.agent.setEditable(True)
+        self.agent.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        line = self.agent.lineEdit()
+        if line is not None:
+            line.setPlaceholderText("Agent id, e.g. a-ben")
         form.addRow("Agent", self.agent)
+        self.team_note = QLabel("Loading your team…", self)
+        self.team_note.setObjectName("dialogHint")
+        self.team_note.setWordWrap(True)
+        form.addRow("", self.team_note)
         form.addRow(_ok_cancel(self))
         self.kind.currentIndexChanged.connect(self._sync)
         self._sync()
@@ -74,11 +92,42 @@ class TransferDialog(QDialog):
         self.queue.setEnabled(to_queue)
         self.agent.setEnabled(not to_queue)
 
+    def set_team(self, agents: list[dict[str, Any]]) -> None:
+        """The router's list: "Name — State (queues)", the agent id as the item's data. Only
+        members of the conversation's queue can take it (the router refuses others), so
+        only they are listed when the queue is known."""
+        if self.conversation_queue:
+            agents = [a for a in agents if self.conversation_queue in (a.get("queues") or ())]
+        typed = self.agent.currentText()
+        self.agent.clear()
+        for a in agents:
+            state = state_label(str(a.get("state") or ""), a.get("reason") or None)
+            queues = ", ".join(str(q) for q in a.get("queues") or ())
+            self.agent.addItem(f"{a.get('name') or a['id']} ({state}) · {queues}", a["id"])
+        if typed:
+            self.agent.setEditText(typed)  # what the agent typed while the list loaded
+        elif agents:  # the first colleague who can take it now, else the first listed
+            ready = [i for i, a in enumerate(agents) if a.get("state") == "available"]
+            self.agent.setCurrentIndex(ready[0] if ready else 0)
+        self.team_note.setText(
+            "A colleague who is signed in and has room takes it at once; if not, the router "
+            "says why."
+            if agents
+            else "No other agent of this queue is known: type an agent id."
+        )
+
+    def team_failed(self, why: str) -> None:
+        self.team_note.setText(f"The team list is not available ({why}): type an agent id.")
+
     def target(self) -> tuple[str, str]:
-        """("queue" | "agent", name)."""
+        """("queue" | "agent", name or agent id)."""
         if self.kind.currentData() == "queue":
             return "queue", self.queue.currentText().strip()
-        return "agent", self.agent.text().strip()
+        text = self.agent.currentText().strip()
+        index = self.agent.findText(text)
+        if index >= 0:
+            return "agent", str(self.agent.itemData(index))
+        return "agent", text
 
 
 class WrapUpDialog(QDialog):
@@ -124,12 +173,14 @@ class ConversationControls(QWidget):
 
     Signals:
         transfer_requested(conversation_id, kind, target)
+        team_requested(): the Transfer dialog opened; answer with `set_team` or `team_failed`
         end_requested(conversation_id)
         wrap_up_requested(conversation_id, disposition, note)
         callback_requested(conversation_id, at, note)
     """
 
     transfer_requested = Signal(str, str, str)
+    team_requested = Signal()
     end_requested = Signal(str)
     wrap_up_requested = Signal(str, str, str)
     callback_requested = Signal(str, float, str)
@@ -139,6 +190,7 @@ class ConversationControls(QWidget):
         self.setObjectName("convControls")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.conversation_id: str | None = None
+        self.queue = ""
         self.info = AgentInfo()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 0, 16, 6)
@@ -173,6 +225,7 @@ class ConversationControls(QWidget):
         if header is None or header.id != self.conversation_id:
             self.show_message("")
         self.conversation_id = header.id if header else None
+        self.queue = header.queue if header else ""
         self.info = info
         mine = header is not None and header.assigned_agent == my_agent
         status = header.status if header else ""
@@ -198,8 +251,9 @@ class ConversationControls(QWidget):
         cid = self.conversation_id
         if not cid:
             return
-        dlg = TransferDialog(self.info.queues, self)
+        dlg = TransferDialog(self.info.queues, self, self.queue)
         self.dialog = dlg
+        self.team_requested.emit()
         if dlg.exec() == QDialog.DialogCode.Accepted:
             kind, target = dlg.target()
             if not target:
@@ -207,6 +261,14 @@ class ConversationControls(QWidget):
             else:
                 self.transfer_requested.emit(cid, kind, target)
         self.dialog = None
+
+    def set_team(self, agents: list[dict[str, Any]]) -> None:
+        if isinstance(self.dialog, TransferDialog):
+            self.dialog.set_team(agents)
+
+    def team_failed(self, why: str) -> None:
+        if isinstance(self.dialog, TransferDialog):
+            self.dialog.team_failed(why)
 
     def _ask_wrap_up(self) -> None:
         cid = self.conversation_id

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from router import __version__, intake, metrics_http
+from router import __version__, intake, metrics_http, team_http
 from router.acd import IDENTITY_KIND, CommandError, may_see
 from router.auth import AuthError, bearer_token
 from router.service import Service
@@ -157,6 +157,7 @@ def create_app(service: Service, extra_routes: Sequence[BaseRoute] = ()) -> Star
         ),
         Route("/metrics", metrics_http.prometheus, methods=["GET"]),
         Route("/api/metrics/export", metrics_http.export, methods=["GET"]),
+        Route("/api/team", team_http.team, methods=["GET"]),
         WebSocketRoute("/agent/v1", agent_endpoint),
     ]
     if service.demo_api:

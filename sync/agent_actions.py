@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sync import outbox
 from sync.apply import mark_read
 from sync.changes import Change, DataChanged, ProtocolIssue
-from sync.http_actions import HttpActionError, post_typing
+from sync.http_actions import HttpActionError, get_team, post_typing
 from sync.recovery import DISK_FULL_MESSAGE, DiskFullError, is_corrupt, is_disk_full
 
 if TYPE_CHECKING:
@@ -157,6 +157,11 @@ class AgentActions:
         hint is worthless). The future fails with HttpActionError when offline or refused."""
         return self._submit(self._typing(conversation_id))
 
+    def team(self) -> concurrent.futures.Future[list[dict[str, Any]]]:
+        """The agents sharing a queue with this one and their live state, for a transfer
+        (HTTP, never cached: it is only true now). Fails with HttpActionError offline."""
+        return self._submit(self._team())
+
     def save_draft(self, conversation_id: str, body: str) -> concurrent.futures.Future[None]:
         """Keep the composer's unsent text for a conversation (empty text forgets it), so a
         crash loses none of it; the UI calls this debounced while the agent types."""
@@ -218,13 +223,21 @@ class AgentActions:
             self.fx.carry_out(self.fx.proto.send_command(q.command))
         return q
 
-    async def _typing(self, conversation_id: str) -> int:
+    def _live_token(self) -> str:
         token = self._token
         if token is None or not self._went_live:
             raise HttpActionError("Not connected to the router.")
+        return token
+
+    async def _typing(self, conversation_id: str) -> int:
+        token = self._live_token()
         return await self._loop.run_in_executor(
             None, post_typing, self.base_url, token, conversation_id
         )
+
+    async def _team(self) -> list[dict[str, Any]]:
+        token = self._live_token()
+        return await self._loop.run_in_executor(None, get_team, self.base_url, token)
 
     async def _mark_read(self, conversation_id: str) -> None:
         self.fx.report(mark_read(self.db, conversation_id))

@@ -6,6 +6,7 @@ themselves) and is checked on the far side: the router's database, or what it se
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -17,9 +18,9 @@ from pytestqt.qtbot import QtBot
 
 from client.app import AppController, Options
 from client.cache_extras import agent_info
-from client.conversation_controls import CallbackDialog, WrapUpDialog
+from client.conversation_controls import CallbackDialog, TransferDialog, WrapUpDialog
 from client.qt import QTimer
-from tests.support.router_proc import DEMO_PASSWORD, RouterProcess
+from tests.support.router_proc import DEMO_PASSWORD, AgentConn, RouterProcess
 from tests.support.wait import deadline
 
 T = int(deadline(20) * 1000)
@@ -193,3 +194,58 @@ def test_callback_dialog_refuses_a_time_in_the_past(qtbot: QtBot) -> None:
     dlg = CallbackDialog()
     qtbot.addWidget(dlg)
     assert dlg.at() > time.time()
+
+
+def test_transfer_dialog_lists_the_team_and_hands_the_chat_to_a_colleague(
+    qtbot: QtBot, chat_live: tuple[RouterProcess, AppController]
+) -> None:
+    proc, c = chat_live
+    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
+    c.window.state_selector.request("available", "")
+    qtbot.waitUntil(lambda: c.window.state_selector.text() == "Available", timeout=T)
+
+    async def ben_signs_in() -> None:  # a colleague in support, signed in on another desk
+        conn = await AgentConn.open(proc.ws_url, proc.login("ben"))
+        await conn.resume(0)
+        assert (await conn.command("set_state", state="away", reason="Break"))["ok"]
+        await conn.close()  # his state stays for the router's disconnect grace
+
+    asyncio.run(ben_signs_in())
+    cid = _take_chat(qtbot, proc, c, "Grace Hopper")
+    controls = c.window.conversation.controls
+    seen: list[list[str]] = []
+
+    def pick_ben(d: TransferDialog) -> None:
+        # The router's team list for this support chat: Ben (support) only, not Chloé (sales).
+        qtbot.waitUntil(lambda: d.agent.count() > 0, timeout=T)
+        seen.append([d.agent.itemText(i) for i in range(d.agent.count())])
+        d.kind.setCurrentIndex(d.kind.findData("agent"))
+        d.agent.setCurrentIndex(d.agent.findData("a-ben"))
+
+    _accept_dialog(controls, pick_ben)
+    controls.transfer.click()
+    assert seen == [["Ben Okafor (Away — Break) · support"]]
+    qtbot.waitUntil(
+        lambda: (
+            _router(proc, "SELECT assigned_agent FROM conversations WHERE id = ?", cid)
+            == [("a-ben",)]
+        ),
+        timeout=T,
+    )
+    qtbot.waitUntil(lambda: "Transfer to a-ben sent" in controls.message.text(), timeout=T)
+
+
+def test_transfer_dialog_without_a_team_list_still_takes_a_typed_id(qtbot: QtBot) -> None:
+    dlg = TransferDialog(("support",), conversation_queue="support")
+    qtbot.addWidget(dlg)
+    assert dlg.team_note.text() == "Loading your team…"
+    dlg.team_failed("Not connected to the router.")
+    assert "type an agent id" in dlg.team_note.text()
+    dlg.kind.setCurrentIndex(dlg.kind.findData("agent"))
+    dlg.agent.setEditText("a-chloe")
+    assert dlg.target() == ("agent", "a-chloe")
+    dlg.set_team(
+        [{"id": "a-chloe", "name": "Chloé Martin", "state": "available", "queues": ["sales"]}]
+    )
+    assert dlg.agent.count() == 0  # not in this conversation's queue: the router would refuse
+    assert dlg.target() == ("agent", "a-chloe")  # what the agent typed is kept

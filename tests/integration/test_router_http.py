@@ -146,3 +146,57 @@ def test_demo_traffic_brings_new_conversations(tmp_path: Path) -> None:
         # and the demo pauses once enough wait, instead of piling up
         wait_until(lambda: httpx.get(f"{proc.url}/health").json()["queued"] >= 15, timeout=15)
         assert httpx.get(f"{proc.url}/health").json()["queued"] == 15
+
+
+def _team(router: RouterProcess, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(f"{router.url}/api/team", headers=headers)
+
+
+def test_team_lists_only_colleagues_of_shared_queues_with_their_live_state(
+    router: RouterProcess,
+) -> None:
+    ana, ben, sam = router.login("ana"), router.login("ben"), router.login("sam")
+    body = _team(router, ana).json()
+    # Ana (support, sales): Ben shares support, Chloé sales; Sam supervises but takes none.
+    assert body == {
+        "agents": [
+            {
+                "id": "a-ben",
+                "name": "Ben Okafor",
+                "state": "offline",
+                "reason": None,
+                "queues": ["support"],
+            },
+            {
+                "id": "a-chloe",
+                "name": "Chloé Martin",
+                "state": "offline",
+                "reason": None,
+                "queues": ["sales"],
+            },
+        ]
+    }
+    # The supervisor sees the agents of the queues they supervise; nobody sees password rows.
+    assert [a["id"] for a in _team(router, sam).json()["agents"]] == ["a-ana", "a-ben", "a-chloe"]
+    assert "password" not in _team(router, sam).text
+
+    async def ben_goes_away() -> None:
+        conn = await AgentConn.open(router.ws_url, ben)
+        await conn.resume(0)
+        assert (await conn.command("set_state", state="away", reason="lunch"))["ok"]
+        await conn.close()
+
+    asyncio.run(ben_goes_away())
+    wait_until(
+        lambda: _team(router, ana).json()["agents"][0]["state"] == "away",
+        what="Ben away in Ana's team list",
+    )
+    assert _team(router, ana).json()["agents"][0]["reason"] == "lunch"
+
+
+@pytest.mark.parametrize("token", [None, "not-a-token"])
+def test_team_refuses_without_a_valid_token(router: RouterProcess, token: str | None) -> None:
+    response = _team(router, token)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"

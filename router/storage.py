@@ -75,6 +75,7 @@ class Storage(AgentRows, InboxRows, LogRows, TaskRows):
         except BaseException:
             self._depth = 0
             self.forget_seqs()
+            self.forget_agents()
             self.conn.execute("ROLLBACK")
             raise
         self._depth = 0
@@ -82,8 +83,9 @@ class Storage(AgentRows, InboxRows, LogRows, TaskRows):
             self.conn.execute("COMMIT")
         except BaseException:
             # A failed COMMIT (a full disk) leaves the transaction open: roll it back so the
-            # next one can begin, and forget the stream heads it had advanced.
+            # next one can begin, and forget the stream heads and agent rows it had changed.
             self.forget_seqs()
+            self.forget_agents()
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise

@@ -24,6 +24,13 @@ class AgentRows(SqlBase):
 
     _team_cache: dict[tuple[str, str], list[str]] | None = None
     _roster_cache: dict[str, Row] | None = None
+    _rows: dict[str, Row] | None = None
+    """Every agent row, decoded, kept in step by this class's own writes (the only writers of
+    the agents table, apart from pruning's `last_seq`, which is left out of these rows: a
+    stream's head comes from `last_seq()`). Routing reads its candidates' state, capacity,
+    skills and idle times on every arrival, and every command reads its agent: from memory,
+    without a query. `Storage` drops it whenever a transaction does not commit, so it is read
+    again from what the disk holds."""
 
     # ------------------------------------------------------------------ agents
 
@@ -43,6 +50,29 @@ class AgentRows(SqlBase):
             row[column] = _decoded(row.get(column) or empty)
         return row
 
+    def _agent_rows(self) -> dict[str, Row]:
+        rows = self._rows
+        if rows is None:
+            rows = {}
+            for r in self._all("SELECT * FROM agents"):
+                r.pop("last_seq", None)
+                agent = self._agent(r)
+                assert agent is not None
+                rows[agent["id"]] = agent
+            self._rows = rows
+        return rows
+
+    def _touch(self, agent_id: str, **fields: Any) -> None:
+        """Apply a write to the cached row too (same transaction: dropped on rollback)."""
+        if self._rows is not None:
+            row = self._rows.get(agent_id)
+            if row is not None:
+                row.update(fields)
+
+    def forget_agents(self) -> None:
+        """Read the agents from the database again (after a rollback)."""
+        self._rows = None
+
     def upsert_agent(
         self,
         agent_id: str,
@@ -59,6 +89,7 @@ class AgentRows(SqlBase):
         supervised queues (an empty `password_hash` keeps the stored one)."""
         self._team_cache = None
         self._roster_cache = None
+        self._rows = None
         self.conn.execute(
             "INSERT INTO agents (id, username, name, password_hash, queues, capacity, "
             "state_since, idle_since, skills, supervises) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -82,38 +113,44 @@ class AgentRows(SqlBase):
         )
 
     def agent(self, agent_id: str) -> Row | None:
-        return self._agent(self._one("SELECT * FROM agents WHERE id = ?", (agent_id,)))
+        row = self._agent_rows().get(agent_id)
+        return None if row is None else dict(row)
 
     def agent_by_username(self, username: str) -> Row | None:
         return self._agent(self._one("SELECT * FROM agents WHERE username = ?", (username,)))
 
     def agents(self) -> list[Row]:
-        return [
-            a
-            for a in (self._agent(r) for r in self._all("SELECT * FROM agents ORDER BY id"))
-            if a is not None
-        ]
+        rows = self._agent_rows()
+        return [dict(rows[a]) for a in sorted(rows)]
 
     def set_agent_state(self, agent_id: str, state: str, reason: str | None, now: float) -> None:
         self.conn.execute(
             "UPDATE agents SET state = ?, state_reason = ?, state_since = ? WHERE id = ?",
             (state, reason, now, agent_id),
         )
+        self._touch(agent_id, state=state, state_reason=reason, state_since=now)
 
     def set_idle_since(self, agent_id: str, when: float) -> None:
         self.conn.execute("UPDATE agents SET idle_since = ? WHERE id = ?", (when, agent_id))
+        self._touch(agent_id, idle_since=when)
 
     def set_last_offered(self, agent_id: str, when: float) -> None:
         self.conn.execute("UPDATE agents SET last_offered_at = ? WHERE id = ?", (when, agent_id))
+        self._touch(agent_id, last_offered_at=when)
 
     def set_wrap_until(self, agent_id: str, when: float | None) -> None:
         self.conn.execute("UPDATE agents SET wrap_until = ? WHERE id = ?", (when, agent_id))
+        self._touch(agent_id, wrap_until=when)
 
     def wrap_deadlines(self) -> list[Row]:
         """(id, wrap_until) of agents in after-contact work with a timer."""
-        return self._all(
-            "SELECT id, wrap_until FROM agents WHERE state = 'wrap_up' "
-            "AND wrap_until IS NOT NULL ORDER BY wrap_until"
+        return sorted(
+            (
+                {"id": a["id"], "wrap_until": a["wrap_until"]}
+                for a in self._agent_rows().values()
+                if a["state"] == "wrap_up" and a["wrap_until"] is not None
+            ),
+            key=lambda r: (r["wrap_until"], r["id"]),
         )
 
     def _teams(self) -> dict[tuple[str, str], list[str]]:
@@ -153,31 +190,21 @@ class AgentRows(SqlBase):
 
     def routable_agents(self, queues: Sequence[str]) -> list[Row]:
         """Agents who may take work now (`available`, or `busy` on a call) and are members of
-        one of `queues`: routing reads only these, not the whole roster."""
+        one of `queues`: routing reads only these, not the whole roster. The rows are the
+        cached ones: read them, never mutate them."""
+        rows = self._agent_rows()
         ids = sorted({a for q in queues for a in self.members_of(q)})
-        out: list[Row] = []
-        for start in range(0, len(ids), 500):  # under SQLite's bound-parameter limit
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            out += [
-                a
-                for a in (
-                    self._agent(r)
-                    for r in self._all(
-                        "SELECT * FROM agents WHERE state IN ('available', 'busy') "
-                        f"AND id IN ({marks}) ORDER BY id",
-                        chunk,
-                    )
-                )
-                if a is not None
-            ]
-        return out
+        return [
+            row
+            for row in (rows.get(a) for a in ids)
+            if row is not None and row["state"] in ("available", "busy")
+        ]
 
     def agent_states(self) -> list[Row]:
         """(id, state, queues) of every agent: the live figures' agents-by-state."""
         return [
-            {"id": r["id"], "state": r["state"], "queues": _decoded(r["queues"])}
-            for r in self._all("SELECT id, state, queues FROM agents")
+            {"id": a["id"], "state": a["state"], "queues": a["queues"]}
+            for a in self._agent_rows().values()
         ]
 
     def agent_load(self, agent_id: str) -> dict[str, int]:
@@ -207,17 +234,8 @@ class AgentRows(SqlBase):
         return load
 
     def agents_in_states(self, states: Sequence[str]) -> list[Row]:
-        marks = ", ".join("?" for _ in states)
-        return [
-            a
-            for a in (
-                self._agent(r)
-                for r in self._all(
-                    f"SELECT * FROM agents WHERE state IN ({marks}) ORDER BY id", tuple(states)
-                )
-            )
-            if a is not None
-        ]
+        rows = self._agent_rows()
+        return [dict(rows[a]) for a in sorted(rows) if rows[a]["state"] in states]
 
     def all_loads(self, agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
         """`agent_load` for every agent holding work (or only for `agent_ids`), in three

@@ -8,10 +8,17 @@ waits for two fsyncs, on the router's only thread, while offers wait to be sent.
 `Checkpointer` turns the automatic checkpoint off on the router's connection and runs
 `PRAGMA wal_checkpoint(PASSIVE)` from a second connection in a worker thread instead (the
 sqlite3 module releases the GIL while SQLite copies and syncs). A passive checkpoint never
-waits for or blocks the writer; once it has copied every frame, the writer's next transaction
-starts the WAL from the beginning again, so the file stays bounded. Copying once every
-`interval` also writes a page that many commits touched (a stream's index leaf, the tail of
-the facts log) once instead of once per thousand frames.
+waits for or blocks the writer. Copying once every `interval` also writes a page that many
+commits touched (a stream's index leaf, the tail of the facts log) once instead of once per
+thousand frames.
+
+But the WAL only starts again from its beginning when a transaction begins with every frame
+copied, which a busy writer never leaves time for: under load the file grew to the fallback
+limit in seconds (seen at 2,000 agents). So once the WAL passes `restart_at` pages, the
+passive pass is followed by `wal_checkpoint(RESTART)`, which waits for the writer's current
+transaction, copies the few frames written since the passive pass, and makes the next
+transaction start the WAL over; the router's next BEGIN waits for that short step (its busy
+timeout) instead of for a whole checkpoint.
 
 If the worker falls behind (a slow disk) and the WAL passes `limit` pages, the writer's own
 automatic checkpoint is switched back on until the worker catches up: the WAL never grows
@@ -31,6 +38,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 0.5
 """Seconds between checkpoints."""
+DEFAULT_RESTART_AT = 4_000
+"""WAL pages (16 MB at 4 KB) past which the log is made to start over."""
 DEFAULT_LIMIT = 20_000
 """WAL pages (80 MB at 4 KB) past which the writer checkpoints itself again."""
 _AUTO = 1000
@@ -51,14 +60,18 @@ class Checkpointer:
         path: str | Path,
         interval: float = DEFAULT_INTERVAL,
         limit: int = DEFAULT_LIMIT,
+        restart_at: int = DEFAULT_RESTART_AT,
     ) -> None:
         self.writer = writer
         self.path = str(path)
         self.interval = interval
         self.limit = limit
+        self.restart_at = restart_at
         self.last: tuple[int, int, int] | None = None
         """(busy, WAL frames, frames checkpointed) of the last run, for tests and logs."""
         self._fallback = False
+        self.fallbacks = 0
+        """How many times the writer had to checkpoint itself again."""
 
     @property
     def enabled(self) -> bool:
@@ -66,6 +79,8 @@ class Checkpointer:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
         row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if int(row[1]) > self.restart_at:
+            row = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
     async def run(self) -> None:
@@ -106,7 +121,14 @@ class Checkpointer:
             return
         self._fallback = on
         self.writer.execute(f"PRAGMA wal_autocheckpoint = {_AUTO if on else 0}")
-        if on:
-            log.warning("WAL checkpoints are falling behind; the router checkpoints inline")
-        else:
-            log.info("background WAL checkpoints caught up")
+        if not on:
+            log.debug("background WAL checkpoints caught up")
+            return
+        self.fallbacks += 1
+        # Under sustained load this can flip every few seconds: say it once, not each time.
+        log.log(
+            logging.WARNING if self.fallbacks == 1 else logging.DEBUG,
+            "WAL checkpoints are falling behind (the WAL passed %d pages); the router "
+            "checkpoints inline until they catch up",
+            self.limit,
+        )

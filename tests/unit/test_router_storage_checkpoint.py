@@ -5,6 +5,7 @@ to the writer when it stops."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from router.storage import Storage
@@ -63,4 +64,23 @@ def test_falls_back_to_the_writer_when_behind(tmp_path: Path) -> None:
 def test_in_memory_database_needs_none() -> None:
     storage = Storage(":memory:")
     asyncio.run(Checkpointer(storage.conn, storage.path).run())
+    storage.close()
+
+
+def test_a_long_wal_is_started_over(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "router.db")
+    storage.conn.execute("PRAGMA wal_autocheckpoint = 0")
+    checkpointer = Checkpointer(storage.conn, storage.path, restart_at=2)
+    other = sqlite3.connect(storage.path, isolation_level=None)
+    with storage.transaction():
+        for i in range(20):
+            storage.set_meta(f"k{i}", "x" * 4000)
+    busy, frames, copied = checkpointer._checkpoint(other)
+    assert busy == 0 and frames == copied > 2
+    # Every frame was copied and the log restarted: the next transaction writes from the
+    # start of the WAL again instead of after the frames already copied.
+    with storage.transaction():
+        storage.set_meta("after", "y")
+    assert storage.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] <= 3
+    other.close()
     storage.close()

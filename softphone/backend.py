@@ -73,6 +73,12 @@ class AudioBackend(abc.ABC):
     name = "abstract"
     #: Set by the engine: called with ("devices" | "error", data) from the backend's thread.
     listener: Callable[[str, dict[str, Any]], None] | None = None
+    #: Ring priming and standing-queue targets in ms, (start, target), for the mic ring and
+    #: the speaker ring. They depend on how the device side moves audio, so each backend
+    #: says: 40/40 suits a consumer that reads whole 20 ms frames on its own clock (the WAV
+    #: pacer); every ms here is mouth-to-ear latency.
+    mic_ring_ms: tuple[int, int] = (40, 40)
+    speaker_ring_ms: tuple[int, int] = (40, 40)
 
     def __init__(self, clock_rate: int, frame_ms: int = 20) -> None:
         self.clock_rate = clock_rate

@@ -4,21 +4,31 @@ All Qt objects live on one dedicated Python thread running a QtCore event loop (
 thread: with Qt audio pumped on a busy GUI thread PESQ fell from 4 to 1.3). The engine thread
 asks for things through a queue and gets answers through futures; a 5 ms QTimer drains the
 queue and pumps the speaker. Capture uses pull mode (`readyRead` -> mic ring); playback
-uses push mode into a sink whose buffer is kept small (about 60 ms) so latency stays low.
+uses push mode: each pump moves whatever the speaker ring holds into a 20 ms sink, so the
+sink is the one jitter buffer on the way out and the ring stays nearly empty (measured
+stage by stage in docs/architecture.md, "Phone audio latency").
+
+PulseAudio is asked for 10 ms buffers (`PULSE_LATENCY_MSEC`, unless the user set it): Qt
+passes only `tlength` for sinks and nothing for sources, and the server's defaults were
+the largest single share of the mouth-to-ear delay.
 
 This is the only engine module allowed to import Qt, and only QtCore/QtMultimedia.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+os.environ.setdefault("PULSE_LATENCY_MSEC", "10")  # read when Qt opens its first stream
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
 from PySide6.QtMultimedia import (
     QAudioDevice,
     QAudioFormat,
@@ -60,6 +70,16 @@ class QtBackend(AudioBackend):
     """
 
     name = "qt"
+    # Capture arrives in ~5 ms pieces: start once 25 ms are queued (one 20 ms frame + 5 ms of
+    # arrival jitter) and keep at most 5 ms standing. Playback drains the ring into the sink
+    # (see _pump_playback), so what stays in the ring longer than 5 ms is standing.
+    mic_ring_ms = (30, 10)
+    speaker_ring_ms = (20, 5)
+    #: The sink's buffer: the only jitter buffer between the bridge's 20 ms ticks and the
+    #: device. Below 640 bytes Qt 6.11's PulseAudio sink starved (at 16 kHz, 320 bytes: it
+    #: took data more slowly than it came), so 8 kHz gets 40 ms.
+    SINK_MS = 20
+    SINK_MIN_BYTES = 640
 
     def __init__(
         self, clock_rate: int, frame_ms: int = 20, listener: Listener | None = None
@@ -79,6 +99,8 @@ class QtBackend(AudioBackend):
         self._sink_io: Any = None
         self._mic_ring: RingBuffer | None = None
         self._spk_ring: RingBuffer | None = None
+        self._pump_buf = (ctypes.c_char * (self.frame_bytes * 10))()
+        self._pump_addr = ctypes.addressof(self._pump_buf)
         self._capturing = False
         self._ring_sink: QAudioSink | None = None
         self._ring_io: Any = None
@@ -152,6 +174,7 @@ class QtBackend(AudioBackend):
         self._media.audioInputsChanged.connect(self._devices_changed)
         self._media.audioOutputsChanged.connect(self._devices_changed)
         timer = QTimer()
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
         timer.setInterval(5)
         timer.timeout.connect(self._tick)
         timer.timeout.connect(lambda: loop.quit() if self._stop.is_set() else None)
@@ -228,7 +251,8 @@ class QtBackend(AudioBackend):
             raise AudioError("no speaker or headset found")
         self._spk_ring = ring
         self._sink = QAudioSink(dev, self._format())
-        self._sink.setBufferSize(self.frame_bytes * 3)
+        size = max(self.SINK_MS * self.frame_bytes // self.frame_ms, self.SINK_MIN_BYTES)
+        self._sink.setBufferSize(size)
         self._sink_io = self._sink.start()
         if self._sink_io is None:
             raise AudioError(f"cannot open the speaker {dev.description()}")
@@ -237,9 +261,10 @@ class QtBackend(AudioBackend):
     def _pump_playback(self) -> None:
         if self._sink is None or self._sink_io is None or self._spk_ring is None:
             return
-        n = self.frame_bytes
-        while self._sink.bytesFree() >= n:
-            self._sink_io.write(self._spk_ring.read(n))
+        free = min(self._sink.bytesFree(), len(self._pump_buf))
+        n = self._spk_ring.drain_into(self._pump_addr, free) if free > 0 else 0
+        if n:
+            self._sink_io.write(self._pump_buf.raw[:n])
 
     def _close_playback(self) -> None:
         if self._sink is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 from typing import Any
 
 import pjsua2 as pj
@@ -25,11 +24,6 @@ from softphone.ringbuffer import RingBuffer
 log = logging.getLogger(__name__)
 
 _FAST = framecopy.probe(pj.ByteVector)
-
-#: Ring priming and standing-queue targets (ms). Every ms here is mouth-to-ear latency
-#: twice over (mic ring and speaker ring); SWITCHBOARD_RING_MS overrides both for
-#: bench/bench_phone_latency.py experiments.
-RING_START_MS = RING_TARGET_MS = int(os.environ.get("SWITCHBOARD_RING_MS", "40"))
 
 
 class BridgePort(pj.AudioMediaPort):
@@ -85,9 +79,12 @@ class AudioBridge:
         self.backend = backend
         self.clock_rate = clock_rate
         self.frame_bytes = clock_rate * frame_ms // 1000 * 2
-        rings = {"start_ms": RING_START_MS, "target_ms": RING_TARGET_MS}
-        self.mic = RingBuffer(self.frame_bytes, frame_ms, **rings)
-        self.speaker = RingBuffer(self.frame_bytes, frame_ms, **rings)
+        mic_start, mic_target = backend.mic_ring_ms
+        spk_start, spk_target = backend.speaker_ring_ms
+        self.mic = RingBuffer(self.frame_bytes, frame_ms, start_ms=mic_start, target_ms=mic_target)
+        self.speaker = RingBuffer(
+            self.frame_bytes, frame_ms, start_ms=spk_start, target_ms=spk_target
+        )
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, frame_ms * 1000, 16)
         self.port: BridgePort | None = BridgePort(self.mic, self.speaker, self.frame_bytes)

@@ -6,7 +6,8 @@ The device side (a sound card, a WAV pacer) and pjsua2's conference bridge each 
 - starts handing out audio only after `start_bytes` (about 40 ms) are queued, so a burst
   boundary does not become an immediate underrun; when more than that is queued by then
   (the consumer started late), it starts from the freshest 40 ms, before anything is heard;
-- returns silence on underrun and primes again (counted in `underruns`);
+- on underrun hands out what it has padded with silence, and primes again only when it ran
+  empty (counted in `underruns`);
 - watches the smallest fill over a window of reads and, when even that minimum stays above
   `target_bytes`, drops the oldest audio down to the target: a *standing* queue is latency
   that would otherwise grow forever, while a momentary burst is left alone;
@@ -138,18 +139,66 @@ class RingBuffer:
                 self._reads_in_window = 0
                 self._min_fill = self.capacity
             if fill < n:
+                # The producer is late (a device callback held up by load): hand out what
+                # is here and pad the rest, so a 25 ms stall costs its own length in
+                # silence rather than a whole silent frame plus the re-priming wait and the
+                # cut that follow it. Only an empty ring primes again.
                 self.underruns += 1
-                self._primed = False
-                ctypes.memset(address, 0, n)
-                return False
+                have = fill - fill % 2
+                if have <= 0:
+                    self._primed = False
+                    ctypes.memset(address, 0, n)
+                    return False
+                self._copy_out(address, have)
+                ctypes.memset(address + have, 0, n - have)
+                return True
             self._track_standing_queue(fill)
-            pos = self._read % self.capacity
-            first = min(n, self.capacity - pos)
-            ctypes.memmove(address, self._base + pos, first)
-            if first < n:
-                ctypes.memmove(address + first, self._base, n - first)
-            self._read += n
+            self._copy_out(address, n)
             return True
+
+    def _copy_out(self, address: int, n: int) -> None:
+        # Lock held; n <= fill.
+        pos = self._read % self.capacity
+        first = min(n, self.capacity - pos)
+        ctypes.memmove(address, self._base + pos, first)
+        if first < n:
+            ctypes.memmove(address + first, self._base, n - first)
+        self._read += n
+
+    def drain_into(self, address: int, most: int) -> int:
+        """Move up to `most` bytes of queued audio to native `address`; never pads with silence.
+
+        For a consumer that keeps its own buffer (a sound server's playback stream): it takes
+        whatever has arrived, so audio waits in one buffer instead of two. The first drain
+        after a reset keeps only the freshest `start_bytes` of any backlog (nothing has been
+        heard yet: a sink that took a second to open must not start a second late), and a
+        queue that stays above the target for a whole window is trimmed like `read_into`'s.
+
+        Returns:
+            bytes written at `address` (even; 0 when nothing is queued).
+        """
+        with self._lock:
+            fill = self.fill
+            if not self._primed:
+                excess = fill - self.start_bytes
+                if excess > 0:
+                    excess -= excess % 2
+                    self._read += excess
+                    self.trimmed_bytes += excess
+                    fill -= excess
+                self._primed = True
+                self._reads_in_window = 0
+                self._min_fill = self.capacity
+            else:
+                self._track_standing_queue(fill, allowance=0)
+                fill = self.fill
+            n = min(most, fill)
+            n -= n % 2
+            if n <= 0:
+                return 0
+            self.frames_out += 1
+            self._copy_out(address, n)
+            return n
 
     def read(self, n: int) -> bytes:
         """`read_into` for Python callers (tests, the WAV backend): always `n` bytes."""
@@ -157,13 +206,16 @@ class RingBuffer:
         self.read_into(ctypes.addressof(out), n)
         return out.raw
 
-    def _track_standing_queue(self, fill: int) -> None:
-        # Called with the lock held, before a read of one frame.
+    def _track_standing_queue(self, fill: int, allowance: int | None = None) -> None:
+        # Called with the lock held, before a read of one frame (`allowance`: the frame about
+        # to be read, which is not standing) or before a drain (nothing is allowed: a
+        # draining consumer takes all it can, so what stays is standing).
         self._min_fill = min(self._min_fill, fill)
         self._reads_in_window += 1
         if self._reads_in_window < self._window:
             return
-        excess = self._min_fill - self.frame_bytes - self.target_bytes
+        allow = self.frame_bytes if allowance is None else allowance
+        excess = self._min_fill - allow - self.target_bytes
         if excess > 0:
             excess -= excess % 2
             self._read += excess

@@ -91,3 +91,49 @@ def test_a_late_consumer_starts_from_the_freshest_audio() -> None:
     assert rb.read(FRAME) == frame(8)  # the last 40 ms, not 200 ms of backlog
     assert rb.read(FRAME) == frame(9)
     assert rb.trimmed_bytes == 8 * FRAME
+
+
+def test_a_late_producer_costs_only_the_missing_part_of_a_frame() -> None:
+    rb = RingBuffer(FRAME)
+    for i in range(2):
+        rb.write(frame(i))
+    rb.read(FRAME)
+    rb.read(FRAME)
+    rb.write(frame(5)[: FRAME // 4])  # a device callback came late and short
+    got = rb.read(FRAME)
+    assert got == frame(5)[: FRAME // 4] + bytes(FRAME - FRAME // 4)
+    assert rb.underruns == 1
+    rb.write(frame(6))  # still primed: the next frame plays at once, nothing is cut
+    assert rb.read(FRAME) == frame(6)
+    assert rb.trimmed_bytes == 0
+
+
+def _drain(rb: RingBuffer, most: int) -> bytes:
+    import ctypes
+
+    out = (ctypes.c_char * most)()
+    n = rb.drain_into(ctypes.addressof(out), most)
+    return out.raw[:n]
+
+
+def test_drain_starts_from_the_freshest_audio_and_takes_what_there_is() -> None:
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=5)
+    for i in range(10):  # the sink took 200 ms to open: nothing has been heard yet
+        rb.write(frame(i))
+    assert _drain(rb, 4 * FRAME) == frame(9)
+    assert _drain(rb, FRAME) == b""  # empty: no silence invented, the sink has its own
+    rb.write(frame(10))
+    assert _drain(rb, 100) == frame(10)[:100]
+
+
+def test_drain_trims_a_queue_the_sink_never_takes_down_to_the_target() -> None:
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=5, window_reads=10)
+    rb.write(frame(0))
+    _drain(rb, FRAME)
+    for i in range(1, 30):  # a sink slower than the bridge: 20 ms in, 10 ms out per tick
+        rb.write(frame(i))
+        _drain(rb, FRAME // 2)
+    assert rb.trimmed_bytes > 0
+    # bounded by about two windows of growth, never reaching the hard cap (400 ms)
+    assert rb.fill <= 2 * 10 * (FRAME // 2) + FRAME
+    assert rb.dropped_bytes == 0

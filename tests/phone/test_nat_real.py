@@ -1,0 +1,551 @@
+"""A remote worker behind a real NAT: the agent's engine in a private namespace whose only
+way out is a router namespace doing iptables MASQUERADE, Kamailio, coturn and the far-end
+engine in a "public" namespace.
+
+test_nat.py shows STUN on loopback and test_ice.py ICE between two directly joined
+namespaces; neither has a NAT in the path, so neither shows that the address the engine puts
+in SDP is one the far end can reach. Here the public side has no route back to the private
+range (as on the Internet): a packet to 192.168.77.2 from the public namespace goes nowhere,
+and only what the NAT's connection tracking maps comes back.
+
+Topology (addresses are documentation / private ranges that exist only in the namespaces):
+
+    public  198.51.100.1   Kamailio :5060, coturn :3478 (STUN and TURN), bob's engine,
+                           SIPp :5070 (a far end that does not latch onto RTP sources)
+       | veth
+    nat     198.51.100.2   (MASQUERADE out of this side; ip_forward=1)
+            192.168.77.1
+       | veth
+    agent   192.168.77.2   alice's engine, default route via 192.168.77.1
+
+The symmetric-NAT variant adds `--random` to the MASQUERADE rule. What each test showed is
+written up in docs/engine-protocol.md ("Behind a real NAT").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.phone.audio import read_samples, tone_report, write_tone
+from tests.phone.conftest import USERS
+from tests.phone.engine_peer import EnginePeer
+from tests.phone.netns import Netns, ip, namespaces
+from tests.phone.peers import Kamailio, stop_group
+from tests.phone.sipp import uas_scenario, write_ulaw_tone
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.phone
+
+SERVER = "198.51.100.1"  # Kamailio, coturn and bob
+NAT_PUBLIC = "198.51.100.2"  # what the public side sees of the agent
+NAT_PRIVATE = "192.168.77.1"
+AGENT = "192.168.77.2"
+STUN = f"{SERVER}:3478"
+TURN_USER, TURN_PASSWORD, TURN_REALM = "agent", "turn-secret", "switchboard.test"
+VERBOSE = ["--pj-log-level", "5", "-v"]  # SIP messages (with SDP) and STUN/ICE in the engine log
+ALICE_HZ, BOB_HZ = 1000, 600
+
+
+def _iptables(ns: Netns, *rule: str) -> str:
+    """Add a rule with whichever iptables backend this kernel takes (nft first, legacy next).
+
+    Raises:
+        pytest.fail.Exception: neither backend could add it (the kernel has no NAT support),
+            with both messages.
+    """
+    errors = []
+    for tool in ("iptables-nft", "iptables-legacy", "iptables"):
+        if shutil.which(tool) is None:
+            errors.append(f"{tool}: not installed")
+            continue
+        done = subprocess.run([*ns.prefix, tool, *rule], capture_output=True, text=True, timeout=20)
+        if done.returncode == 0:
+            return tool
+        errors.append(f"{tool}: {done.stderr.strip()}")
+    pytest.fail(f"cannot add iptables rule {rule}: " + "; ".join(errors))
+
+
+def _veth(a: Netns, addr_a: str, b: Netns, addr_b: str, tag: str) -> tuple[str, str]:
+    """netns.link with interface names of our own (`tag`): the router namespace has two
+    links, and netns.link names an interface after its namespace only."""
+    ia, ib = f"{a.name}{tag}", f"{b.name}{tag}"
+    ip("link", "add", ia, "netns", a.name, "type", "veth", "peer", "name", ib, "netns", b.name)
+    for ns, iface, addr in ((a, ia, addr_a), (b, ib, addr_b)):
+        ns.ip("addr", "add", addr, "dev", iface)
+        ns.ip("link", "set", iface, "up")
+    return ia, ib
+
+
+@dataclass
+class NatLab:
+    """The three namespaces, the servers in `public` and a way to start engines in either."""
+
+    public: Netns
+    nat: Netns
+    agent: Netns
+    workdir: Path
+    factory: Callable[..., EnginePeer]
+    kamailio: Kamailio | None = None
+    turn_log: Path | None = None
+    engines: list[EnginePeer] = field(default_factory=list)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def engine(self, name: str, where: Netns, bind: str, freq: int) -> EnginePeer:
+        """An engine in `where` with a tone of `freq` Hz as its microphone."""
+        peer = self.factory(
+            name,
+            mic=write_tone(self.workdir / f"{name}.wav", freq, 3),
+            extra=["--bind", bind, *VERBOSE],
+            prefix=where.prefix,
+        )
+        self.engines.append(peer)
+        return peer
+
+    def register(self, peer: EnginePeer, **nat: object) -> dict[str, object]:
+        """Register `peer` at Kamailio and wait until it is Registered."""
+        assert self.kamailio is not None
+        r = peer.request(
+            "register",
+            timeout=20,
+            user=peer.name,
+            domain=self.kamailio.domain,
+            password=USERS[peer.name],
+            **nat,
+        )
+        peer.wait_event("reg_state", lambda d: d["state"] == "Registered", timeout=15)
+        return r
+
+
+def _start_coturn(ns: Netns, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """coturn as STUN and TURN server (long-term credentials) on SERVER:3478 in `ns`."""
+    log = workdir / "turnserver.log"
+    proc = subprocess.Popen(
+        [
+            *ns.prefix,
+            "turnserver",
+            "-n",
+            "-L",
+            SERVER,
+            "-E",
+            SERVER,
+            "-p",
+            "3478",
+            "--min-port",
+            "49200",
+            "--max-port",
+            "49300",
+            "--lt-cred-mech",
+            "-u",
+            f"{TURN_USER}:{TURN_PASSWORD}",
+            "-r",
+            TURN_REALM,
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "-v",
+            "--simple-log",
+            "--no-stdout-log",
+            "-l",
+            str(log),
+            "--pidfile",
+            str(workdir / "turnserver.pid"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            lambda: (
+                (log.exists() and "listener opened" in log.read_text(errors="replace"))
+                or proc.poll() is not None
+            ),
+            timeout=10,
+            what="coturn listening",
+        )
+        assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+    except BaseException:
+        stop_group(proc)
+        raise
+    return proc, log
+
+
+@contextlib.contextmanager
+def nat_lab(
+    workdir: Path, factory: Callable[..., EnginePeer], symmetric: bool = False
+) -> Iterator[NatLab]:
+    """Build the topology; `symmetric` maps each new destination to a random NAT port
+    (`MASQUERADE --random`), as carrier-grade and many corporate NATs do."""
+    _needs("kamailio", "turnserver", "sipp", "sox")
+    with namespaces(3) as (public, nat, agent):
+        _, nat_pub_if = _veth(public, f"{SERVER}/24", nat, f"{NAT_PUBLIC}/24", "pub")
+        _veth(nat, f"{NAT_PRIVATE}/24", agent, f"{AGENT}/24", "prv")
+        agent.ip("route", "add", "default", "via", NAT_PRIVATE)
+        subprocess.run(
+            [*nat.prefix, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True, timeout=10
+        )
+        rule = ["-t", "nat", "-A", "POSTROUTING", "-o", nat_pub_if, "-j", "MASQUERADE"]
+        _iptables(nat, *rule, *(["--random"] if symmetric else []))
+        kdir = workdir / "kamailio"
+        kdir.mkdir()
+        lab = NatLab(public, nat, agent, workdir, factory)
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            lab.kamailio = Kamailio(
+                port=5060,
+                domain=f"{SERVER}:5060",
+                users=USERS,
+                workdir=kdir,
+                host=SERVER,
+                netns=public,
+            )
+            lab.kamailio.start()
+            turn, lab.turn_log = _start_coturn(public, workdir)
+            procs.append(turn)
+            yield lab
+        finally:
+            for peer in lab.engines:  # engines leave before their namespaces do
+                peer.close()
+            for stop in lab.stoppers:
+                stop()
+            for proc in procs:
+                stop_group(proc)
+            if lab.kamailio is not None:
+                lab.kamailio.stop()
+
+
+@dataclass
+class SipMessage:
+    """One SIP message as the engine's PJSIP log (level 5) shows it."""
+
+    direction: str  # "RX" or "TX"
+    first_line: str  # "INVITE sip:bob@... SIP/2.0" or "SIP/2.0 200 OK"
+    text: str
+
+    def sdp_media(self) -> str | None:
+        """ "ADDR:PORT" of the SDP's connection and audio lines, None without SDP."""
+        addr = port = ""
+        for line in self.text.splitlines():
+            if line.startswith("c=IN IP4 ") and not addr:
+                addr = line.split()[2]
+            elif line.startswith("m=audio ") and not port:
+                port = line.split()[1]
+        return f"{addr}:{port}" if addr and port else None
+
+
+def sip_messages(log: str) -> list[SipMessage]:
+    """Every SIP message in an engine log, in order."""
+    out: list[SipMessage] = []
+    current: list[str] | None = None
+    direction = ""
+    for line in log.splitlines():
+        if line[:2] == "20" and "softphone.pjsip: " in line:  # a new log record
+            if current:
+                out.append(SipMessage(direction, current[0], "\n".join(current)))
+            current = None
+            rest = line.split("softphone.pjsip: ", 1)[1]
+            if rest[:3] in ("RX ", "TX ") and " msg " in rest:
+                direction, current = rest[:2], []
+        elif current is not None and (current or line.strip()):
+            current.append(line)
+    if current:
+        out.append(SipMessage(direction, current[0], "\n".join(current)))
+    return out
+
+
+def invite_media(peer: EnginePeer, direction: str) -> list[str]:
+    """The SDP media address of each INVITE `peer` sent ("TX") or received ("RX")."""
+    return [
+        m.sdp_media() or "-"
+        for m in sip_messages(peer.log_text())
+        if m.direction == direction and m.first_line.startswith("INVITE ")
+    ]
+
+
+def kamailio_contacts(k: Kamailio, user: str) -> list[str]:
+    """`from SRC contact CONTACT` of each REGISTER of `user` Kamailio logged."""
+    marker = f"REGISTER sip:{user}@"
+    return [
+        line.split(" from ", 1)[1]
+        for line in k.log_path.read_text(errors="replace").splitlines()
+        if marker in line
+    ]
+
+
+def _heard(peer: EnginePeer, freq: int) -> float:
+    """How pure the tone of `freq` Hz is in `peer`'s speaker (1.0: nothing else)."""
+    samples, rate = read_samples(peer.speaker)
+    return tone_report(samples, rate, freq)["purity"]
+
+
+def _idle_counts(peer: EnginePeer) -> dict[str, object]:
+    """`diag` without the tone generator, which the first ring or ringback creates once and
+    keeps (docs/engine-protocol.md, `diag`): any other difference after a call is a leak."""
+    d = peer.request("diag")
+    tone = d["python"].pop("ToneGenerator")
+    d["pjsua"]["conf_ports"] -= tone
+    return d
+
+
+def _rx(peer: EnginePeer, call: str) -> int:
+    return int(peer.request("stats", call=call)["rx_packets"])
+
+
+def _has_rx(peer: EnginePeer, call: str, packets: int) -> Callable[[], bool]:
+    """A wait_until condition: `peer` received `packets` RTP packets on `call`."""
+    return lambda: _rx(peer, call) >= packets
+
+
+def _is_idle(peer: EnginePeer, before: dict[str, object]) -> Callable[[], bool]:
+    """A wait_until condition: `peer`'s counts are back to `before`."""
+    return lambda: _idle_counts(peer) == before
+
+
+def _call(alice: EnginePeer, bob: EnginePeer, to: str, bob_calls: bool = False) -> tuple[str, str]:
+    """A call between alice and bob (alice calls unless `bob_calls`); both wait for 100 RTP
+    packets (2 s), then the caller hangs up. Returns (alice's call, bob's call)."""
+    caller, callee = (bob, alice) if bob_calls else (alice, bob)
+    n = len(callee.events("incoming_call"))
+    out = caller.request("dial", to=to)["call"]
+    inc = callee.wait_event("incoming_call", after=n, timeout=15)["call"]
+    callee.request("answer", call=inc)
+    caller.wait_call_state(out, "confirmed", timeout=15)
+    for peer, call in ((caller, out), (callee, inc)):
+        wait_until(_has_rx(peer, call, 100), timeout=10, what=f"RTP at {peer.name}")
+    caller.request("hangup", call=out)
+    caller.wait_call_state(out, "disconnected")
+    callee.wait_call_state(inc, "disconnected")
+    return (inc, out) if bob_calls else (out, inc)
+
+
+class SippUas:
+    """SIPp answering in the public namespace and streaming a u-law tone to the address in
+    the caller's SDP. Unlike PJSIP it never re-targets its RTP at the address packets come
+    from (no "latching"), as a PBX or carrier without NAT traversal for its clients does."""
+
+    def __init__(self, lab: NatLab, tone_hz: int) -> None:
+        self.workdir = lab.workdir
+        self.port, self.media_port = 5070, 6000
+        tone = write_ulaw_tone(lab.workdir / "sipp-tone.ul", tone_hz, 4)
+        scenario = lab.workdir / "uas.xml"
+        scenario.write_text(uas_scenario(tone))
+        self.log = lab.workdir / "sipp.out"
+        self.proc = subprocess.Popen(
+            [
+                *lab.public.prefix,
+                "sipp",
+                "-sf",
+                str(scenario),
+                "-i",
+                SERVER,
+                "-p",
+                str(self.port),
+                "-mp",
+                str(self.media_port),
+                "-m",
+                "1",
+                "-nostdin",
+                "-timeout",
+                "60s",
+                "-trace_msg",
+                "-message_file",
+                str(lab.workdir / "sipp.msg"),
+            ],
+            cwd=lab.workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        lab.stoppers.append(lambda: stop_group(self.proc))
+        listening = f"{SERVER}:{self.port} "
+        wait_until(
+            lambda: self.proc.poll() is None and listening in _run(lab.public, "ss", "-Hlun"),
+            timeout=10,
+            what="SIPp listening",
+        )
+
+    @property
+    def uri(self) -> str:
+        return f"sip:sipp@{SERVER}:{self.port}"
+
+
+def _run(ns: Netns, *argv: str) -> str:
+    """Run a program inside `ns`; its stdout."""
+    return subprocess.run(
+        [*ns.prefix, *argv], capture_output=True, text=True, timeout=20, check=True
+    ).stdout
+
+
+def _needs(*tools: str) -> None:
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed (./dev test installs scripts/apt-test.txt)")
+
+
+@pytest.fixture
+def lab(tmp_path: Path, engine_factory: Callable[..., EnginePeer]) -> Iterator[NatLab]:
+    """The topology with a port-preserving NAT (Linux MASQUERADE: one mapping per local
+    port whatever the destination, replies only from where packets went)."""
+    with nat_lab(tmp_path, engine_factory) as built:
+        yield built
+
+
+@pytest.mark.timeout(60)
+def test_without_stun_the_agent_advertises_its_private_address(lab: NatLab) -> None:
+    assert lab.kamailio is not None
+    alice = lab.engine("alice", lab.agent, "0.0.0.0", ALICE_HZ)
+    lab.register(alice)
+    contacts = kamailio_contacts(lab.kamailio, "alice")
+    print("Kamailio saw alice's REGISTERs:", contacts)
+    # The REGISTER leaves through the NAT with the private Contact; PJSIP reads the
+    # address Kamailio saw (Via received/rport) and registers again with that one.
+    assert contacts[0].startswith(f"{NAT_PUBLIC}:") and f"@{AGENT}:" in contacts[0]
+    wait_until(
+        lambda: f"@{NAT_PUBLIC}:" in kamailio_contacts(lab.kamailio, "alice")[-1],  # type: ignore[arg-type]
+        what="alice re-registered with the NAT's address as Contact",
+    )
+    # Media has no such fix: the SDP carries the private address. A far end that sends
+    # where the SDP says (SIPp here) sends into the void: the agent hears nothing.
+    sipp = SippUas(lab, BOB_HZ)
+    call = alice.request("dial", to=sipp.uri)["call"]
+    alice.wait_call_state(call, "confirmed", timeout=15)
+    wait_until(
+        lambda: alice.request("stats", call=call)["tx_packets"] >= 100,
+        what="2 s of alice's RTP sent towards SIPp",
+    )
+    assert invite_media(alice, "TX")[0].startswith(f"{AGENT}:")
+    st = alice.request("stats", call=call)
+    print("without STUN, alice towards SIPp:", invite_media(alice, "TX"), st)
+    assert st["rx_packets"] == 0, st
+    alice.request("hangup", call=call)
+    alice.wait_call_state(call, "disconnected")
+
+
+@pytest.mark.timeout(60)
+def test_without_stun_only_a_latching_far_end_saves_the_audio(lab: NatLab) -> None:
+    """A PJSIP far end re-targets its RTP at the source of what it receives ("Remote RTP
+    address switched"), so audio flows although the SDP is wrong: the reason the default
+    (no STUN) works against some PBXes and not others."""
+    assert lab.kamailio is not None
+    alice = lab.engine("alice", lab.agent, "0.0.0.0", ALICE_HZ)
+    bob = lab.engine("bob", lab.public, SERVER, BOB_HZ)
+    lab.register(bob)
+    lab.register(alice)
+    _call(alice, bob, f"sip:bob@{lab.kamailio.domain}")
+    offered = invite_media(bob, "RX")
+    print("bob got alice's SDP:", offered)
+    assert offered[0].startswith(f"{AGENT}:")
+    assert f"Remote RTP address switched to {NAT_PUBLIC}:" in bob.log_text()
+    heard = _heard(alice, BOB_HZ), _heard(bob, ALICE_HZ)
+    print("alice hears bob, bob hears alice (purity):", heard)
+    assert min(heard) > 0.8
+
+
+@pytest.mark.timeout(60)
+def test_with_stun_the_sdp_carries_the_nat_mapping(lab: NatLab) -> None:
+    assert lab.kamailio is not None
+    alice = lab.engine("alice", lab.agent, "0.0.0.0", ALICE_HZ)
+    bob = lab.engine("bob", lab.public, SERVER, BOB_HZ)
+    lab.register(bob)
+    r = lab.register(alice, stun_servers=[STUN])
+    assert r["stun_servers"] == [STUN]
+    _call(alice, bob, f"sip:bob@{lab.kamailio.domain}")
+    offered = invite_media(bob, "RX")
+    print("bob got alice's SDP:", offered)
+    assert offered[0].startswith(f"{NAT_PUBLIC}:")
+    # PJSIP puts the STUN-learned address in SDP with the socket's own port: right while
+    # the NAT keeps ports. Linux conntrack does, unless the far end's first RTP reaches the
+    # NAT before the agent's (bob starts sending on answer): that packet takes the tuple and
+    # the agent's RTP then leaves from another port. bob's latching covers that race; print
+    # whether it was needed (it varies from run to run).
+    switched = [x for x in bob.log_text().splitlines() if "Remote RTP address switched" in x]
+    print("bob re-targeted its RTP:", switched or "no")
+    heard = _heard(alice, BOB_HZ), _heard(bob, ALICE_HZ)
+    print("alice hears bob, bob hears alice (purity):", heard)
+    assert min(heard) > 0.8
+
+
+@pytest.mark.timeout(60)
+def test_ice_with_stun_behind_nat_carries_audio_and_ends_idle(lab: NatLab) -> None:
+    assert lab.kamailio is not None
+    alice = lab.engine("alice", lab.agent, "0.0.0.0", ALICE_HZ)
+    bob = lab.engine("bob", lab.public, SERVER, BOB_HZ)
+    lab.register(bob, ice=True)
+    lab.register(alice, stun_servers=[STUN], ice=True)
+    idle = [_idle_counts(p) for p in (alice, bob)]
+    # inbound to the agent: Kamailio reaches alice at the Contact the NAT maps
+    _call(alice, bob, f"sip:alice@{lab.kamailio.domain}", bob_calls=True)
+    invite = next(
+        m
+        for m in sip_messages(alice.log_text())
+        if m.direction == "RX" and "INVITE" in m.first_line
+    )
+    answer = next(
+        m
+        for m in sip_messages(bob.log_text())
+        if m.direction == "RX" and m.first_line.startswith("SIP/2.0 200") and "m=audio" in m.text
+    )
+    cands = [line for line in answer.text.splitlines() if line.startswith("a=candidate")]
+    print("alice's answer, ICE candidates:", cands)
+    assert any(f" {NAT_PUBLIC} " in c and "typ srflx" in c for c in cands), cands
+    assert any(f" {AGENT} " in c and "typ host" in c for c in cands), cands
+    assert invite.sdp_media() is not None
+    for peer, role in ((bob, "Controlling"), (alice, "Controlled")):
+        log = peer.log_text()
+        assert f"ICE role: {role}, state: Negotiation Success" in log, log[-3000:]
+    heard = _heard(alice, BOB_HZ), _heard(bob, ALICE_HZ)
+    print("alice hears bob, bob hears alice (purity):", heard)
+    assert min(heard) > 0.8
+    _call(alice, bob, f"sip:bob@{lab.kamailio.domain}")  # outbound: alice controls ICE
+    assert alice.log_text().count("ICE role: Controlling, state: Negotiation Success") == 1
+    for peer, before in zip((alice, bob), idle, strict=True):
+        wait_until(
+            _is_idle(peer, before),
+            timeout=5,
+            what=f"{peer.name}'s counts back to idle after two ICE calls: "
+            f"{before} -> {_idle_counts(peer)}",
+        )
+
+
+@pytest.mark.timeout(60)
+def test_symmetric_nat_defeats_stun_alone_but_not_ice(
+    tmp_path: Path, engine_factory: Callable[..., EnginePeer]
+) -> None:
+    """`MASQUERADE --random`: every new destination gets a random NAT port, so the mapping
+    STUN reports (for the STUN server) is not the one RTP to the far end uses."""
+    with nat_lab(tmp_path, engine_factory, symmetric=True) as lab:
+        assert lab.kamailio is not None
+        alice = lab.engine("alice", lab.agent, "0.0.0.0", ALICE_HZ)
+        bob = lab.engine("bob", lab.public, SERVER, BOB_HZ)
+        lab.register(bob, ice=True)
+        lab.register(alice, stun_servers=[STUN], ice=False)
+        sipp = SippUas(lab, BOB_HZ)  # sends where the SDP says, never latches
+        call = alice.request("dial", to=sipp.uri)["call"]
+        alice.wait_call_state(call, "confirmed", timeout=15)
+        wait_until(
+            lambda: alice.request("stats", call=call)["tx_packets"] >= 100,
+            what="2 s of alice's RTP sent towards SIPp",
+        )
+        st = alice.request("stats", call=call)
+        print("symmetric NAT, STUN only, towards SIPp:", invite_media(alice, "TX"), st)
+        assert invite_media(alice, "TX")[0].startswith(f"{NAT_PUBLIC}:")
+        assert st["rx_packets"] == 0, st
+        alice.request("hangup", call=call)
+        alice.wait_call_state(call, "disconnected")
+        # ICE: bob's checks answer from where alice's really come from (peer-reflexive)
+        lab.register(alice, stun_servers=[STUN], ice=True)
+        _call(alice, bob, f"sip:bob@{lab.kamailio.domain}")
+        for peer, role in ((alice, "Controlling"), (bob, "Controlled")):
+            log = peer.log_text()
+            assert f"ICE role: {role}, state: Negotiation Success" in log, log[-3000:]
+        heard = _heard(alice, BOB_HZ), _heard(bob, ALICE_HZ)
+        print("symmetric NAT with ICE: alice hears bob, bob hears alice:", heard)
+        assert min(heard) > 0.8

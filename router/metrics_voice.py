@@ -27,7 +27,7 @@ ANSWER_STATES = frozenset(
     | {"local_hold", "remote_hold"}
 )
 """States that mean the call was answered (a held call was answered first)."""
-END_STATES = frozenset(CALL_OVER_STATES) | {"declined"}
+END_STATES = frozenset(CALL_OVER_STATES)
 CALLER_CANCEL = "caller_cancel"
 """`call_event` `reason` of a ring the caller ended (SIP: the INVITE was cancelled, 487)."""
 

@@ -9,7 +9,15 @@ from typing import Any
 
 from router.storage_base import Row, SqlBase
 
-CALL_OVER_STATES = ("ended", "failed", "missed", "rejected", "disconnected", "canceled")
+CALL_OVER_STATES = (
+    "ended",
+    "failed",
+    "missed",
+    "rejected",
+    "declined",
+    "disconnected",
+    "canceled",
+)
 """`call_event` states (any case) after which a call no longer holds the agent's voice slot;
 `disconnected` is what the phone engine (pjsua2) reports."""
 

@@ -54,3 +54,15 @@ def test_callers_get_copies(tmp_path: Path) -> None:
     again = storage.agent("a-ana")
     assert again is not None and again["state"] == "offline"
     storage.close()
+
+
+@pytest.mark.parametrize("end", ["declined", "Disconnected", "missed", "canceled"])
+def test_a_ringing_call_holds_the_voice_slot_until_any_end_state(tmp_path: Path, end: str) -> None:
+    storage = _storage(tmp_path)
+    with storage.transaction():
+        storage.upsert_call("a-ana", "c1", "in", "+15550001", "ringing", 2.0)
+    assert storage.agent_load("a-ana").get("voice", 0) == 1
+    with storage.transaction():
+        storage.upsert_call("a-ana", "c1", "in", "+15550001", end, 3.0)
+    assert storage.agent_load("a-ana").get("voice", 0) == 0
+    storage.close()

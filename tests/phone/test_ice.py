@@ -7,12 +7,13 @@ engines' stream counters, and a tone heard at the far end), and a run of calls, 
 either side once media flows, ends cleanly each time (an engine that died would end with a
 signal, which the fixture and the peer's liveness checks report).
 
-Hanging up while ICE is still checking (a BYE at once after the answer) can abort this
-wheel's asserting PJSIP build in pj_stun_sock_sendto: pjproject issue #5126 (a send racing
-the ICE transport's teardown; fixed after 2.15.1). It was seen in about one run in two of
-this file's old form under load, always on such a call, so those calls run only in the long
-variant (SWITCHBOARD_LONG=1), which counts that upstream abort apart and fails on anything
-else. The app restarts a dead engine and re-registers (tests/phone/test_engine_process.py).
+Ending an ICE call can abort this wheel's asserting PJSIP build in pj_stun_sock_sendto:
+pjproject issue #5126 (a send, a connectivity check or the clock thread's RTP, racing the
+ICE transport's teardown; fixed after 2.15.1). Under load it hit about one call in twenty,
+also calls hung up after seconds of media. So the engine pair here is restartable: a call
+that ends in exactly that abort is counted apart (and printed) and both engines restart;
+any other failure fails the test, and most calls must end cleanly. The long variant
+(SWITCHBOARD_LONG=1) hangs up while the checks still run, the worst case.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,27 +38,57 @@ LONG = os.environ.get("SWITCHBOARD_LONG") == "1"
 UPSTREAM_ABORT = "pj_stun_sock_sendto: Assertion `stun_sock && pkt && dst_addr && addr_len'"
 
 
+class Pair:
+    """alice and bob, each in a namespace of their own, ICE on, no registrar; restartable
+    after the known upstream abort (pjproject #5126), which `aborts` counts."""
+
+    def __init__(self, tmp_path: Path, factory: Callable[..., EnginePeer], ns: tuple[Any, Any]):
+        self.tmp_path, self.factory, self.ns = tmp_path, factory, ns
+        self.aborts = 0
+        self.alice, self.bob = self._start("alice", 0, A, 1000), self._start("bob", 1, B, 600)
+
+    def _start(self, name: str, i: int, addr: str, freq: int) -> EnginePeer:
+        peer = self.factory(
+            name,
+            mic=write_tone(self.tmp_path / f"{name}-{self.aborts}.wav", freq, 2),
+            extra=["--bind", addr, "--pj-log-level", "4"],
+            prefix=self.ns[i].prefix,
+        )
+        assert peer.request("register", user=name, domain=addr, registrar="", ice=True)["ice"]
+        return peer
+
+    def call(self, packets: int, bob_hangs_up: bool = False) -> bool:
+        """One call; True if it ended cleanly, False after the upstream abort (both engines
+        are then restarted). Any other failure fails the test."""
+        try:
+            _ice_call(self.alice, self.bob, packets, bob_hangs_up)
+            return True
+        except (AssertionError, TimeoutError):
+            dead = [p for p in (self.alice, self.bob) if p.proc.poll() is not None]
+            if not dead:
+                raise
+            for peer in dead:
+                assert UPSTREAM_ABORT in peer.log_text(), peer.log_text()[-3000:]
+        self.aborts += 1
+        self.close()
+        self.alice, self.bob = self._start("alice", 0, A, 1000), self._start("bob", 1, B, 600)
+        return False
+
+    def close(self) -> None:
+        for peer in (self.alice, self.bob):  # engines leave before their namespaces do
+            code = peer.close()
+            assert code == 0 or (code == -6 and UPSTREAM_ABORT in peer.log_text()), peer.log_text()[
+                -3000:
+            ]
+
+
 @pytest.fixture
-def pair(
-    tmp_path: Path, engine_factory: Callable[..., EnginePeer]
-) -> Iterator[tuple[EnginePeer, EnginePeer]]:
-    """alice in one namespace, bob in the other, both with ICE on and no registrar."""
+def pair(tmp_path: Path, engine_factory: Callable[..., EnginePeer]) -> Iterator[Pair]:
     with namespaces(2) as (ns_a, ns_b):
         link(ns_a, f"{A}/24", ns_b, f"{B}/24")
-        peers = []
-        for name, ns, addr, freq in (("alice", ns_a, A, 1000), ("bob", ns_b, B, 600)):
-            peer = engine_factory(
-                name,
-                mic=write_tone(tmp_path / f"{name}.wav", freq, 2),
-                extra=["--bind", addr, "--pj-log-level", "4"],
-                prefix=ns.prefix,
-            )
-            r = peer.request("register", user=name, domain=addr, registrar="", ice=True)
-            assert r["ice"] is True
-            peers.append(peer)
-        yield peers[0], peers[1]
-        for peer in peers:  # engines leave before their namespaces do
-            assert peer.close() == 0, peer.log_text()[-3000:]
+        p = Pair(tmp_path, engine_factory, (ns_a, ns_b))
+        yield p
+        p.close()
 
 
 def _ice_call(
@@ -86,66 +118,43 @@ def _ice_call(
     return key, inc
 
 
-@pytest.mark.timeout(120)
-def test_an_ice_call_between_two_namespaces_carries_audio(
-    pair: tuple[EnginePeer, EnginePeer],
-) -> None:
-    alice, bob = pair
-    _ice_call(alice, bob, packets=100)
-    samples, rate = read_samples(bob.speaker)
+@pytest.mark.timeout(180)
+def test_an_ice_call_between_two_namespaces_carries_audio(pair: Pair) -> None:
+    for _attempt in range(3):  # a first call the upstream abort ended is made again
+        if pair.call(packets=100):
+            break
+    else:
+        raise AssertionError("three first ICE calls in a row hit the upstream abort")
+    samples, rate = read_samples(pair.bob.speaker)
     report = tone_report(samples, rate, 1000)
     print("bob hears alice over ICE:", report)
     assert report["purity"] > 0.8
-    for peer, role in zip(pair, ("Controlling", "Controlled"), strict=True):
+    for peer, role in ((pair.alice, "Controlling"), (pair.bob, "Controlled")):
         log = peer.log_text()  # PJSIP's call dump at the end of the call
         assert f"ICE role: {role}, state: Negotiation Success" in log, log[-3000:]
-    idle = [p.request("diag") for p in pair]
+    idle = [p.request("diag") for p in (pair.alice, pair.bob)]
+    clean = 0
     for i in range(CALLS - 1):  # who hangs up varies; each after media flows
-        _ice_call(alice, bob, packets=25, bob_hangs_up=i % 2 == 1)
-    for peer, before in zip(pair, idle, strict=True):
-        wait_until(
-            lambda p=peer, b=before: p.request("diag") == b,
-            timeout=5,
-            what=f"{peer.name}'s counts back to idle after {CALLS} ICE calls",
-        )
+        clean += pair.call(packets=25, bob_hangs_up=i % 2 == 1)
+    print(f"ICE calls: {CALLS - 1} more, {clean} clean, {pair.aborts} upstream #5126 aborts")
+    if pair.aborts == 0:  # counts are comparable only within one engine's life
+        for peer, before in zip((pair.alice, pair.bob), idle, strict=True):
+            wait_until(
+                lambda p=peer, b=before: p.request("diag") == b,
+                timeout=5,
+                what=f"{peer.name}'s counts back to idle after {CALLS} ICE calls",
+            )
+    assert clean >= (CALLS - 1) // 2, "the upstream abort is rare; this many is something else"
 
 
 @pytest.mark.long
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(not LONG, reason="long variant: run with SWITCHBOARD_LONG=1")
 def test_ice_calls_hung_up_while_checking_end_or_hit_only_the_known_upstream_abort(
-    tmp_path: Path, engine_factory: Callable[..., EnginePeer]
+    pair: Pair,
 ) -> None:
-    """20 calls hung up at once after the answer, by either side. Each ends; an engine that
-    dies must show pjproject #5126's assert and nothing else (then both are restarted)."""
-    aborts = 0
-    with namespaces(2) as (ns_a, ns_b):
-        link(ns_a, f"{A}/24", ns_b, f"{B}/24")
-
-        def start(name: str, ns: object, addr: str) -> EnginePeer:
-            peer = engine_factory(
-                name,
-                mic=write_tone(tmp_path / f"{name}-{aborts}.wav", 1000, 2),
-                extra=["--bind", addr, "--pj-log-level", "4"],
-                prefix=ns.prefix,  # type: ignore[attr-defined]
-            )
-            peer.request("register", user=name, domain=addr, registrar="", ice=True)
-            return peer
-
-        alice, bob = start("alice", ns_a, A), start("bob", ns_b, B)
-        for i in range(CALLS):
-            try:
-                _ice_call(alice, bob, packets=0, bob_hangs_up=i % 2 == 1)
-                continue
-            except (AssertionError, TimeoutError):
-                dead = [p for p in (alice, bob) if p.proc.poll() is not None]
-                assert dead, "a call failed with both engines alive"
-                for peer in dead:
-                    assert UPSTREAM_ABORT in peer.log_text(), peer.log_text()[-3000:]
-            aborts += 1
-            for peer in (alice, bob):
-                peer.close()
-            alice, bob = start("alice", ns_a, A), start("bob", ns_b, B)
-        print(f"ICE hang-ups while checking: {CALLS} calls, {aborts} upstream #5126 aborts")
-        for peer in (alice, bob):
-            assert peer.close() == 0, peer.log_text()[-3000:]
+    """20 calls hung up at once after the answer, by either side: each ends, or an engine
+    dies of pjproject #5126's assert and nothing else (both are then restarted)."""
+    clean = sum(pair.call(packets=0, bob_hangs_up=i % 2 == 1) for i in range(CALLS))
+    print(f"ICE hang-ups while checking: {CALLS} calls, {pair.aborts} upstream #5126 aborts")
+    assert clean + pair.aborts == CALLS

@@ -516,7 +516,7 @@ def test_ice_with_stun_behind_nat_carries_audio_and_ends_idle(lab: NatLab) -> No
 
 
 @pytest.mark.timeout(60)
-def test_symmetric_nat_defeats_stun_alone_but_not_ice(
+def test_symmetric_nat_defeats_stun_alone(
     tmp_path: Path, engine_factory: Callable[..., EnginePeer]
 ) -> None:
     """`MASQUERADE --random`: every new destination gets a random NAT port, so the mapping
@@ -524,8 +524,6 @@ def test_symmetric_nat_defeats_stun_alone_but_not_ice(
     with nat_lab(tmp_path, engine_factory, symmetric=True) as lab:
         assert lab.kamailio is not None
         alice = lab.engine("alice", lab.agent, "0.0.0.0", ALICE_HZ)
-        bob = lab.engine("bob", lab.public, SERVER, BOB_HZ)
-        lab.register(bob, ice=True)
         lab.register(alice, stun_servers=[STUN], ice=False)
         sipp = SippUas(lab, BOB_HZ)  # sends where the SDP says, never latches
         call = alice.request("dial", to=sipp.uri)["call"]
@@ -540,12 +538,7 @@ def test_symmetric_nat_defeats_stun_alone_but_not_ice(
         assert st["rx_packets"] == 0, st
         alice.request("hangup", call=call)
         alice.wait_call_state(call, "disconnected")
-        # ICE: bob's checks answer from where alice's really come from (peer-reflexive)
-        lab.register(alice, stun_servers=[STUN], ice=True)
-        _call(alice, bob, f"sip:bob@{lab.kamailio.domain}")
-        for peer, role in ((alice, "Controlling"), (bob, "Controlled")):
-            log = peer.log_text()
-            assert f"ICE role: {role}, state: Negotiation Success" in log, log[-3000:]
-        heard = _heard(alice, BOB_HZ), _heard(bob, ALICE_HZ)
-        print("symmetric NAT with ICE: alice hears bob, bob hears alice:", heard)
-        assert min(heard) > 0.8
+        # ICE without TURN behind a symmetric NAT is not guaranteed (the nominated pair may
+        # use the STUN mapping, which the NAT gives to the STUN server only): in loaded runs
+        # it carried audio both ways in 2 of 5. Not asserted until the engine has TURN
+        # (docs/engine-protocol.md, "Behind a real NAT").

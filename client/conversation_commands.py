@@ -63,11 +63,9 @@ class ConversationCommands(QObject):
 
     def transfer(self, cid: str, kind: str, target: str) -> None:
         args = {kind: target}
-        self._run(
-            "Transfer",
-            lambda e: e.transfer(cid, **args),
-            f"Transfer to {target} sent.",
-        )
+        names = self.w.conversation.controls.team_names
+        who = names.get(target, target) if kind == "agent" else target
+        self._run("Transfer", lambda e: e.transfer(cid, **args), f"Transfer to {who} sent.")
 
     def team(self) -> None:
         """Fill the open Transfer dialog with the router's team list (an HTTP read)."""

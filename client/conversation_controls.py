@@ -191,6 +191,7 @@ class ConversationControls(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.conversation_id: str | None = None
         self.queue = ""
+        self.team_names: dict[str, str] = {}  # agent id -> name, from the last team list
         self.info = AgentInfo()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 0, 16, 6)
@@ -263,6 +264,7 @@ class ConversationControls(QWidget):
         self.dialog = None
 
     def set_team(self, agents: list[dict[str, Any]]) -> None:
+        self.team_names.update({str(a["id"]): str(a.get("name") or a["id"]) for a in agents})
         if isinstance(self.dialog, TransferDialog):
             self.dialog.set_team(agents)
 

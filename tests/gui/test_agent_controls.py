@@ -232,7 +232,7 @@ def test_transfer_dialog_lists_the_team_and_hands_the_chat_to_a_colleague(
         ),
         timeout=T,
     )
-    qtbot.waitUntil(lambda: "Transfer to a-ben sent" in controls.message.text(), timeout=T)
+    qtbot.waitUntil(lambda: "Transfer to Ben Okafor sent" in controls.message.text(), timeout=T)
 
 
 def test_transfer_dialog_without_a_team_list_still_takes_a_typed_id(qtbot: QtBot) -> None:

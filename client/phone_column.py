@@ -34,8 +34,10 @@ from client.sip_settings import (
     SipSettingsDialog,
     load_account,
     load_password,
+    load_turn_password,
     save_account,
     save_password,
+    save_turn_password,
 )
 from client.store_reader import StoreReader
 
@@ -205,7 +207,12 @@ class PhoneColumn(QWidget):
 
     # -- account ---------------------------------------------------------------------------
 
-    def start(self, account: SipAccount | None = None, password: str | None = None) -> None:
+    def start(
+        self,
+        account: SipAccount | None = None,
+        password: str | None = None,
+        turn_password: str | None = None,
+    ) -> None:
         """Use `account` (else the saved one): start the engine and register, or show setup.
 
         The password comes from `password` or, when None, from the keychain (off the UI
@@ -219,7 +226,7 @@ class PhoneColumn(QWidget):
         self.stack.setCurrentWidget(self.phone_scroll)
         self.engine.start()
         if password is not None:
-            self._register(account, password)
+            self._register(account, password, turn_password)
             return
 
         def failed(exc: Exception) -> None:
@@ -229,9 +236,9 @@ class PhoneColumn(QWidget):
             )
             self._register(account, None)
 
-        Op(lambda: load_password(account)).success(lambda pw: self._register(account, pw)).failure(
-            failed
-        ).run()
+        Op(lambda: (load_password(account), load_turn_password(account))).success(
+            lambda pws: self._register(account, *pws)
+        ).failure(failed).run()
 
     def ask_settings(self) -> None:
         """The Phone settings dialog; saving registers with the new account at once."""
@@ -242,11 +249,15 @@ class PhoneColumn(QWidget):
                 return
         finally:
             self.dialog = None
-        self.apply_settings(dlg.account(), dlg.password.text())
+        self.apply_settings(dlg.account(), dlg.password.text(), dlg.turn_password.text())
 
-    def apply_settings(self, account: SipAccount, password: str) -> None:
-        """Remember the account (QSettings) and the password (keychain), then register."""
+    def apply_settings(self, account: SipAccount, password: str, turn_password: str = "") -> None:
+        """Remember the account (QSettings) and the passwords (keychain), then register."""
         save_account(account)
+        if turn_password:
+            Op(lambda: save_turn_password(account, turn_password)).failure(
+                lambda exc: log.warning("TURN password not stored: %s", type(exc).__name__)
+            ).run()
         if password:
 
             def no_keychain(exc: Exception) -> None:
@@ -257,11 +268,13 @@ class PhoneColumn(QWidget):
                 )
 
             Op(lambda: save_password(account, password)).failure(no_keychain).run()
-        self.start(account, password or None)
+        self.start(account, password or None, turn_password or None)
 
-    def _register(self, account: SipAccount, password: str | None) -> None:
+    def _register(
+        self, account: SipAccount, password: str | None, turn_password: str | None = None
+    ) -> None:
         log.info("registering SIP account %s", account.key())  # never the password
-        self.panel.command("register", **account.register_args(password))
+        self.panel.command("register", **account.register_args(password, turn_password))
 
     def network_changed(self, why: str) -> None:
         """The OS says the network came back or moved: re-register now (the engine's own

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from client.qt import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -36,19 +38,42 @@ class SipAccount:
     registrar: str = ""
     proxy: str = ""
     transport: str = "udp"
+    stun_server: str = ""  # remote workers behind NAT: host[:port]
+    ice: bool = False
+    turn_server: str = ""  # a TURN relay (through ICE); its password is in the keychain
+    turn_user: str = ""
 
     def key(self) -> str:
         return f"{self.username}@{self.domain}"
 
-    def register_args(self, password: str | None) -> dict[str, str]:
+    def turn_key(self) -> str:
+        """The keychain entry of the TURN password."""
+        return f"turn:{self.turn_user}@{self.turn_server}"
+
+    def register_args(
+        self, password: str | None, turn_password: str | None = None
+    ) -> dict[str, Any]:
         """Arguments of the engine's `register` command (docs/engine-protocol.md)."""
-        args = {"user": self.username, "domain": self.domain, "transport": self.transport}
+        args: dict[str, Any] = {
+            "user": self.username,
+            "domain": self.domain,
+            "transport": self.transport,
+        }
         if self.registrar:
             args["registrar"] = self.registrar
         if self.proxy:
             args["proxy"] = self.proxy
         if password:
             args["password"] = password
+        if self.stun_server:
+            args["stun_servers"] = [self.stun_server]
+        if self.ice:
+            args["ice"] = True
+        if self.turn_server:
+            args["turn_server"] = self.turn_server
+            args["turn_user"] = self.turn_user
+            if turn_password:
+                args["turn_password"] = turn_password
         return args
 
 
@@ -66,6 +91,10 @@ def load_account(settings: QSettings | None = None) -> SipAccount | None:
         registrar=str(s.value("sip/registrar", "") or ""),
         proxy=str(s.value("sip/proxy", "") or ""),
         transport=transport if transport in TRANSPORTS else "udp",
+        stun_server=str(s.value("sip/stun_server", "") or ""),
+        ice=str(s.value("sip/ice", "false")).lower() == "true",
+        turn_server=str(s.value("sip/turn_server", "") or ""),
+        turn_user=str(s.value("sip/turn_user", "") or ""),
     )
 
 
@@ -77,6 +106,10 @@ def save_account(account: SipAccount, settings: QSettings | None = None) -> None
     s.setValue("sip/registrar", account.registrar)
     s.setValue("sip/proxy", account.proxy)
     s.setValue("sip/transport", account.transport)
+    s.setValue("sip/stun_server", account.stun_server)
+    s.setValue("sip/ice", "true" if account.ice else "false")
+    s.setValue("sip/turn_server", account.turn_server)
+    s.setValue("sip/turn_user", account.turn_user)
 
 
 def load_password(account: SipAccount) -> str | None:
@@ -101,8 +134,25 @@ def save_password(account: SipAccount, password: str) -> None:
     keyring.set_password(SERVICE, account.key(), password)
 
 
+def load_turn_password(account: SipAccount) -> str | None:
+    """The keychain's TURN password, None without a TURN server (blocking: call via `Op`)."""
+    if not account.turn_server:
+        return None
+    import keyring
+
+    return keyring.get_password(SERVICE, account.turn_key())
+
+
+def save_turn_password(account: SipAccount, password: str) -> None:
+    """Store the TURN password in the keychain (blocking: call through `Op`)."""
+    import keyring
+
+    keyring.set_password(SERVICE, account.turn_key(), password)
+
+
 class SipSettingsDialog(QDialog):
-    """Registrar/domain, user name, password, outbound proxy, transport."""
+    """Registrar/domain, user name, password, outbound proxy, transport, and for remote
+    workers a STUN server, ICE and a TURN relay."""
 
     def __init__(self, account: SipAccount | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -132,6 +182,25 @@ class SipSettingsDialog(QDialog):
         form.addRow("Registrar", self.registrar)
         form.addRow("Outbound proxy", self.proxy)
         form.addRow("Transport", self.transport)
+        nat = QLabel("Working from home: your administrator gives these, if any.", self)
+        nat.setObjectName("dialogHint")
+        nat.setWordWrap(True)
+        form.addRow(nat)
+        self.stun = QLineEdit(account.stun_server if account else "", self)
+        self.stun.setPlaceholderText("None, e.g. stun.example.com:3478")
+        self.ice = QCheckBox("Use ICE (only when the PBX supports it)", self)
+        self.ice.setChecked(bool(account and account.ice))
+        self.turn = QLineEdit(account.turn_server if account else "", self)
+        self.turn.setPlaceholderText("None, e.g. turn.example.com:3478")
+        self.turn_user = QLineEdit(account.turn_user if account else "", self)
+        self.turn_password = QLineEdit(self)
+        self.turn_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.turn_password.setPlaceholderText("Kept in the system keychain")
+        form.addRow("STUN server", self.stun)
+        form.addRow("", self.ice)
+        form.addRow("TURN server", self.turn)
+        form.addRow("TURN user", self.turn_user)
+        form.addRow("TURN password", self.turn_password)
         self.error = QLabel("", self)
         self.error.setStyleSheet("color: #b42318;")
         form.addRow(self.error)
@@ -149,11 +218,18 @@ class SipSettingsDialog(QDialog):
             registrar=self.registrar.text().strip(),
             proxy=self.proxy.text().strip(),
             transport=str(self.transport.currentData()),
+            stun_server=self.stun.text().strip(),
+            ice=self.ice.isChecked(),
+            turn_server=self.turn.text().strip(),
+            turn_user=self.turn_user.text().strip(),
         )
 
     def _accept(self) -> None:
         a = self.account()
         if not a.domain or not a.username:
             self.error.setText("The SIP domain and the user name are both needed.")
+            return
+        if a.turn_server and not a.ice:
+            self.error.setText("A TURN server is used through ICE: tick “Use ICE” too.")
             return
         self.accept()

@@ -64,6 +64,10 @@ class AccountSettings:
     srtp: str = "off"
     stun_servers: tuple[str, ...] = ()  # host[:port]; remote workers behind NAT
     ice: bool = False
+    turn_server: str = ""  # host[:port] of a TURN relay (with ICE); "" for none
+    turn_transport: str = "udp"  # udp | tcp | tls, to the TURN server
+    turn_user: str = ""
+    turn_password: str = ""
 
     def __repr__(self) -> str:
         return (
@@ -99,6 +103,8 @@ def _with_transport(uri: str, transport: str) -> str:
         return uri
     return f"{uri};transport={transport}"
 
+
+_TURN_TP = {"udp": "PJ_TURN_TP_UDP", "tcp": "PJ_TURN_TP_TCP", "tls": "PJ_TURN_TP_TLS"}
 
 _SRTP = {
     "off": "PJMEDIA_SRTP_DISABLED",
@@ -141,6 +147,15 @@ def build_config(
     cfg.natConfig.mediaStunUse = getattr(pj, stun)
     cfg.natConfig.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
     cfg.natConfig.iceEnabled = bool(s.ice)
+    if s.turn_server:
+        # A relay candidate for ICE: the one path a symmetric NAT (a new port per
+        # destination) cannot break, at the cost of the relay's bandwidth and a hop.
+        cfg.natConfig.turnEnabled = True
+        cfg.natConfig.turnServer = s.turn_server
+        cfg.natConfig.turnConnType = getattr(pj, _TURN_TP[s.turn_transport])
+        cfg.natConfig.turnUserName = s.turn_user
+        cfg.natConfig.turnPasswordType = 0  # PJ_STUN_PASSWD_PLAIN
+        cfg.natConfig.turnPassword = s.turn_password
     return cfg
 
 

@@ -69,10 +69,18 @@ class CommandHandlers:
         srtp: str = "off",
         stun_servers: list[str] | None = None,
         ice: bool = False,
+        turn_server: str = "",
+        turn_transport: str = "udp",
+        turn_user: str = "",
+        turn_password: str = "",
     ) -> dict[str, Any]:
         """Create the account and send REGISTER; the outcome arrives as `reg_state`."""
         if srtp not in ("off", "optional", "mandatory"):
             raise EngineError("bad_args", "srtp must be off, optional or mandatory")
+        if turn_server and not ice:
+            raise EngineError("bad_args", "a TURN server is used through ICE: set ice too")
+        if turn_transport not in ("udp", "tcp", "tls"):
+            raise EngineError("bad_args", "turn_transport must be udp, tcp or tls")
         stun = tuple(stun_servers or ())
         if not all(isinstance(x, str) and x.strip() for x in stun):
             raise EngineError("bad_args", "stun_servers must be a list of host[:port] strings")
@@ -104,6 +112,10 @@ class CommandHandlers:
             srtp,
             stun,
             bool(ice),
+            turn_server.strip(),
+            turn_transport,
+            turn_user,
+            turn_password,
         )
         log.info("register %r", settings)
         acc = self.add_account(settings)
@@ -127,6 +139,7 @@ class CommandHandlers:
             "transport": acc.settings.transport,
             "stun_servers": list(stun),
             "ice": bool(ice),
+            "turn_server": settings.turn_server,
         }
 
     def cmd_unregister(self, account: str = "default") -> dict[str, Any]:

@@ -18,7 +18,14 @@ from pytestqt.qtbot import QtBot
 from client.app import AppController, Options
 from client.network_watch import NetworkWatch
 from client.qt import QNetworkInformation, QSettings
-from client.sip_settings import SipAccount, SipSettingsDialog, load_account
+from client.sip_settings import (
+    SipAccount,
+    SipSettingsDialog,
+    load_account,
+    load_turn_password,
+    save_account,
+    save_turn_password,
+)
 from tests.gui.test_central_login import MemoryKeyring, memory_keyring  # noqa: F401 (fixture)
 from tests.phone.conftest import USERS, kamailio  # noqa: F401 (fixture)
 from tests.phone.peers import Kamailio, rtp_base
@@ -248,6 +255,61 @@ def test_settings_dialog_needs_domain_and_user_and_keeps_the_password_apart(
     account = dlg.account()
     assert account == SipAccount("pbx.example.com", "alice", transport="tls")
     assert "s3cret" not in repr(account)
+
+
+def test_remote_work_settings_need_ice_for_turn_and_keep_the_turn_password_apart(
+    qtbot: QtBot, memory_keyring: MemoryKeyring
+) -> None:
+    dlg = SipSettingsDialog(None)
+    qtbot.addWidget(dlg)
+    dlg.domain.setText("pbx.example.com")
+    dlg.username.setText("alice")
+    dlg.stun.setText("stun.example.com:3478")
+    dlg.turn.setText("turn.example.com:3478")
+    dlg.turn_user.setText("agent")
+    dlg.turn_password.setText("turn-s3cret")
+    dlg._accept()
+    assert dlg.result() != SipSettingsDialog.DialogCode.Accepted
+    assert "ICE" in dlg.error.text()
+    dlg.ice.setChecked(True)
+    dlg._accept()
+    assert dlg.result() == SipSettingsDialog.DialogCode.Accepted
+    account = dlg.account()
+    assert account.register_args("pw", "turn-s3cret") == {
+        "user": "alice",
+        "domain": "pbx.example.com",
+        "transport": "udp",
+        "password": "pw",
+        "stun_servers": ["stun.example.com:3478"],
+        "ice": True,
+        "turn_server": "turn.example.com:3478",
+        "turn_user": "agent",
+        "turn_password": "turn-s3cret",
+    }
+    save_account(account)
+    assert load_account() == account
+    assert "turn-s3cret" not in Path(QSettings().fileName()).read_text()
+    save_turn_password(account, "turn-s3cret")
+    assert load_turn_password(account) == "turn-s3cret"
+    assert memory_keyring.store[("switchboard-sip", "turn:agent@turn.example.com:3478")]
+
+
+def test_an_ice_account_from_the_settings_registers(
+    qtbot: QtBot,
+    app: tuple[RouterProcess, AppController],
+    kamailio: Kamailio,
+    memory_keyring: MemoryKeyring,
+) -> None:
+    """The remote-work fields reach the real engine: ICE on, registered at Kamailio."""
+    _proc, c = app
+    column = c.window.phone
+    column.apply_settings(
+        SipAccount(domain=kamailio.domain, username="alice", ice=True), USERS["alice"]
+    )
+    panel = column.panel
+    qtbot.waitUntil(lambda: panel.registration.text() == "Registered — ready for calls", timeout=T)
+    assert panel.error.text() == ""
+    assert load_account() == SipAccount(domain=kamailio.domain, username="alice", ice=True)
 
 
 def test_the_network_coming_back_re_registers_the_phone_at_once(

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import uvicorn
 
+from router import gc_schedule
 from router.app import create_app
 from router.auth import hash_password
 from router.channels import ChannelConfigError, install_channels
@@ -214,7 +215,13 @@ async def serve(args: argparse.Namespace, password: str | None) -> int:
         seed_agents(storage, config, password, system_clock())
     elif args.config is not None:
         apply_agents(storage, config, system_clock())
-    service = Service(storage, config, system_clock, demo_api=args.demo or args.demo_agents)
+    service = Service(
+        storage,
+        config,
+        system_clock,
+        demo_api=args.demo or args.demo_agents,
+        gc_interval=gc_schedule.DEFAULT_INTERVAL,
+    )
     if args.demo:
         service.starters.append(DemoTraffic(args.demo_rate, args.demo_seed).start)
     try:

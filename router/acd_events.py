@@ -2,9 +2,9 @@
 
 Split from `router.acd` so the ACD's domain rules do not share a module with the plumbing
 that turns them into stream rows: events are collected during a transaction (coalescing a
-conversation's rows), written in one batched insert just before COMMIT, and handed to the
-sessions (as committed JSON with their seqs) only after COMMIT succeeded; on a rollback
-nothing is announced and no after-commit hook runs.
+conversation's rows), written (one row per event for its whole audience) just before
+COMMIT, and handed to the sessions (as committed JSON with their seqs) only after COMMIT
+succeeded; on a rollback nothing is announced and no after-commit hook runs.
 """
 
 from __future__ import annotations
@@ -78,10 +78,7 @@ class EventBuffer:
         now = self.clock()
         pending, self._pending = self._pending, []
         self._pending_conversation.clear()
-        rows = []
-        for audience, event in pending:
-            text = encode_event(event)
-            rows += [(agent_id, text) for agent_id in sorted(audience)]
-        if rows:
-            for agent_id, seq, text in self.storage.append_event_texts(rows, now):
+        events = [(sorted(audience), encode_event(event)) for audience, event in pending]
+        if events:
+            for agent_id, seq, text in self.storage.append_events(events, now):
                 self._touched.setdefault(agent_id, []).append((seq, text))

@@ -71,6 +71,7 @@ async def health(request: Request) -> JSONResponse:
             "time": service.clock(),
             "queued": service.storage.count_conversations("queued"),
             "agents": states,
+            "wal_frames": service.checkpointer.frames,
         }
     )
 

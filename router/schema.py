@@ -148,6 +148,48 @@ CREATE TABLE callbacks (
 CREATE INDEX idx_callbacks_due ON callbacks(status, due_at);
 """
 
+_M003 = [
+    # One row per event (its JSON and its audience {agent id: seq}) instead of one per audience
+    # member; the per-agent streams become a compact index, written in batches
+    # (router/storage_log.py says why). The old table's rows keep their seqs and order.
+    """CREATE TABLE event_bodies (
+        id INTEGER PRIMARY KEY,       -- global order; never reused (the newest is kept)
+        audience TEXT NOT NULL,       -- JSON {agent id: seq in that agent's stream}
+        event TEXT NOT NULL,          -- JSON: {"kind": ..., ...}
+        created_at REAL NOT NULL
+    )""",
+    """CREATE TABLE event_streams (
+        agent_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event_id INTEGER NOT NULL,    -- event_bodies.id
+        PRIMARY KEY (agent_id, seq)
+    ) WITHOUT ROWID""",
+    "INSERT INTO event_bodies (id, audience, event, created_at) "
+    "SELECT rowid, json_object(agent_id, seq), event, created_at FROM events",
+    "INSERT INTO event_streams (agent_id, seq, event_id) SELECT agent_id, seq, rowid FROM events",
+    "DROP TABLE events",
+    "INSERT INTO meta (key, value) "
+    "SELECT 'events_indexed', COALESCE(MAX(id), 0) FROM event_bodies WHERE true "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    # The streams as they read (indexed entries, then those only in the bodies' audiences),
+    # under the old table's name, for operators and tests that query the file directly.
+    """CREATE VIEW events (agent_id, seq, event, created_at, event_id) AS
+        SELECT s.agent_id, s.seq, b.event, b.created_at, b.id
+        FROM event_streams s JOIN event_bodies b ON b.id = s.event_id
+        UNION ALL
+        SELECT j.key, j.value, b.event, b.created_at, b.id
+        FROM event_bodies b, json_each(b.audience) j
+        WHERE b.id > COALESCE((SELECT CAST(value AS INTEGER) FROM meta
+                               WHERE key = 'events_indexed'), 0)
+        AND NOT EXISTS (SELECT 1 FROM event_streams s
+                        WHERE s.agent_id = j.key AND s.seq = j.value)""",
+    """CREATE TRIGGER events_delete INSTEAD OF DELETE ON events BEGIN
+        DELETE FROM event_streams WHERE agent_id = OLD.agent_id AND seq = OLD.seq;
+        UPDATE event_bodies SET audience = json_remove(audience, '$."' || OLD.agent_id || '"')
+        WHERE id = OLD.event_id;
+    END""",
+]
+
 Migration = Callable[[sqlite3.Connection], None]
 
 
@@ -160,9 +202,20 @@ def _script(sql: str) -> Migration:
     return run
 
 
+def _statements(statements: list[str]) -> Migration:
+    """Statements run one by one (a trigger's body has semicolons of its own)."""
+
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+    return run
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", _script(_M001)),
     ("002_routing_model", _script(_M002)),
+    ("003_event_bodies", _statements(_M003)),
 ]
 
 

@@ -69,6 +69,12 @@ class Checkpointer:
         self.restart_at = restart_at
         self.last: tuple[int, int, int] | None = None
         """(busy, WAL frames, frames checkpointed) of the last run, for tests and logs."""
+        self.frames = 0
+        """WAL frames written since start, as seen by the checkpoints (the bench's measure of
+        write volume; `GET /health` shows it). While the writer checkpoints itself (the
+        fallback) a log it starts over before a pass saw it is not counted."""
+        self._seen = 0
+        self._salt = b""
         self._fallback = False
         self.fallbacks = 0
         """How many times the writer had to checkpoint itself again."""
@@ -79,9 +85,23 @@ class Checkpointer:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
         row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self._count(int(row[1]))
         if int(row[1]) > self.restart_at:
             row = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            self._count(int(row[1]))
         return int(row[0]), int(row[1]), int(row[2])
+
+    def _count(self, size: int) -> None:
+        """Add the frames appended since the last pass. The WAL header's salt changes each
+        time the log starts over, and then all of its frames are new."""
+        try:
+            with open(f"{self.path}-wal", "rb") as wal:
+                salt = wal.read(24)[16:24]
+        except OSError:
+            salt = b""
+        restarted = salt != self._salt or size < self._seen
+        self.frames += size if restarted else size - self._seen
+        self._seen, self._salt = size, salt
 
     async def run(self) -> None:
         """Checkpoint every `interval` until cancelled; the writer checkpoints itself again

@@ -356,6 +356,9 @@ class RollingServiceLevel:
     window: float = 1800.0
     last_id: int = 0
     _outcomes: dict[str, deque[tuple[float, bool]]] = field(default_factory=dict)
+    _met: dict[str, int] = field(default_factory=dict)
+    """Per queue, how many of `_outcomes` met the threshold: kept in step with the deque, so
+    `level` costs no walk over a half hour of outcomes (~3,600 per queue at 200/s)."""
 
     def feed(self, facts: Iterable[Mapping[str, Any]]) -> None:
         """Consume facts (rows of the `facts` table, `data` decoded) in log order."""
@@ -366,9 +369,13 @@ class RollingServiceLevel:
                 spec = self.queues.get(str(fact["queue"]))
                 threshold = spec.service_level.seconds if spec else 20.0
                 met = float(data.get("wait", 0.0)) <= threshold
-                self._outcomes.setdefault(str(fact["queue"]), deque()).append((fact["at"], met))
+                self._record(str(fact["queue"]), fact["at"], met)
             elif kind == "task_canceled":
-                self._outcomes.setdefault(str(fact["queue"]), deque()).append((fact["at"], False))
+                self._record(str(fact["queue"]), fact["at"], False)
+
+    def _record(self, queue: str, at: float, met: bool) -> None:
+        self._outcomes.setdefault(queue, deque()).append((at, met))
+        self._met[queue] = self._met.get(queue, 0) + int(met)
 
     def level(self, queue: str, now: float) -> float | None:
         """The queue's service level over (now - window, now]; None with nothing answered or
@@ -377,7 +384,8 @@ class RollingServiceLevel:
         if not outcomes:
             return None
         while outcomes and outcomes[0][0] <= now - self.window:
-            outcomes.popleft()
+            _, met = outcomes.popleft()
+            self._met[queue] -= int(met)
         if not outcomes:
             return None
-        return round(sum(1 for _, met in outcomes if met) / len(outcomes), 4)
+        return round(self._met[queue] / len(outcomes), 4)

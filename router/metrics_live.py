@@ -61,13 +61,24 @@ class LiveMetrics:
         return Aggregator(self.acd.config.queue_specs, 86400.0, self.acd.config.fcr_window)
 
     def refresh(self, now: float) -> Aggregator:
-        """Feed the facts logged since the last refresh (all of today's after midnight; the
-        rolling window's from its start, which may be yesterday)."""
+        """Feed every fact logged since the last refresh (all of today's after midnight; the
+        rolling window's from its start, which may be yesterday) and count staffed time up
+        to `now`."""
+        while not self.feed_facts(now):
+            pass
+        self._agg.close_states(now)
+        return self._agg
+
+    def feed_facts(self, now: float, limit: int | None = None) -> bool:
+        """Feed the facts logged since the last call, at most `limit` of them (None: all);
+        True once caught up. The service feeds a second's facts (~1,500 at 200 arrivals/s,
+        ~15 ms of reading and decoding) in chunks and yields to the event loop between them,
+        so offers are not held behind one long metrics turn."""
         storage = self.acd.storage
         if not self._rolling_started:
             self._rolling_started = True
             self._rolling.feed(storage.facts(start=now - self._rolling.window))
-        fresh = list(storage.facts(after_id=self._rolling.last_id))
+        fresh = list(storage.facts(after_id=self._rolling.last_id, limit=limit))
         self._rolling.feed(fresh)
         day = now - now % 86400.0
         if day != self._day:
@@ -76,8 +87,7 @@ class LiveMetrics:
             self._agg.feed(storage.facts(start=day))
         last = self._agg.last_id
         self._agg.feed(f for f in fresh if int(f["id"]) > last)
-        self._agg.close_states(now)
-        return self._agg
+        return limit is None or len(fresh) < limit
 
     def queues(self, now: float) -> dict[str, dict[str, Any]]:
         """Live figures of every configured queue."""
@@ -125,7 +135,7 @@ class LiveMetrics:
             a for a in self.acd.connected_agents() if zlib.crc32(a.encode()) % parts == part
         ]
         if part == 0 or self._queues is None:
-            self.refresh(now)
+            self.refresh(now)  # only what `feed_facts` left, when the service fed it first
             self._queues = self.queues(now)
         if not connected:
             return 0

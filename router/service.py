@@ -30,8 +30,15 @@ log = logging.getLogger(__name__)
 
 _MAX_TICK = 1.0
 _PRUNE_EVERY = 300.0
-_INDEX_EVERY = 0.1
-_INDEX_PARTS = 20
+_INDEX_EVERY = 0.04
+_INDEX_PARTS = 50
+"""A fiftieth of the agents every 40 ms (~560 rows, ~4 ms at 2,000 agents and 200
+arrivals/s): each agent's index leaf is still written about once per 2 s, but no slice holds
+the loop for the 10-14 ms that a twentieth every 0.1 s did."""
+_FACTS_PER_TURN = 300
+"""Facts fed to the live metrics per loop turn (~3 ms), out of ~1,500 a second at 200/s."""
+_PRUNE_AGENTS_PER_TURN = 100
+"""Streams pruned per transaction and loop turn by the periodic prune."""
 
 
 class Service:
@@ -129,8 +136,8 @@ class Service:
                 deadline = self.acd.tick()
                 now = self.clock()
                 if now - self._last_prune >= _PRUNE_EVERY:
-                    self._prune()
                     self._last_prune = now
+                    self.spawn(self._prune_in_turns(), "router-prune")
             except Exception:
                 # One failed round (a locked or full disk, say) must not stop routing for good:
                 # log it loudly and try again after the usual interval.
@@ -149,7 +156,11 @@ class Service:
         while True:
             await asyncio.sleep(self.config.metrics_push_interval / parts)
             try:
-                self.live.push(self.clock(), part, parts)
+                now = self.clock()
+                if part == 0:
+                    while not self.live.feed_facts(now, _FACTS_PER_TURN):
+                        await asyncio.sleep(0)
+                self.live.push(now, part, parts)
             except Exception:
                 log.exception("pushing live metrics failed; retrying next interval")
             part = (part + 1) % parts
@@ -175,5 +186,31 @@ class Service:
                 self.storage.prune_events(a["id"], self.config.event_retention)
                 for a in self.storage.agents()
             )
+        if removed:
+            log.info("pruned %d old events", removed)
+
+    async def _prune_in_turns(self) -> None:
+        """The periodic prune, spread over many short transactions and loop turns: the pending
+        index slice by slice, then `_PRUNE_AGENTS_PER_TURN` streams at a time. Done in one
+        go (as at start) it wrote the whole pending index (~28,000 rows at 200 arrivals/s)
+        and pruned 2,000 streams in a single turn of the loop."""
+        try:
+            for part in range(_INDEX_PARTS):
+                with self.storage.transaction():
+                    self.storage.flush_stream_index(part, _INDEX_PARTS)
+                await asyncio.sleep(0)
+            ids = [a["id"] for a in self.storage.agents()]
+            removed = 0
+            for start in range(0, len(ids), _PRUNE_AGENTS_PER_TURN):
+                with self.storage.transaction():
+                    removed += sum(
+                        self.storage.prune_events(agent_id, self.config.event_retention, False)
+                        for agent_id in ids[start : start + _PRUNE_AGENTS_PER_TURN]
+                    )
+                await asyncio.sleep(0)
+        except Exception:
+            # Pruning only bounds the database's size: the next round tries again.
+            log.exception("pruning old events failed; retrying next round")
+            return
         if removed:
             log.info("pruned %d old events", removed)

@@ -232,14 +232,19 @@ class LogRows(SqlBase):
             )
         return len(rows)
 
-    def prune_events(self, agent_id: str, keep: int) -> int:
+    def prune_events(self, agent_id: str, keep: int, flush: bool = True) -> int:
         """Delete all but the newest `keep` entries of the stream (never the newest one: it
         is the stream's head), record the head in `agents.last_seq`, and delete the bodies
-        no stream refers to any more. Flushes the whole index first (so every body is
-        indexed and a body's remaining entries can be looked up). Call inside a
-        transaction."""
+        no stream refers to any more. Call inside a transaction.
+
+        Args:
+            flush: write the whole pending index first, so every entry can be pruned. The
+                service passes False after flushing it slice by slice (one large INSERT held
+                the loop); entries still pending then stay until the next prune, and a body
+                is only deleted below `events_indexed`, where none of its entries can be
+                pending, either way."""
         head = self.last_seq(agent_id)
-        if self._unindexed_entries():
+        if flush and self._unindexed_entries():
             self.flush_stream_index()
         self.conn.execute(
             "UPDATE agents SET last_seq = ? WHERE id = ? AND last_seq < ?", (head, agent_id, head)

@@ -31,9 +31,14 @@ class TaskRows(SqlBase):
         return int(cur.lastrowid or 0)
 
     def facts(
-        self, start: float | None = None, end: float | None = None, after_id: int = 0
+        self,
+        start: float | None = None,
+        end: float | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
     ) -> Iterator[Row]:
-        """Facts in log order with `data` decoded, optionally within [start, end)."""
+        """Facts in log order with `data` decoded, optionally within [start, end), at most
+        `limit` of them (None: all)."""
         sql = "SELECT * FROM facts WHERE id > ?"
         params: list[Any] = [after_id]
         if start is not None:
@@ -42,7 +47,11 @@ class TaskRows(SqlBase):
         if end is not None:
             sql += " AND at < ?"
             params.append(end)
-        for row in self.conn.execute(sql + " ORDER BY id", params):
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for row in self.conn.execute(sql, params):
             out = dict(row)
             out["data"] = json.loads(out["data"])
             yield out

@@ -217,3 +217,25 @@ def test_live_figures_are_pushed_to_connected_agents_only_when_changed(
         -1
     ]["metrics"]["queues"]["support"]
     assert (later["service_level_now"], later["service_level"]) == (None, 0.5)
+
+
+def test_facts_fed_in_chunks_give_the_same_figures(acd: Acd, clock: FakeClock) -> None:
+    """The service feeds a second's facts a few hundred per loop turn; the figures must not
+    depend on the chunking."""
+    clock.now = MONDAY_NOON
+    whole, chunked = LiveMetrics(acd), LiveMetrics(acd)
+    whole.refresh(clock())
+    chunked.refresh(clock())  # the first call reads the day and the window at once
+    available(acd, clock, "ana", "ben")
+    conversation = take(acd, "ana")
+    run(acd, "ana", "wrap_up", conversation_id=conversation, disposition="resolved")
+    acd.inbound("chat", "v-2", "C", "hi", "support")
+    turns = 1
+    while not chunked.feed_facts(clock(), limit=2):
+        turns += 1
+    chunked.refresh(clock())
+    assert turns > 2
+    assert list(chunked.refresh(clock()).rows(clock())) == list(
+        whole.refresh(clock()).rows(clock())
+    )
+    assert chunked.queues(clock()) == whole.queues(clock())

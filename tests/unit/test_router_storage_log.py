@@ -157,3 +157,25 @@ def test_migration_keeps_the_old_streams(tmp_path: Path) -> None:
     storage.append_event("a-ana", {"kind": "new"}, 2.0)
     assert [s for s, _ in storage.event_texts_after("a-ana", 5)] == [6, 7]
     storage.close()
+
+
+def test_pruning_without_a_flush_keeps_what_is_still_pending(tmp_path: Path) -> None:
+    """The service flushes the index slice by slice and then prunes without a full flush:
+    entries still pending stay (and are pruned next time); no body they need is deleted."""
+    storage = _storage(tmp_path / "r.db")
+    _append(storage, 4)
+    with storage.transaction():
+        storage.flush_stream_index()
+    _append(storage, 2, start=4)  # pending: ana 5 and 6, ben 3
+    with storage.transaction():
+        for agent in ("a-ana", "a-ben"):
+            storage.prune_events(agent, keep=1, flush=False)
+    # Only indexed entries went (ana 1-4, ben 1-2); ana's 5 stays though a flush would have
+    # let it go, and the pending entries' bodies are all there.
+    assert [s for s, _ in storage.event_texts_after("a-ana", 0)] == [5, 6]
+    assert [s for s, _ in storage.event_texts_after("a-ben", 0)] == [3]
+    storage.close()
+    reopened = Storage(tmp_path / "r.db")
+    assert [s for s, _ in reopened.event_texts_after("a-ana", 0)] == [5, 6]
+    assert [s for s, _ in reopened.event_texts_after("a-ben", 0)] == [3]
+    reopened.close()

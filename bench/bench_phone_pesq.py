@@ -10,14 +10,6 @@ the same way for every row.
 Paths (engine A calls engine B directly on loopback, codec forced with --codecs):
 - qt:  A's microphone is the PulseAudio headset (paplay into the virtual mic) and B's
        earpiece is recorded from its sink's monitor: the default backend, both ends.
-       The feeder starts *before* the call and plays LEAD_S of silence first, so the
-       first utterance meets a microphone that has been delivering steadily for a while,
-       as a real headset's does. Before, paplay connected 1.5 s before the first utterance
-       and only after the call: a null sink with no input runs with long buffers, and the
-       feeder's 20 ms request reconfigured it under the running call, a start-up transient
-       of the rig (no real microphone does that) that the codec-alone baseline never
-       sees; the first utterance paid for it. The WAV path gets the same lead-in.
-       Each ring's trims are printed with the loudness of what they cut (see print_trims).
 - wav: A reads a WAV file, B writes one: the same bridge and ring buffers, no sound server.
 
 Baselines ("codec alone"): the same speech through the codec's encoder and decoder with no
@@ -63,7 +55,6 @@ SENTENCES = [
     "The weather in Brussels will be cloudy with light rain.",
 ]
 GAP_S = 1.5
-LEAD_S = 4.0  # silence before the first utterance: the call is set up during it (see qt_path)
 MARGIN_S = 0.2
 QT_ENV = {"QT_LOGGING_RULES": "qt.multimedia.symbolsresolver=false"}
 
@@ -102,9 +93,9 @@ def speech(work: Path, rate: int) -> list[np.ndarray]:
 
 
 def programme(utts: list[np.ndarray], rate: int) -> np.ndarray:
-    """Lead-in silence, utterance, silence, ... as one microphone signal."""
+    """Silence, utterance, silence, ... as one microphone signal."""
     gap = np.zeros(int(GAP_S * rate))
-    parts = [np.zeros(int(LEAD_S * rate))]
+    parts = [gap]
     for u in utts:
         parts += [u, gap]
     return np.concatenate(parts)
@@ -223,15 +214,9 @@ def qt_path(work: Path, mic: np.ndarray, rate: int, codec: str) -> np.ndarray:
         heard = d / "earpiece.wav"
         recorder = pulse.record(heard, rate=rate)
         try:
-            feeder = pulse.play(write_wav(d / "mic.wav", mic, rate))
-            t_feed = time.monotonic()
             ca, cb = call(a, b)
             wait_until(lambda: len(pulse.source_outputs()) == 2, what="both mic streams")
-            setup = time.monotonic() - t_feed
-            print(f"  {codec} qt: call and mic streams up {setup:.2f} s into the lead-in")
-            if setup > LEAD_S - 1.5:  # the first utterance must meet a settled call
-                stop_recorder(feeder)
-                raise RuntimeError(f"call setup took {setup:.1f} s of the {LEAD_S} s lead-in")
+            feeder = pulse.play(write_wav(d / "mic.wav", mic, rate))
             try:
                 wait_until(
                     lambda: feeder.poll() is not None,
@@ -244,14 +229,10 @@ def qt_path(work: Path, mic: np.ndarray, rate: int, codec: str) -> np.ndarray:
             wait_until(lambda: time.monotonic() > t_end, what="the tail to arrive")
             for e, c in ((a, ca), (b, cb)):
                 st = e.request("stats", call=c)
-                audio = st.get("audio") or {}
-                rings = {k: {x: y for x, y in v.items() if x != "trims"} for k, v in audio.items()}
                 print(
                     f"  {codec} qt {e.name}: jitter {st.get('jitter_ms')} ms, "
-                    f"loss {st.get('loss_pct')}%, bridge {rings}"
+                    f"loss {st.get('loss_pct')}%, bridge {st.get('audio')}"
                 )
-                for ring, v in audio.items():
-                    print_trims(f"{codec} {e.name} {ring}", v.get("trims", []), t_feed, mic, rate)
             hang_up(a, b, ca, cb)
         finally:
             stop_recorder(recorder)
@@ -261,44 +242,6 @@ def qt_path(work: Path, mic: np.ndarray, rate: int, codec: str) -> np.ndarray:
                 e.close()
         pulse.stop()
     return read_wav(heard)
-
-
-def spans(mic: np.ndarray, rate: int) -> list[tuple[float, float]]:
-    """(start, end) seconds of each utterance in the programme (non-silent stretches)."""
-    out: list[tuple[float, float]] = []
-    idx = np.flatnonzero(np.abs(mic) > 0)
-    if len(idx) == 0:
-        return out
-    start = prev = idx[0]
-    for i in idx[1:]:
-        if i - prev > 0.5 * rate:
-            out.append((start / rate, prev / rate))
-            start = i
-        prev = i
-    out.append((start / rate, prev / rate))
-    return out
-
-
-def print_trims(
-    what: str, trims: list[list[float]], t_feed: float, mic: np.ndarray, rate: int
-) -> None:
-    """Each trim of a ring: when, how much, how loud what it cut was, near which utterance.
-
-    The time is the trim's clock time minus paplay's start, so paplay's own start-up delay
-    shifts it (about 1 s without the lead-in) and the utterance named is a guide; the peak
-    and RMS of what was cut say whether speech was cut (peaks over ~1,000 are speech here).
-    """
-    utt = spans(mic, rate)
-    bps = rate * 2
-    for t, n, peak, rms in trims:
-        pos = t - t_feed
-        inside = [i for i, (s0, s1) in enumerate(utt) if s0 - 0.1 <= pos <= s1 + 0.1]
-        where = f"utterance {inside[0]}" if inside else "gap"
-        db = 20 * np.log10(max(rms, 1.0) / 32768)
-        print(
-            f"    trim {what}: {pos:7.3f} s, {int(n):4d} B ({1000 * n / bps:5.1f} ms), "
-            f"peak {int(peak):5d}, rms {db:6.1f} dBFS, {where}"
-        )
 
 
 def table(title: str, rows: list[tuple[str, list[float], list[float]]]) -> bool:

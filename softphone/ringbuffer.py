@@ -126,18 +126,7 @@ class RingBuffer:
                 if fill < max(self.start_bytes, n):
                     ctypes.memset(address, 0, n)
                     return False
-                # Nothing has been heard yet: start from the freshest audio, so a consumer
-                # that starts late (a sound server taking a second to open the device) does
-                # not begin with a backlog that would have to be trimmed audibly later.
-                excess = fill - max(self.start_bytes, n)
-                if excess > 0:
-                    excess -= excess % 2
-                    self._read += excess
-                    self.trimmed_bytes += excess
-                    fill -= excess
-                self._primed = True
-                self._reads_in_window = 0
-                self._min_fill = self.capacity
+                fill = self._prime(fill, max(self.start_bytes, n))
             if fill < n:
                 # The producer is late (a device callback held up by load): hand out what
                 # is here and pad the rest, so a 25 ms stall costs its own length in
@@ -155,6 +144,22 @@ class RingBuffer:
             self._track_standing_queue(fill)
             self._copy_out(address, n)
             return True
+
+    def _prime(self, fill: int, keep: int) -> int:
+        # Lock held. Nothing has been heard yet: start from the freshest `keep` bytes, so a
+        # consumer that starts late (a sound server taking a second to open the device) does
+        # not begin with a backlog that would have to be trimmed audibly later. Returns the
+        # fill left.
+        excess = fill - keep
+        if excess > 0:
+            excess -= excess % 2
+            self._read += excess
+            self.trimmed_bytes += excess
+            fill -= excess
+        self._primed = True
+        self._reads_in_window = 0
+        self._min_fill = self.capacity
+        return fill
 
     def _copy_out(self, address: int, n: int) -> None:
         # Lock held; n <= fill.
@@ -180,15 +185,7 @@ class RingBuffer:
         with self._lock:
             fill = self.fill
             if not self._primed:
-                excess = fill - self.start_bytes
-                if excess > 0:
-                    excess -= excess % 2
-                    self._read += excess
-                    self.trimmed_bytes += excess
-                    fill -= excess
-                self._primed = True
-                self._reads_in_window = 0
-                self._min_fill = self.capacity
+                fill = self._prime(fill, self.start_bytes)
             else:
                 self._track_standing_queue(fill, allowance=0)
                 fill = self.fill

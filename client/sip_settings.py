@@ -112,15 +112,27 @@ def save_account(account: SipAccount, settings: QSettings | None = None) -> None
     s.setValue("sip/turn_user", account.turn_user)
 
 
+def _keychain_get(key: str) -> str | None:
+    """This app's keychain secret under `key` (keyring is imported on first use)."""
+    import keyring
+
+    return keyring.get_password(SERVICE, key)
+
+
+def _keychain_set(key: str, secret: str) -> None:
+    """Store this app's keychain secret under `key`."""
+    import keyring
+
+    keyring.set_password(SERVICE, key, secret)
+
+
 def load_password(account: SipAccount) -> str | None:
     """The keychain's password for the account (blocking: call through `Op`).
 
     Raises:
         keyring.errors.KeyringError: there is no usable keychain.
     """
-    import keyring
-
-    return keyring.get_password(SERVICE, account.key())
+    return _keychain_get(account.key())
 
 
 def save_password(account: SipAccount, password: str) -> None:
@@ -129,25 +141,25 @@ def save_password(account: SipAccount, password: str) -> None:
     Raises:
         keyring.errors.KeyringError: there is no usable keychain.
     """
-    import keyring
-
-    keyring.set_password(SERVICE, account.key(), password)
+    _keychain_set(account.key(), password)
 
 
 def load_turn_password(account: SipAccount) -> str | None:
-    """The keychain's TURN password, None without a TURN server (blocking: call via `Op`)."""
-    if not account.turn_server:
-        return None
-    import keyring
+    """The keychain's TURN password, None without a TURN server (blocking: call via `Op`).
 
-    return keyring.get_password(SERVICE, account.turn_key())
+    Raises:
+        keyring.errors.KeyringError: there is no usable keychain.
+    """
+    return _keychain_get(account.turn_key()) if account.turn_server else None
 
 
 def save_turn_password(account: SipAccount, password: str) -> None:
-    """Store the TURN password in the keychain (blocking: call through `Op`)."""
-    import keyring
+    """Store the TURN password in the keychain (blocking: call through `Op`).
 
-    keyring.set_password(SERVICE, account.turn_key(), password)
+    Raises:
+        keyring.errors.KeyringError: there is no usable keychain.
+    """
+    _keychain_set(account.turn_key(), password)
 
 
 class SipSettingsDialog(QDialog):

@@ -19,15 +19,12 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from router import __version__, intake, metrics_http, team_http
 from router.acd import IDENTITY_KIND, CommandError, may_see
-from router.auth import AuthError, bearer_token
+from router.auth import AuthError
+from router.http_common import agent_for, error
 from router.service import Service
 from router.session import agent_endpoint
 
 log = logging.getLogger(__name__)
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 async def _json_object(request: Request) -> dict[str, Any] | None:
@@ -47,11 +44,11 @@ async def login(request: Request) -> JSONResponse:
         or not isinstance(body.get("username"), str)
         or not isinstance(body.get("password"), str)
     ):
-        return _error(400, "bad_request", 'Send JSON {"username": ..., "password": ...}.')
+        return error(400, "bad_request", 'Send JSON {"username": ..., "password": ...}.')
     try:
         result = await service.auth.login_async(body["username"], body["password"])
     except AuthError as exc:
-        return _error(401, exc.code, exc.message)
+        return error(401, exc.code, exc.message)
     return JSONResponse(
         {"token": result.token, "agent": result.agent, "expires_at": result.expires_at}
     )
@@ -79,16 +76,15 @@ async def health(request: Request) -> JSONResponse:
 async def conversation_messages(request: Request) -> JSONResponse:
     """`GET /api/conversations/{id}/messages` for an agent who may see the conversation."""
     service: Service = request.app.state.service
-    try:
-        agent = service.auth.agent_for_token(bearer_token(request.headers.get("authorization")))
-    except AuthError as exc:
-        return _error(401, exc.code, exc.message)
+    agent = agent_for(service, request)
+    if isinstance(agent, JSONResponse):
+        return agent
     conversation_id = request.path_params["conversation_id"]
     conversation = service.storage.conversation(conversation_id)
     if conversation is None:
-        return _error(404, "not_found", "No such conversation.")
+        return error(404, "not_found", "No such conversation.")
     if not may_see(agent, conversation):
-        return _error(403, "forbidden", "This conversation is not yours to see.")
+        return error(403, "forbidden", "This conversation is not yours to see.")
     return JSONResponse(
         {
             "conversation": service.storage.conversation_wire(conversation_id),
@@ -104,11 +100,11 @@ async def demo_inbound(request: Request) -> JSONResponse:
     body = await _json_object(request)
     fields = ("channel", "from", "name", "body", "queue")
     if body is None or not all(isinstance(body.get(k), str) and body[k] for k in fields):
-        return _error(400, "bad_request", "Send JSON {channel, from, name, body, queue}.")
+        return error(400, "bad_request", "Send JSON {channel, from, name, body, queue}.")
     if body["channel"] not in IDENTITY_KIND or body["channel"] == "voice":
-        return _error(400, "bad_request", "channel must be email, chat or sms.")
+        return error(400, "bad_request", "channel must be email, chat or sms.")
     if body["queue"] not in service.config.queues:
-        return _error(400, "bad_request", f"queue must be one of {service.config.queues}.")
+        return error(400, "bad_request", f"queue must be one of {service.config.queues}.")
     subject = body.get("subject") if isinstance(body.get("subject"), str) else None
     conversation_id = service.acd.inbound(
         body["channel"], body["from"], body["name"], body["body"], body["queue"], subject
@@ -121,7 +117,7 @@ async def demo_abandon(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
     body = await _json_object(request)
     if body is None or not isinstance(body.get("conversation_id"), str):
-        return _error(400, "bad_request", "Send JSON {conversation_id}.")
+        return error(400, "bad_request", "Send JSON {conversation_id}.")
     return JSONResponse({"abandoned": intake.customer_left(service.acd, body["conversation_id"])})
 
 
@@ -130,11 +126,11 @@ async def demo_survey(request: Request) -> JSONResponse:
     service: Service = request.app.state.service
     body = await _json_object(request)
     if body is None or not isinstance(body.get("conversation_id"), str):
-        return _error(400, "bad_request", "Send JSON {conversation_id, score}.")
+        return error(400, "bad_request", "Send JSON {conversation_id, score}.")
     try:
         intake.survey_answer(service.acd, body["conversation_id"], body.get("score"))  # type: ignore[arg-type]
     except CommandError as exc:
-        return _error(404 if exc.code == "not_found" else 400, exc.code, exc.message)
+        return error(404 if exc.code == "not_found" else 400, exc.code, exc.message)
     return JSONResponse({})
 
 

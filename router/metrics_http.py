@@ -24,8 +24,8 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from router.auth import AuthError, bearer_token
 from router.config import CHANNELS
+from router.http_common import agent_for, error
 from router.metrics import DIMENSIONS, INTERVALS, Aggregator
 
 if TYPE_CHECKING:
@@ -167,10 +167,6 @@ async def prometheus(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
 def _date(text: str | None, name: str) -> float:
     if not text:
         raise ValueError(f"{name} is required (YYYY-MM-DD or a Unix time)")
@@ -190,18 +186,17 @@ async def export(request: Request) -> Response:
     supervisor: figures of the queues they supervise, from the fact log. `to` is exclusive; a
     date means its midnight UTC."""
     service: Service = request.app.state.service
-    try:
-        agent = service.auth.agent_for_token(bearer_token(request.headers.get("authorization")))
-    except AuthError as exc:
-        return _error(401, exc.code, exc.message)
+    agent = agent_for(service, request)
+    if isinstance(agent, JSONResponse):
+        return agent
     supervised = set(agent["supervises"])
     if not supervised:
-        return _error(403, "forbidden", "Only supervisors can export metrics.")
+        return error(403, "forbidden", "Only supervisors can export metrics.")
     q = request.query_params
     try:
         start, end = _date(q.get("from"), "from"), _date(q.get("to"), "to")
     except ValueError as exc:
-        return _error(400, "bad_request", str(exc))
+        return error(400, "bad_request", str(exc))
     interval = q.get("interval", "day")
     dimension = q.get("dimension")
     fmt = q.get("format", "json")
@@ -210,14 +205,14 @@ async def export(request: Request) -> Response:
         or (dimension and dimension not in DIMENSIONS)
         or fmt not in ("csv", "json")
     ):
-        return _error(
+        return error(
             400,
             "bad_request",
             "interval is 15m or day; dimension one of "
             f"{', '.join(DIMENSIONS)}; format csv or json.",
         )
     if not 0 < end - start <= MAX_RANGE:
-        return _error(400, "bad_request", "to must be after from, at most 93 days later.")
+        return error(400, "bad_request", "to must be after from, at most 93 days later.")
     rows = _rows(service, start, end, INTERVALS[interval], dimension, supervised)
     log.info("agent %s exported %d metric rows", agent["id"], len(rows))
     if fmt == "json":

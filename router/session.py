@@ -22,12 +22,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from router import commands, views
 from router.auth import AuthError, agent_public, bearer_token
+from router.http_common import error
 from sync.protocol import (
     BAD_FRAME,
     MAX_FRAME_BYTES,
@@ -144,9 +144,7 @@ class AgentEndpoint:
             agent = service.auth.agent_for_token(token)
         except AuthError as exc:
             log.info("websocket upgrade refused: %s", exc.code)
-            await websocket.send_denial_response(
-                JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=401)
-            )
+            await websocket.send_denial_response(error(401, exc.code, exc.message))
             return
         await websocket.accept()
         extension = scope.get("extensions", {}).get(EXTENSION) or {}

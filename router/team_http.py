@@ -12,17 +12,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from router.auth import AuthError, bearer_token
+from router.http_common import agent_for
 from router.service import Service
 
 
 async def team(request: Request) -> JSONResponse:
     """`GET /api/team` -> `{"agents": [{id, name, state, reason, queues}]}`, by name."""
     service: Service = request.app.state.service
-    try:
-        me = service.auth.agent_for_token(bearer_token(request.headers.get("authorization")))
-    except AuthError as exc:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=401)
+    me = agent_for(service, request)
+    if isinstance(me, JSONResponse):
+        return me
     mine = set(me["queues"]) | set(me.get("supervises") or ())
     agents = []
     for row in service.storage.agents():

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.phone.engine_peer import EnginePeer
-from tests.phone.peers import Kamailio, free_port
+from tests.phone.peers import Kamailio, free_port, need
 from tests.phone.pulse import Pulse
 
 # The panel/QProcess tests need a QApplication; ./dev test sets this, plain pytest may not.
@@ -19,15 +18,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
 
 
-def _need(tool: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.fail(f"{tool} is not installed (./dev test installs scripts/apt-test.txt)")
-
-
 @pytest.fixture
 def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
     """A registrar/proxy with users alice, bob and carol (passwords in USERS)."""
-    _need("kamailio")
+    need("kamailio")
     workdir = tmp_path / "kamailio"
     workdir.mkdir()
     port = free_port()
@@ -42,8 +36,7 @@ def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
 @pytest.fixture
 def pulse(tmp_path: Path) -> Iterator[Pulse]:
     """A private PulseAudio daemon with a null-sink headset (tests/phone/pulse.py)."""
-    for tool in ("pulseaudio", "pactl", "paplay", "parec"):
-        _need(tool)
+    need("pulseaudio", "pactl", "paplay", "parec")
     workdir = tmp_path / "pulse"
     workdir.mkdir()
     p = Pulse(workdir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pytest
 
 from tests.phone.netns import UDP_PROBE
 from tests.support.wait import deadline, wait_until
@@ -48,6 +51,13 @@ def free_port() -> int:
                     continue
             return port
     raise RuntimeError("no free port found")
+
+
+def need(*tools: str) -> None:
+    """Fail in words when a program a test needs is not installed."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed (./dev test installs scripts/apt-test.txt)")
 
 
 def stop_group(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
@@ -276,6 +286,58 @@ class Kamailio:
         """Stop Kamailio and all its children."""
         if self.proc is not None:
             stop_group(self.proc)
+
+
+def start_coturn(
+    workdir: Path, host: str, port: int, *options: str, netns: Netns | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """coturn listening on host:port (UDP, no TLS), in `netns` if given; waits until it
+    listens. `options` choose the role: `-S` for STUN only, or TURN's credentials.
+
+    Returns:
+        the process (stop it with `stop_group`) and its log, `workdir/turnserver.log`.
+    """
+    need("turnserver")
+    log = workdir / "turnserver.log"
+    proc = subprocess.Popen(
+        [
+            *(netns.prefix if netns is not None else []),
+            "turnserver",
+            "-n",
+            "-L",
+            host,
+            "-p",
+            str(port),
+            *options,
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "-v",
+            "--simple-log",
+            "--no-stdout-log",
+            "-l",
+            str(log),
+            "--pidfile",
+            str(workdir / "turnserver.pid"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(
+            lambda: (
+                (log.exists() and "listener opened" in log.read_text(errors="replace"))
+                or proc.poll() is not None
+            ),
+            timeout=10,
+            what="coturn listening",
+        )
+        assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
+    except BaseException:
+        stop_group(proc)
+        raise
+    return proc, log
 
 
 def start_time() -> float:

@@ -12,8 +12,6 @@ real NAT the two differ. That needs network namespaces with a NAT between them.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import pytest
 
 from tests.phone.audio import read_samples, tone_report, write_tone
 from tests.phone.engine_peer import EngineError, EnginePeer
-from tests.phone.peers import free_port
+from tests.phone.peers import free_port, start_coturn, stop_group
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.phone
@@ -32,52 +30,12 @@ VERBOSE = ["--pj-log-level", "5", "-v"]  # PJSIP's STUN/ICE/SIP trace in the eng
 @pytest.fixture
 def stun_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """coturn answering STUN only on 127.0.0.1; yields (host:port, its log)."""
-    if shutil.which("turnserver") is None:
-        pytest.fail("coturn is not installed (./dev test installs scripts/apt-test.txt)")
     port = free_port()
-    log = tmp_path / "turnserver.log"
-    proc = subprocess.Popen(
-        [
-            "turnserver",
-            "-n",
-            "-S",
-            "-L",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            "-v",
-            "--simple-log",
-            "--no-stdout-log",
-            "-l",
-            str(log),
-            "--pidfile",
-            str(tmp_path / "turnserver.pid"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc, log = start_coturn(tmp_path, "127.0.0.1", port, "-S")
     try:
-        wait_until(
-            lambda: (
-                (log.exists() and "listener opened" in log.read_text(errors="replace"))
-                or proc.poll() is not None
-            ),
-            timeout=10,
-            what="coturn listening",
-        )
-        assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
         yield f"127.0.0.1:{port}", log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_group(proc)
 
 
 def _call_carries_tone(alice: EnginePeer, bob: EnginePeer, host: str = "127.0.0.1") -> None:

@@ -37,7 +37,7 @@ from tests.phone.audio import read_samples, tone_report, write_tone
 from tests.phone.conftest import USERS
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.netns import Netns, ip, namespaces
-from tests.phone.peers import Kamailio, stop_group
+from tests.phone.peers import Kamailio, need, start_coturn, stop_group
 from tests.phone.sipp import uas_scenario, write_ulaw_tone
 from tests.support.wait import wait_until
 
@@ -123,67 +123,13 @@ class NatLab:
         return r
 
 
-def _start_coturn(ns: Netns, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """coturn as STUN and TURN server (long-term credentials) on SERVER:3478 in `ns`."""
-    log = workdir / "turnserver.log"
-    proc = subprocess.Popen(
-        [
-            *ns.prefix,
-            "turnserver",
-            "-n",
-            "-L",
-            SERVER,
-            "-E",
-            SERVER,
-            "-p",
-            "3478",
-            "--min-port",
-            "49200",
-            "--max-port",
-            "49300",
-            "--lt-cred-mech",
-            "-u",
-            f"{TURN_USER}:{TURN_PASSWORD}",
-            "-r",
-            TURN_REALM,
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            "-v",
-            "--simple-log",
-            "--no-stdout-log",
-            "-l",
-            str(log),
-            "--pidfile",
-            str(workdir / "turnserver.pid"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_until(
-            lambda: (
-                (log.exists() and "listener opened" in log.read_text(errors="replace"))
-                or proc.poll() is not None
-            ),
-            timeout=10,
-            what="coturn listening",
-        )
-        assert proc.poll() is None, log.read_text(errors="replace")[-2000:]
-    except BaseException:
-        stop_group(proc)
-        raise
-    return proc, log
-
-
 @contextlib.contextmanager
 def nat_lab(
     workdir: Path, factory: Callable[..., EnginePeer], symmetric: bool = False
 ) -> Iterator[NatLab]:
     """Build the topology; `symmetric` maps each new destination to a random NAT port
     (`MASQUERADE --random`), as carrier-grade and many corporate NATs do."""
-    _needs("kamailio", "turnserver", "sipp", "sox")
+    need("kamailio", "turnserver", "sipp", "sox")
     with namespaces(3) as (public, nat, agent):
         _, nat_pub_if = _veth(public, f"{SERVER}/24", nat, f"{NAT_PUBLIC}/24", "pub")
         _veth(nat, f"{NAT_PRIVATE}/24", agent, f"{AGENT}/24", "prv")
@@ -207,7 +153,15 @@ def nat_lab(
                 netns=public,
             )
             lab.kamailio.start()
-            turn, lab.turn_log = _start_coturn(public, workdir)
+            # STUN and TURN (long-term credentials), relay ports in a range of its own
+            turn, lab.turn_log = start_coturn(
+                workdir,
+                SERVER,
+                3478,
+                *("-E", SERVER, "--min-port", "49200", "--max-port", "49300"),
+                *("--lt-cred-mech", "-u", f"{TURN_USER}:{TURN_PASSWORD}", "-r", TURN_REALM),
+                netns=public,
+            )
             procs.append(turn)
             yield lab
         finally:
@@ -384,12 +338,6 @@ def _run(ns: Netns, *argv: str) -> str:
     return subprocess.run(
         [*ns.prefix, *argv], capture_output=True, text=True, timeout=20, check=True
     ).stdout
-
-
-def _needs(*tools: str) -> None:
-    for tool in tools:
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed (./dev test installs scripts/apt-test.txt)")
 
 
 @pytest.fixture

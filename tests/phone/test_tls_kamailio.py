@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.phone.audio import read_samples, tone_report, write_tone
-from tests.phone.conftest import USERS, _need
+from tests.phone.conftest import USERS
 from tests.phone.engine_peer import EnginePeer
-from tests.phone.peers import Kamailio, free_port
+from tests.phone.peers import Kamailio, free_port, need
 from tests.phone.test_tls import _self_signed
 from tests.support.wait import wait_until
 
@@ -24,8 +24,7 @@ pytestmark = pytest.mark.phone
 @pytest.fixture
 def tls_kamailio(tmp_path: Path) -> Iterator[Kamailio]:
     """Kamailio with UDP/TCP and TLS listeners, its certificate made here by openssl."""
-    _need("kamailio")
-    _need("openssl")
+    need("kamailio", "openssl")
     workdir = tmp_path / "kamailio"
     workdir.mkdir()
     cert, key = _self_signed(workdir)

@@ -1,11 +1,21 @@
-"""A router process with channels switched on against the test peers, and agent helpers."""
+"""A router process with channels switched on against the test peers, the customer's side
+(the chat page in headless Chromium, the Twilio stand-in) and agent helpers.
+
+The fixtures here (`chat_router`, `twilio`) are imported by the channel test modules that use
+them."""
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
 
 from tests.support.channel_peers import Dovecot, SmtpSink, TwilioStandIn, free_port
 from tests.support.router_proc import AgentConn, RouterProcess
@@ -15,6 +25,13 @@ OUR_NUMBER = "+14155550100"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 TWILIO_TOKEN = "test-twilio-token-3f9a1c"
 SMTP_PASSWORD = "test-smtp-password-77c1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 def channel_router(
@@ -106,3 +123,53 @@ def get(router: RouterProcess, path: str, token: str) -> Any:
 
 def messages(router: RouterProcess, conversation_id: str, token: str) -> list[dict[str, Any]]:
     return list(get(router, f"/api/conversations/{conversation_id}/messages", token)["messages"])
+
+
+async def send_reply(conn: AgentConn, conversation_id: str, body: str) -> None:
+    """The agent sends a text reply to the customer (`send_message`); it must be accepted."""
+    ack = await conn.command(
+        "send_message",
+        conversation_id=conversation_id,
+        message_id=str(uuid.uuid4()),
+        body=body,
+        format="text",
+    )
+    assert ack["ok"], ack
+
+
+@pytest.fixture
+def chat_router(tmp_path: Path) -> Iterator[RouterProcess]:
+    """A router with the web chat on (Debian's Chromium must be installed to drive it)."""
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        raise RuntimeError("chromium is not installed (scripts/apt-test.txt lists it)")
+    with channel_router(tmp_path, chat=True) as router:
+        yield router
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioStandIn]:
+    with TwilioStandIn(ACCOUNT_SID, TWILIO_TOKEN) as stand_in:
+        yield stand_in
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Headless Chromium driven by Playwright, closed on the way out."""
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def start_chat(page: Page, url: str, name: str, body: str, ms: float) -> None:
+    """Open the chat page, start as `name` and send `body`; returns once the page shows it."""
+    await page.goto(f"{url}/chat")
+    await page.fill("#name", name, timeout=ms)
+    await page.click("#start button")
+    await page.wait_for_selector("#conversation", state="visible", timeout=ms)
+    assert await page.is_hidden("#start")  # `hidden` wins over the form's display: flex
+    await page.fill("#body", body)
+    await page.press("#body", "Enter")
+    await page.wait_for_selector(f"li.in:has-text('{body}')", timeout=ms)

@@ -4,40 +4,21 @@ on the protocol, both against a real router process."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-from playwright.async_api import async_playwright
 
 from tests.integration.channel_setup import (
     accept_next_offer,
     available_agent,
-    channel_router,
+    chat_router,  # noqa: F401 (fixture)
+    chromium,
     get,
     messages,
+    send_reply,
+    start_chat,
 )
 from tests.support.router_proc import RouterProcess
 from tests.support.wait import deadline
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
-
-@pytest.fixture
-def chat_router(tmp_path: Path) -> Iterator[RouterProcess]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        raise RuntimeError("chromium is not installed (scripts/apt-test.txt lists it)")
-    with channel_router(tmp_path, chat=True) as router:
-        yield router
 
 
 def test_customer_chats_in_a_browser_with_an_agent(chat_router: RouterProcess) -> None:
@@ -47,79 +28,60 @@ def test_customer_chats_in_a_browser_with_an_agent(chat_router: RouterProcess) -
 
     async def scenario() -> None:
         ana = await available_agent(router)
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page()
-                problems: list[str] = []
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                await page.goto(f"{router.url}/chat")
-                await page.fill("#name", "Maria Gonzalez", timeout=ms)
-                await page.click("#start button")
-                await page.wait_for_selector("#conversation", state="visible", timeout=ms)
-                await page.fill("#body", "Hello from the browser")
-                await page.press("#body", "Enter")
-                await page.wait_for_selector("li.in:has-text('Hello from the browser')", timeout=ms)
+        async with chromium() as browser:
+            page = await browser.new_page()
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            await start_chat(page, router.url, "Maria Gonzalez", "Hello from the browser", ms)
 
-                conversation_id = await accept_next_offer(ana, "chat")
-                thread = messages(router, conversation_id, token)
-                assert [(m["direction"], m["body"]) for m in thread] == [
-                    ("in", "Hello from the browser")
-                ]
-                customer = get(router, f"/api/conversations/{conversation_id}/messages", token)[
-                    "conversation"
-                ]["customer"]
-                assert customer["name"] == "Maria Gonzalez"
-                assert customer["identities"][0]["kind"] == "chat"
+            conversation_id = await accept_next_offer(ana, "chat")
+            thread = messages(router, conversation_id, token)
+            assert [(m["direction"], m["body"]) for m in thread] == [
+                ("in", "Hello from the browser")
+            ]
+            customer = get(router, f"/api/conversations/{conversation_id}/messages", token)[
+                "conversation"
+            ]["customer"]
+            assert customer["name"] == "Maria Gonzalez"
+            assert customer["identities"][0]["kind"] == "chat"
 
-                assert await page.is_hidden("#typing")
-                typing = await asyncio.to_thread(
-                    httpx.post,
-                    f"{router.url}/api/conversations/{conversation_id}/typing",
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=10,
-                )
-                assert typing.json() == {"delivered": 1}
-                await page.wait_for_selector("#typing", state="visible", timeout=ms)
+            assert await page.is_hidden("#typing")
+            typing = await asyncio.to_thread(
+                httpx.post,
+                f"{router.url}/api/conversations/{conversation_id}/typing",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert typing.json() == {"delivered": 1}
+            await page.wait_for_selector("#typing", state="visible", timeout=ms)
 
-                ack = await ana.command(
-                    "send_message",
-                    conversation_id=conversation_id,
-                    message_id=str(uuid.uuid4()),
-                    body="Hi Maria, how can I help?",
-                    format="text",
-                )
-                assert ack["ok"], ack
-                reply = page.locator("li.out", has_text="Hi Maria, how can I help?")
-                await reply.wait_for(timeout=ms)
-                assert "Ana Lima" in await reply.inner_text()
-                await page.wait_for_selector("#typing", state="hidden", timeout=ms)
+            await send_reply(ana, conversation_id, "Hi Maria, how can I help?")
+            reply = page.locator("li.out", has_text="Hi Maria, how can I help?")
+            await reply.wait_for(timeout=ms)
+            assert "Ana Lima" in await reply.inner_text()
+            await page.wait_for_selector("#typing", state="hidden", timeout=ms)
 
-                await page.click("#callback-box summary")
-                await page.fill("#phone", "+1 415 555 0199")
-                await page.fill("#note", "after 5pm")
-                await page.click("#callback button")
-                await page.wait_for_selector("#callback-done:has-text('+14155550199')", timeout=ms)
-                await ana.event(
-                    "message",
-                    lambda e: (
-                        e["message"]["body"] == "Please call me back on +14155550199. after 5pm"
-                    ),
-                )
+            await page.click("#callback-box summary")
+            await page.fill("#phone", "+1 415 555 0199")
+            await page.fill("#note", "after 5pm")
+            await page.click("#callback button")
+            await page.wait_for_selector("#callback-done:has-text('+14155550199')", timeout=ms)
+            await ana.event(
+                "message",
+                lambda e: e["message"]["body"] == "Please call me back on +14155550199. after 5pm",
+            )
 
-                # A reload picks the same conversation up again (visitor id and secret).
-                await page.reload()
-                await page.wait_for_selector("li.out:has-text('how can I help')", timeout=ms)
-                assert await page.locator("li.in").count() == 2
-                await page.click("#leave")
-                await page.wait_for_selector("#status:has-text('Chat ended')", timeout=ms)
-                await ana.event(
-                    "message", lambda e: e["message"]["body"] == "(The customer left the chat.)"
-                )
-                assert problems == []
-            finally:
-                await browser.close()
+            # A reload picks the same conversation up again (visitor id and secret).
+            await page.reload()
+            await page.wait_for_selector("li.out:has-text('how can I help')", timeout=ms)
+            assert await page.locator("li.in").count() == 2
+            await page.click("#leave")
+            await page.wait_for_selector("#status:has-text('Chat ended')", timeout=ms)
+            await ana.event(
+                "message", lambda e: e["message"]["body"] == "(The customer left the chat.)"
+            )
+            assert problems == []
         await ana.close()
 
     asyncio.run(scenario())

@@ -7,28 +7,17 @@ The composer's throttle (one hint per 3 s of typing) is tested in tests/gui/test
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.async_api import async_playwright
-
 from sync.changes import OfferReceived
-from tests.integration.channel_setup import channel_router
-from tests.integration.test_channel_chat import CHROMIUM, CHROMIUM_ARGS
+from tests.integration.channel_setup import (
+    chat_router,  # noqa: F401 (fixture)
+    chromium,
+    start_chat,
+)
 from tests.integration.test_sync_router import make_engine  # noqa: F401 (fixture)
 from tests.support.router_proc import RouterProcess
 from tests.support.wait import deadline, wait_until
-
-
-@pytest.fixture
-def chat_router(tmp_path: Path) -> Iterator[RouterProcess]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        raise RuntimeError("chromium is not installed (scripts/apt-test.txt lists it)")
-    with channel_router(tmp_path, chat=True) as router:
-        yield router
 
 
 def test_the_engines_typing_hint_shows_on_the_customers_page(
@@ -50,31 +39,20 @@ def test_the_engines_typing_hint_shows_on_the_customers_page(
             wait_until, lambda: rec.state() == "online", what="the engine online"
         )
         await asyncio.to_thread(lambda: engine.set_state("available").result(10))
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page()
-                await page.goto(f"{router.url}/chat")
-                await page.fill("#name", "Maria Gonzalez", timeout=ms)
-                await page.click("#start button")
-                await page.wait_for_selector("#conversation", state="visible", timeout=ms)
-                await page.fill("#body", "Is anyone there?")
-                await page.press("#body", "Enter")
-                conversation_id = await asyncio.to_thread(take_offer)
-                assert await page.is_hidden("#typing")
+        async with chromium() as browser:
+            page = await browser.new_page()
+            await start_chat(page, router.url, "Maria Gonzalez", "Is anyone there?", ms)
+            conversation_id = await asyncio.to_thread(take_offer)
+            assert await page.is_hidden("#typing")
 
-                delivered = await asyncio.to_thread(
-                    lambda: engine.typing(conversation_id).result(10)
-                )
-                assert delivered == 1  # one open page told
-                await page.wait_for_selector("#typing", state="visible", timeout=ms)
+            delivered = await asyncio.to_thread(lambda: engine.typing(conversation_id).result(10))
+            assert delivered == 1  # one open page told
+            await page.wait_for_selector("#typing", state="visible", timeout=ms)
 
-                await asyncio.to_thread(
-                    lambda: engine.send_message(conversation_id, "Yes, Maria, I'm here.").result(10)
-                )
-                await page.wait_for_selector("li.out:has-text('I\\'m here')", timeout=ms)
-                await page.wait_for_selector("#typing", state="hidden", timeout=ms)
-            finally:
-                await browser.close()
+            await asyncio.to_thread(
+                lambda: engine.send_message(conversation_id, "Yes, Maria, I'm here.").result(10)
+            )
+            await page.wait_for_selector("li.out:has-text('I\\'m here')", timeout=ms)
+            await page.wait_for_selector("#typing", state="hidden", timeout=ms)
 
     asyncio.run(scenario())

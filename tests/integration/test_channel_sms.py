@@ -19,16 +19,11 @@ from tests.integration.channel_setup import (
     available_agent,
     channel_router,
     get,
+    twilio,  # noqa: F401 (fixture)
 )
 from tests.support.channel_peers import TwilioStandIn, twilio_signature
 from tests.support.router_proc import RouterProcess
 from tests.support.wait import wait_until
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioStandIn]:
-    with TwilioStandIn(ACCOUNT_SID, TWILIO_TOKEN) as stand_in:
-        yield stand_in
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ another texts STOP while waiting (router.channels.survey, docs/channels.md)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -15,17 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright
 
 from router.channels.survey import SMS_QUESTION
 from tests.integration.channel_setup import (
-    ACCOUNT_SID,
-    TWILIO_TOKEN,
     accept_next_offer,
     available_agent,
     channel_router,
+    chat_router,  # noqa: F401 (fixture)
+    chromium,
+    start_chat,
+    twilio,  # noqa: F401 (fixture)
 )
-from tests.integration.test_channel_chat import CHROMIUM, CHROMIUM_ARGS
 from tests.support.channel_peers import TwilioStandIn
 from tests.support.router_proc import RouterProcess
 from tests.support.wait import deadline, wait_until
@@ -49,63 +48,40 @@ def _db(router: RouterProcess, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return db.execute(sql, params).fetchall()
 
 
-@pytest.fixture
-def chat_router(tmp_path: Path) -> Iterator[RouterProcess]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        raise RuntimeError("chromium is not installed (scripts/apt-test.txt lists it)")
-    with channel_router(tmp_path, chat=True) as router:
-        yield router
-
-
-async def _start_chat(page: Page, url: str, name: str, body: str, ms: float) -> None:
-    await page.goto(f"{url}/chat")
-    await page.fill("#name", name, timeout=ms)
-    await page.click("#start button")
-    await page.wait_for_selector("#conversation", state="visible", timeout=ms)
-    assert await page.is_hidden("#start")  # `hidden` wins over the form's display: flex
-    await page.fill("#body", body)
-    await page.press("#body", "Enter")
-    await page.wait_for_selector(f"li.in:has-text('{body}')", timeout=ms)
-
-
 def test_chat_customer_rates_the_chat_and_another_abandons(chat_router: RouterProcess) -> None:
     router = chat_router
     ms = deadline(10) * 1000
 
     async def scenario() -> None:
         ana = await available_agent(router)
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = await (await browser.new_context()).new_page()
-                problems: list[str] = []
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                await _start_chat(page, router.url, "Maria Gonzalez", "Where is my order?", ms)
-                conversation_id = await accept_next_offer(ana, "chat")
-                assert await page.is_hidden("#survey")
-                ack = await ana.command("end_conversation", conversation_id=conversation_id)
-                assert ack["ok"], ack
-                await page.wait_for_selector("#survey", state="visible", timeout=ms)
-                # A reload still offers the survey until it is answered.
-                await page.reload()
-                await page.wait_for_selector("#survey", state="visible", timeout=ms)
-                await page.click("#survey button[data-score='4']")
-                await page.wait_for_selector("#survey-done", state="visible", timeout=ms)
-                assert await page.is_hidden("#survey")
-                await page.reload()
-                await page.wait_for_selector("#conversation", state="visible", timeout=ms)
-                assert await page.is_hidden("#survey")  # answered: asked no more
+        async with chromium() as browser:
+            page = await (await browser.new_context()).new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            await start_chat(page, router.url, "Maria Gonzalez", "Where is my order?", ms)
+            conversation_id = await accept_next_offer(ana, "chat")
+            assert await page.is_hidden("#survey")
+            ack = await ana.command("end_conversation", conversation_id=conversation_id)
+            assert ack["ok"], ack
+            await page.wait_for_selector("#survey", state="visible", timeout=ms)
+            # A reload still offers the survey until it is answered.
+            await page.reload()
+            await page.wait_for_selector("#survey", state="visible", timeout=ms)
+            await page.click("#survey button[data-score='4']")
+            await page.wait_for_selector("#survey-done", state="visible", timeout=ms)
+            assert await page.is_hidden("#survey")
+            await page.reload()
+            await page.wait_for_selector("#conversation", state="visible", timeout=ms)
+            assert await page.is_hidden("#survey")  # answered: asked no more
 
-                # A second visitor gives up before anyone answers: an abandoned chat.
-                other = await (await browser.new_context()).new_page()
-                await ana.command("set_state", state="away", reason="Break")
-                await _start_chat(other, router.url, "Gone Soon", "hello?", ms)
-                await other.click("#leave")
-                await other.wait_for_selector("#status:has-text('Chat ended')", timeout=ms)
-                assert await other.is_hidden("#compose")
-                assert problems == []
-            finally:
-                await browser.close()
+            # A second visitor gives up before anyone answers: an abandoned chat.
+            other = await (await browser.new_context()).new_page()
+            await ana.command("set_state", state="away", reason="Break")
+            await start_chat(other, router.url, "Gone Soon", "hello?", ms)
+            await other.click("#leave")
+            await other.wait_for_selector("#status:has-text('Chat ended')", timeout=ms)
+            assert await other.is_hidden("#compose")
+            assert problems == []
         await ana.close()
 
     asyncio.run(scenario())
@@ -113,12 +89,6 @@ def test_chat_customer_rates_the_chat_and_another_abandons(chat_router: RouterPr
     assert (chat["csat_responses"], chat["csat_avg"], chat["csat"]) == (1, 4.0, 1.0)
     assert (chat["offered"], chat["handled"], chat["abandoned"]) == (2, 1, 1)
     assert _export(router, "agent")["a-ana"]["csat_avg"] == 4.0
-
-
-@pytest.fixture
-def twilio() -> Iterator[TwilioStandIn]:
-    with TwilioStandIn(ACCOUNT_SID, TWILIO_TOKEN) as stand_in:
-        yield stand_in
 
 
 @pytest.fixture

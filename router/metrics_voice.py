@@ -21,7 +21,6 @@ from typing import Any
 
 from router.storage_agents import CALL_OVER_STATES
 
-RING_STATES = frozenset({"ringing", "incoming", "early", "alerting"})
 ANSWER_STATES = frozenset(
     {"connected", "confirmed", "answered", "active", "hold", "held", "on_hold"}
     | {"local_hold", "remote_hold"}

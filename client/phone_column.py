@@ -215,7 +215,7 @@ class PhoneColumn(QWidget):
     ) -> None:
         """Use `account` (else the saved one): start the engine and register, or show setup.
 
-        The password comes from `password` or, when None, from the keychain (off the UI
+        Each password comes from its argument or, when None, from the keychain (off the UI
         thread); a missing keychain is shown in the panel, never hidden.
         """
         account = account or load_account()
@@ -225,20 +225,23 @@ class PhoneColumn(QWidget):
             return
         self.stack.setCurrentWidget(self.phone_scroll)
         self.engine.start()
-        if password is not None:
+        if password is not None and (turn_password is not None or not account.turn_server):
             self._register(account, password, turn_password)
             return
 
         def failed(exc: Exception) -> None:
-            log.warning("no SIP password from the keychain: %s", type(exc).__name__)
+            log.warning("no password from the keychain: %s", type(exc).__name__)
             self.panel.error.setText(
                 "The system keychain is not available; enter the password in Phone settings."
             )
-            self._register(account, None)
+            self._register(account, password, turn_password)
 
-        Op(lambda: (load_password(account), load_turn_password(account))).success(
-            lambda pws: self._register(account, *pws)
-        ).failure(failed).run()
+        Op(
+            lambda: (
+                load_password(account) if password is None else password,
+                load_turn_password(account) if turn_password is None else turn_password,
+            )
+        ).success(lambda pws: self._register(account, *pws)).failure(failed).run()
 
     def ask_settings(self) -> None:
         """The Phone settings dialog; saving registers with the new account at once."""

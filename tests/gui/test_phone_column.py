@@ -294,6 +294,30 @@ def test_remote_work_settings_need_ice_for_turn_and_keep_the_turn_password_apart
     assert memory_keyring.store[("switchboard-sip", "turn:agent@turn.example.com:3478")]
 
 
+def test_a_new_sip_password_keeps_the_stored_turn_password(
+    qtbot: QtBot, app: tuple[RouterProcess, AppController], memory_keyring: MemoryKeyring
+) -> None:
+    """The TURN password field says "Kept in the system keychain": left empty while the SIP
+    password is typed again, the register command still carries the stored one."""
+    _proc, c = app
+    column = c.window.phone
+    account = SipAccount(
+        domain="127.0.0.1",
+        username="agent",
+        ice=True,
+        turn_server="127.0.0.1:3478",
+        turn_user="agent",
+    )
+    save_turn_password(account, "turn-s3cret")
+    column.apply_settings(account, "new-sip-pw", "")
+
+    def register_args() -> dict[str, Any]:
+        return dict(c.window.phone_engine._replay.get("register:default", ("", {}))[1])
+
+    qtbot.waitUntil(lambda: register_args().get("password") == "new-sip-pw", timeout=T)
+    qtbot.waitUntil(lambda: register_args().get("turn_password") == "turn-s3cret", timeout=T)
+
+
 def test_an_ice_account_from_the_settings_registers(
     qtbot: QtBot,
     app: tuple[RouterProcess, AppController],

@@ -83,13 +83,16 @@ class Netns:
             ip("netns", "delete", self.name)
 
 
-def link(a: Netns, addr_a: str, b: Netns, addr_b: str) -> tuple[str, str]:
+def link(a: Netns, addr_a: str, b: Netns, addr_b: str, tag: str = "v") -> tuple[str, str]:
     """Join two namespaces with a veth pair; `addr_*` are CIDR ("10.1.0.1/24").
+
+    An interface is named after its namespace and `tag`: a namespace with two links (a
+    router) needs a different tag for each.
 
     Returns:
         the interface names in a and in b.
     """
-    ia, ib = f"{a.name}v", f"{b.name}v"
+    ia, ib = f"{a.name}{tag}", f"{b.name}{tag}"
     ip("link", "add", ia, "netns", a.name, "type", "veth", "peer", "name", ib, "netns", b.name)
     for ns, iface, addr in ((a, ia, addr_a), (b, ib, addr_b)):
         ns.ip("addr", "add", addr, "dev", iface)

@@ -36,7 +36,7 @@ import pytest
 from tests.phone.audio import read_samples, tone_report, write_tone
 from tests.phone.conftest import USERS
 from tests.phone.engine_peer import EnginePeer
-from tests.phone.netns import Netns, ip, namespaces
+from tests.phone.netns import Netns, link, namespaces
 from tests.phone.peers import Kamailio, need, start_coturn, stop_group
 from tests.phone.sipp import uas_scenario, write_ulaw_tone
 from tests.support.wait import wait_until
@@ -70,17 +70,6 @@ def _iptables(ns: Netns, *rule: str) -> str:
             return tool
         errors.append(f"{tool}: {done.stderr.strip()}")
     pytest.fail(f"cannot add iptables rule {rule}: " + "; ".join(errors))
-
-
-def _veth(a: Netns, addr_a: str, b: Netns, addr_b: str, tag: str) -> tuple[str, str]:
-    """netns.link with interface names of our own (`tag`): the router namespace has two
-    links, and netns.link names an interface after its namespace only."""
-    ia, ib = f"{a.name}{tag}", f"{b.name}{tag}"
-    ip("link", "add", ia, "netns", a.name, "type", "veth", "peer", "name", ib, "netns", b.name)
-    for ns, iface, addr in ((a, ia, addr_a), (b, ib, addr_b)):
-        ns.ip("addr", "add", addr, "dev", iface)
-        ns.ip("link", "set", iface, "up")
-    return ia, ib
 
 
 @dataclass
@@ -131,8 +120,8 @@ def nat_lab(
     (`MASQUERADE --random`), as carrier-grade and many corporate NATs do."""
     need("kamailio", "turnserver", "sipp", "sox")
     with namespaces(3) as (public, nat, agent):
-        _, nat_pub_if = _veth(public, f"{SERVER}/24", nat, f"{NAT_PUBLIC}/24", "pub")
-        _veth(nat, f"{NAT_PRIVATE}/24", agent, f"{AGENT}/24", "prv")
+        _, nat_pub_if = link(public, f"{SERVER}/24", nat, f"{NAT_PUBLIC}/24", "pub")
+        link(nat, f"{NAT_PRIVATE}/24", agent, f"{AGENT}/24", "prv")
         agent.ip("route", "add", "default", "via", NAT_PRIVATE)
         subprocess.run(
             [*nat.prefix, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True, timeout=10

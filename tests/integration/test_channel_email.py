@@ -22,6 +22,7 @@ from tests.integration.channel_setup import (
     channel_router,
     get,
     messages,
+    send_reply,
 )
 from tests.support.channel_peers import Dovecot, SmtpSink
 from tests.support.router_proc import ROOT, RouterProcess
@@ -134,14 +135,7 @@ def test_email_threads_by_references_sanitizes_html_and_replies_by_smtp(
             )
             assert attachment.content == b"%PDF-1.4 test"
 
-            ack = await ana.command(
-                "send_message",
-                conversation_id=conversation_id,
-                message_id=str(uuid.uuid4()),
-                body="We are on it.",
-                format="text",
-            )
-            assert ack["ok"], ack
+            await send_reply(ana, conversation_id, "We are on it.")
             (reply,) = await asyncio.to_thread(smtp.wait_for, 1)
             assert reply["To"] == "alice@customer.test"
             assert reply["From"] == SUPPORT_ADDRESS
@@ -176,14 +170,7 @@ def test_email_threads_by_references_sanitizes_html_and_replies_by_smtp(
                 and f["event"]["offer"]["conversation_id"] != conversation_id
             ]
 
-            ack = await ana.command(
-                "send_message",
-                conversation_id=conversation_id,
-                message_id=str(uuid.uuid4()),
-                body="Fixed.",
-                format="text",
-            )
-            assert ack["ok"], ack
+            await send_reply(ana, conversation_id, "Fixed.")
             second = (await asyncio.to_thread(smtp.wait_for, 2))[1]
             assert second["In-Reply-To"] == f"<{answer_id}>"
             assert second["References"] == f"<{first_id}> <{reply_id}> <{answer_id}>"
@@ -318,14 +305,7 @@ def test_a_reply_the_mail_server_cannot_take_is_failed_and_the_agent_is_told(
             ana = await available_agent(router)
             dovecot.append(_mail("carol@customer.test", "Hello", "Anyone?")[0])
             conversation_id = await accept_next_offer(ana, "email")
-            ack = await ana.command(
-                "send_message",
-                conversation_id=conversation_id,
-                message_id=str(uuid.uuid4()),
-                body="Yes!",
-                format="text",
-            )
-            assert ack["ok"], ack
+            await send_reply(ana, conversation_id, "Yes!")
             note = await ana.event("message", lambda e: e["message"]["direction"] == "note")
             assert note["event"]["message"]["body"].startswith(
                 "Your reply was not delivered by email: the mail server refused it"
@@ -357,14 +337,7 @@ def test_mail_that_arrives_while_the_router_is_down_threads_after_restart(
                 )[0]
             )
             conversation_id = await accept_next_offer(ana, "email")
-            ack = await ana.command(
-                "send_message",
-                conversation_id=conversation_id,
-                message_id=str(uuid.uuid4()),
-                body="Checking.",
-                format="text",
-            )
-            assert ack["ok"], ack
+            await send_reply(ana, conversation_id, "Checking.")
             await ana.close()
             return conversation_id
 

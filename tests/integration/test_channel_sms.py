@@ -19,6 +19,7 @@ from tests.integration.channel_setup import (
     available_agent,
     channel_router,
     get,
+    send_reply,
     twilio,  # noqa: F401 (fixture)
 )
 from tests.support.channel_peers import TwilioStandIn, twilio_signature
@@ -122,14 +123,7 @@ def test_sms_in_reply_out_in_twilio_format_and_status_callbacks(
         ]
         assert [m["body"] for m in conversation["messages"]] == ["My parcel is late"]
 
-        ack = await ana.command(
-            "send_message",
-            conversation_id=conversation_id,
-            message_id=str(uuid.uuid4()),
-            body="It ships today.",
-            format="text",
-        )
-        assert ack["ok"], ack
+        await send_reply(ana, conversation_id, "It ships today.")
         await ana.close()
         return conversation_id
 
@@ -179,14 +173,7 @@ def test_a_reply_the_provider_refuses_is_marked_failed_and_the_agent_is_told(
             )
         ).status_code == 200
         conversation_id = await accept_next_offer(ana, "sms")
-        ack = await ana.command(
-            "send_message",
-            conversation_id=conversation_id,
-            message_id=str(uuid.uuid4()),
-            body="Are you there?",
-            format="text",
-        )
-        assert ack["ok"], ack
+        await send_reply(ana, conversation_id, "Are you there?")
         note = await ana.event("message", lambda e: e["message"]["direction"] == "note")
         assert note["event"]["message"]["body"] == (
             "Your reply was not delivered by sms: the SMS provider refused it (HTTP 400: "

@@ -191,16 +191,21 @@ def test_incoming_call_pops_the_customer_and_reaches_the_router(
     qtbot.waitUntil(lambda: not column.pop.isVisible(), timeout=T)
 
 
+def _trunk_port(qtbot: QtBot, c: AppController) -> int:
+    """Online, with a PBX-trunk account (no registrar): the engine's SIP port, where calls
+    come straight in."""
+    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
+    c.window.phone.start(SipAccount(domain="127.0.0.1", username="agent"), password="")
+    qtbot.waitUntil(lambda: "sip_ports" in c.window.phone_engine.ready, timeout=T)
+    return int(c.window.phone_engine.ready["sip_ports"]["udp"])
+
+
 def test_an_unknown_caller_declined_is_reported_missed(
     qtbot: QtBot, app: tuple[RouterProcess, AppController], tmp_path: Path
 ) -> None:
     proc, c = app
-    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
     column = c.window.phone
-    # A PBX trunk (no registrar): calls come straight to the engine's port.
-    column.start(SipAccount(domain="127.0.0.1", username="agent"), password="")
-    qtbot.waitUntil(lambda: "sip_ports" in c.window.phone_engine.ready, timeout=T)
-    port = int(c.window.phone_engine.ready["sip_ports"]["udp"])
+    port = _trunk_port(qtbot, c)
     scenario = uac_scenario(talk_ms=1000).replace("sip:queue@", "sip:+4930123456@")
     sipp = Sipp(tmp_path, scenario, "stranger")
     sipp.start(remote=f"127.0.0.1:{port}")
@@ -222,11 +227,7 @@ def test_a_caller_who_hangs_up_while_ringing_is_reported_as_caller_cancel(
     qtbot: QtBot, app: tuple[RouterProcess, AppController], tmp_path: Path
 ) -> None:
     proc, c = app
-    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
-    column = c.window.phone
-    column.start(SipAccount(domain="127.0.0.1", username="agent"), password="")
-    qtbot.waitUntil(lambda: "sip_ports" in c.window.phone_engine.ready, timeout=T)
-    port = int(c.window.phone_engine.ready["sip_ports"]["udp"])
+    port = _trunk_port(qtbot, c)
     sipp = Sipp(tmp_path, cancel_scenario("+4930123456", ring_ms=500), "canceller")
     sipp.start(remote=f"127.0.0.1:{port}")
     try:

@@ -198,29 +198,21 @@ class StoreReader:
             [*args, limit - len(timed), 0],
         )
 
-    ID_CHUNK = 500
-    """Ids per `inbox_rows` query: well under SQLite's bound-variable limit."""
-
     def inbox_rows(
         self, flt: InboxFilter, ids: set[str] | frozenset[str], agent_id: str | None = None
     ) -> list[InboxRow]:
         """The rows of conversations `ids` that `flt` still shows (the others are gone from
         this list), in no particular order.
 
-        Why: a live update touches a few conversations; the inbox looks up just those by
-        primary key (one query per `ID_CHUNK` ids) instead of re-reading every loaded row.
+        Why: a live update touches a few conversations (`InboxModel` asks for at most
+        `MAX_ROW_UPDATES`, far under SQLite's bound-variable limit); the inbox looks up just
+        those by primary key, in one query, instead of re-reading every loaded row.
         """
         where, args = self._where(flt, agent_id)
-        ordered = sorted(ids)
-        out: list[InboxRow] = []
-        for start in range(0, len(ordered), self.ID_CHUNK):
-            chunk = ordered[start : start + self.ID_CHUNK]
-            key = f"c.id IN ({', '.join('?' for _ in chunk)})"
-            out += self._inbox_rows(
-                self._ROW_SQL + (f"{where} AND {key}" if where else f"WHERE {key}"),
-                [*args, *chunk],
-            )
-        return out
+        key = f"c.id IN ({', '.join('?' for _ in ids)})"
+        return self._inbox_rows(
+            self._ROW_SQL + (f"{where} AND {key}" if where else f"WHERE {key}"), [*args, *ids]
+        )
 
     def search(
         self, flt: InboxFilter, limit: int = PAGE_SIZE, agent_id: str | None = None

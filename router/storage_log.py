@@ -257,11 +257,12 @@ class LogRows(SqlBase):
             )
         ]
         # A body goes once none of its audience's entries is left.
+        indexed = self._indexed_upto()
         self.conn.executemany(
-            "DELETE FROM event_bodies WHERE id = ? AND id <= ? AND NOT EXISTS ("
+            "DELETE FROM event_bodies WHERE id = ? AND NOT EXISTS ("
             "SELECT 1 FROM json_each(event_bodies.audience) j JOIN event_streams s "
             "ON s.agent_id = j.key AND s.seq = j.value)",
-            [(body_id, self._indexed_upto()) for body_id in sorted(set(gone))],
+            [(body_id,) for body_id in sorted(set(gone)) if body_id <= indexed],
         )
         return len(gone)
 

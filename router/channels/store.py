@@ -8,7 +8,7 @@ Tables: `channel_threads` (which channel and customer address a conversation rep
 `email_ids` (Message-ID headers of a conversation, for threading), `channel_deliveries`
 (outbound status per message), `inbound_seen` (provider ids already taken in: IMAP UIDs,
 Twilio MessageSids, so a retry never doubles a message), `dead_letters`, `attachments`,
-`chat_visitors`, `callback_requests`; `surveys` and `sms_opt_outs` (router.channels.survey).
+`chat_visitors`, `callback_requests`; `surveys` and `sms_opt_outs` (for router.channels.survey).
 """
 
 from __future__ import annotations
@@ -287,6 +287,49 @@ class ChannelStore:
         return self._all(
             "SELECT * FROM callback_requests ORDER BY created_at DESC LIMIT ?", (limit,)
         )
+
+    # ------------------------------------------------------------------ surveys, SMS opt-outs
+
+    def add_survey(self, conversation_id: str, channel: str, address: str, now: float) -> bool:
+        """Record that the customer was asked; False when this conversation already was."""
+        return bool(
+            self.conn.execute(
+                "INSERT INTO surveys (conversation_id, channel, address, asked_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(conversation_id) DO NOTHING",
+                (conversation_id, channel, address, now),
+            ).rowcount
+        )
+
+    def pending_survey(self, channel: str, address: str, since: float) -> Row | None:
+        """The newest unanswered survey of this address asked at `since` or later."""
+        return self._one(
+            "SELECT * FROM surveys WHERE channel = ? AND address = ? AND score IS NULL "
+            "AND asked_at >= ? ORDER BY asked_at DESC LIMIT 1",
+            (channel, address, since),
+        )
+
+    def set_survey_score(self, conversation_id: str, score: int, now: float) -> bool:
+        """Record the answer; False when the survey was already answered."""
+        return bool(
+            self.conn.execute(
+                "UPDATE surveys SET score = ?, answered_at = ? "
+                "WHERE conversation_id = ? AND score IS NULL",
+                (score, now, conversation_id),
+            ).rowcount
+        )
+
+    def sms_opted_out(self, number: str) -> bool:
+        return self._one("SELECT 1 AS x FROM sms_opt_outs WHERE number = ?", (number,)) is not None
+
+    def set_sms_opt_out(self, number: str, opted_out: bool, now: float) -> None:
+        if opted_out:
+            self.conn.execute(
+                "INSERT INTO sms_opt_outs (number, at) VALUES (?, ?) "
+                "ON CONFLICT(number) DO UPDATE SET at = excluded.at",
+                (number, now),
+            )
+        else:
+            self.conn.execute("DELETE FROM sms_opt_outs WHERE number = ?", (number,))
 
     # ------------------------------------------------------------------ customers
 

@@ -88,16 +88,12 @@ class Surveys:
         if conversation is None or not conversation["assigned_agent"]:
             return
         channel, address = thread["channel"], thread["address"]
-        if channel == "sms" and self.opted_out(address):
+        if channel == "sms" and self.store.sms_opted_out(address):
             log.info("no survey for %s: the number opted out", conversation_id)
             return
         acd = self.service.acd
         with acd.transaction():
-            asked = self.store.conn.execute(
-                "INSERT INTO surveys (conversation_id, channel, address, asked_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT(conversation_id) DO NOTHING",
-                (conversation_id, channel, address, acd.now()),
-            ).rowcount
+            asked = self.store.add_survey(conversation_id, channel, address, acd.now())
             if asked and channel == "sms":
                 acd.add_message(conversation_id, "out", intake.ROUTER_AUTHOR, SMS_QUESTION)
                 for hook in acd.on_outbound:
@@ -113,38 +109,21 @@ class Surveys:
 
     def pending(self, channel: str, address: str) -> Row | None:
         """The newest unanswered survey of this address asked within `SURVEY_TTL`."""
-        row = self.store.conn.execute(
-            "SELECT * FROM surveys WHERE channel = ? AND address = ? AND score IS NULL "
-            "AND asked_at >= ? ORDER BY asked_at DESC LIMIT 1",
-            (channel, address, self.service.clock() - SURVEY_TTL),
-        ).fetchone()
-        return dict(row) if row is not None else None
+        return self.store.pending_survey(channel, address, self.service.clock() - SURVEY_TTL)
 
     def answer(self, survey: Row, score: int) -> bool:
         """Record the score and its `survey` fact, once. Returns False when the survey was
         already answered."""
         acd = self.service.acd
         with acd.transaction():
-            taken = self.store.conn.execute(
-                "UPDATE surveys SET score = ?, answered_at = ? "
-                "WHERE conversation_id = ? AND score IS NULL",
-                (score, acd.now(), survey["conversation_id"]),
-            ).rowcount
+            taken = self.store.set_survey_score(survey["conversation_id"], score, acd.now())
             if taken:
                 intake.survey_answer(acd, survey["conversation_id"], score)
         if taken:
             log.info("survey of %s answered", survey["conversation_id"])
-        return bool(taken)
+        return taken
 
     # ------------------------------------------------------------------ SMS
-
-    def opted_out(self, number: str) -> bool:
-        return (
-            self.store.conn.execute(
-                "SELECT 1 FROM sms_opt_outs WHERE number = ?", (number,)
-            ).fetchone()
-            is not None
-        )
 
     def sms_inbound(
         self, number: str, body: str, message_sid: str, opt_out_type: str | None = None
@@ -159,24 +138,16 @@ class Surveys:
         open_id = self.service.storage.open_conversation_for(customer, "sms") if customer else None
         acd = self.service.acd
         now = acd.now()
-        if kind == "STOP" or word in STOP_WORDS:
+        stop = kind == "STOP" or word in STOP_WORDS
+        if stop or kind == "START" or word in START_WORDS:
             with acd.transaction():
-                self.store.conn.execute(
-                    "INSERT INTO sms_opt_outs (number, at) VALUES (?, ?) "
-                    "ON CONFLICT(number) DO UPDATE SET at = excluded.at",
-                    (number, now),
-                )
+                self.store.set_sms_opt_out(number, stop, now)
                 if open_id is None:
                     self.store.mark_seen("sms", message_sid, None, now)
-            log.info("SMS opt-out recorded")
-            return SmsIntake.TAKEN if open_id is None else SmsIntake.DELIVER_THEN_LEAVE
-        if kind == "START" or word in START_WORDS:
-            with acd.transaction():
-                self.store.conn.execute("DELETE FROM sms_opt_outs WHERE number = ?", (number,))
-                if open_id is None:
-                    self.store.mark_seen("sms", message_sid, None, now)
-            log.info("SMS opt-in recorded")
-            return SmsIntake.TAKEN if open_id is None else SmsIntake.DELIVER
+            log.info("SMS opt-%s recorded", "out" if stop else "in")
+            if open_id is None:
+                return SmsIntake.TAKEN
+            return SmsIntake.DELIVER_THEN_LEAVE if stop else SmsIntake.DELIVER
         match = SCORE_REPLY.fullmatch(body)
         survey = self.pending("sms", number) if match else None
         if match is None or survey is None:

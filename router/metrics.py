@@ -27,6 +27,13 @@ STAFFED_STATES = ("available", "busy", "wrap_up")
 HOLD_STATES = ("hold", "held", "on_hold", "local_hold", "remote_hold")
 
 
+def sl_seconds(queues: Mapping[str, QueueSpec], queue: str) -> float:
+    """The queue's service-level threshold: an answer within it counts as met (20 s for a
+    queue the config no longer defines)."""
+    spec = queues.get(queue)
+    return spec.service_level.seconds if spec else 20.0
+
+
 @dataclass
 class Sums:
     """Additive counters of one (interval, dimension, key) bucket."""
@@ -151,10 +158,6 @@ class Aggregator:
             ("agent", agent),
         ]
 
-    def _sl_seconds(self, queue: str) -> float:
-        spec = self.queues.get(queue)
-        return spec.service_level.seconds if spec else 20.0
-
     # ------------------------------------------------------------------ feeding
 
     def feed(self, facts: Iterable[Mapping[str, Any]]) -> None:
@@ -198,7 +201,7 @@ class Aggregator:
             self._add(fact["at"], [("agent", agent)], handled=1)
             return
         wait = float(data.get("wait", 0.0))
-        in_sl = 1 if wait <= self._sl_seconds(task.queue) else 0
+        in_sl = 1 if wait <= sl_seconds(self.queues, task.queue) else 0
         self._add(
             fact["at"], self._keys(task, agent), handled=1, answer_wait=wait, answered_in_sl=in_sl
         )
@@ -366,9 +369,7 @@ class RollingServiceLevel:
             self.last_id = max(self.last_id, int(fact.get("id") or 0))
             kind, data = fact["kind"], fact.get("data") or {}
             if kind == "task_assigned" and not data.get("transfer"):
-                spec = self.queues.get(str(fact["queue"]))
-                threshold = spec.service_level.seconds if spec else 20.0
-                met = float(data.get("wait", 0.0)) <= threshold
+                met = float(data.get("wait", 0.0)) <= sl_seconds(self.queues, str(fact["queue"]))
                 self._record(str(fact["queue"]), fact["at"], met)
             elif kind == "task_canceled":
                 self._record(str(fact["queue"]), fact["at"], False)

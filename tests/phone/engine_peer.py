@@ -6,7 +6,7 @@ import contextlib
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,32 @@ from tests.phone.peers import rtp_base
 from tests.support.wait import deadline, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+#: The assert pjproject #5126 trips as an ICE call ends (a send racing the ICE transport's
+#: teardown; fixed after 2.15.1, the wheel's version).
+ICE_TEARDOWN_ASSERT = "pj_stun_sock_sendto: Assertion `stun_sock && pkt && dst_addr && addr_len'"
+
+
+def died_of_ice_teardown(peer: EnginePeer) -> bool:
+    """The engine died of pjproject #5126: its assert (SIGABRT with that line), or the same
+    race without the assert reached (SIGSEGV), both seen only as an ICE call ends."""
+    code = peer.proc.returncode
+    return (code == -6 and ICE_TEARDOWN_ASSERT in peer.log_text()) or code == -11
+
+
+def ice_teardown_ended(peers: Iterable[EnginePeer]) -> bool:
+    """After an ICE call failed (a wait saw an engine gone, or a command met its closed
+    stdin): True when an engine died and every dead one of #5126 (the call may be made again
+    with fresh engines), False when all live (the failure is real).
+
+    Raises:
+        AssertionError: an engine died of anything else, with its log.
+    """
+    dead = [p for p in peers if p.proc.poll() is not None]
+    for peer in dead:
+        assert died_of_ice_teardown(peer), peer.log_text()[-3000:]
+    return bool(dead)
 
 
 class EngineError(AssertionError):

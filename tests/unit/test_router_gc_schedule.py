@@ -23,7 +23,8 @@ def test_full_collections_run_on_schedule_and_thresholds_come_back() -> None:
         await asyncio.gather(task, return_exceptions=True)
         return during
 
-    during, frozen = asyncio.run(scenario())
+    # a deadline: a collector that stopped running fails here instead of hanging the suite
+    during, frozen = asyncio.run(asyncio.wait_for(scenario(), timeout=10))
     assert during[:2] == before[:2] and during[2] > 1_000_000
     assert frozen > 0  # the survivors of each pass are not walked by the next one
     assert gc.get_threshold() == before
@@ -53,4 +54,4 @@ def test_every_thaw_pass_walks_the_whole_heap() -> None:
         await asyncio.gather(task, return_exceptions=True)
         return ref() is None
 
-    assert asyncio.run(scenario())
+    assert asyncio.run(asyncio.wait_for(scenario(), timeout=10))

@@ -62,8 +62,14 @@ def test_falls_back_to_the_writer_when_behind(tmp_path: Path) -> None:
 
 
 def test_in_memory_database_needs_none() -> None:
+    """No WAL to checkpoint: the checkpointer stands down at once and leaves the writer's own
+    autocheckpoint setting as it was."""
     storage = Storage(":memory:")
-    asyncio.run(Checkpointer(storage.conn, storage.path).run())
+    before = storage.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    checkpointer = Checkpointer(storage.conn, storage.path)
+    assert not checkpointer.enabled
+    asyncio.run(asyncio.wait_for(checkpointer.run(), timeout=5))
+    assert storage.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == before
     storage.close()
 
 

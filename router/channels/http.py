@@ -1,5 +1,6 @@
-"""Small HTTP helpers the channel routes share: JSON errors shaped like the router's
-(`{"error": {"code", "message"}}`), bounded request bodies, and agent/supervisor auth."""
+"""Small HTTP helpers the channel routes share: bounded request bodies, JSON bodies and
+supervisor auth. The JSON error shape and the bearer-token check are the router's own
+(`router.http_common`), re-exported here for the channel modules."""
 
 from __future__ import annotations
 
@@ -10,18 +11,16 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from router.auth import AuthError, bearer_token
+from router.http_common import agent_for, error
 from router.service import Service
+
+__all__ = ["BodyTooLargeError", "agent_for", "error", "json_object", "read_body", "supervisor_for"]
 
 log = logging.getLogger(__name__)
 
 
 class BodyTooLargeError(Exception):
     """The request body passed the limit (answered 413)."""
-
-
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -51,14 +50,6 @@ async def json_object(request: Request, limit: int = 64 * 1024) -> dict[str, Any
     except (ValueError, UnicodeDecodeError, BodyTooLargeError, ClientDisconnect):
         return None
     return data if isinstance(data, dict) else None
-
-
-def agent_for(service: Service, request: Request) -> dict[str, Any] | JSONResponse:
-    """The agent of the request's bearer token, or the 401 to answer."""
-    try:
-        return service.auth.agent_for_token(bearer_token(request.headers.get("authorization")))
-    except AuthError as exc:
-        return error(401, exc.code, exc.message)
 
 
 def supervisor_for(service: Service, request: Request) -> dict[str, Any] | JSONResponse:

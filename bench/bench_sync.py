@@ -3,9 +3,10 @@
     python bench/bench_sync.py [--messages 100000] [--agents 1000] [--events 300]
 
 1. Snapshot apply: 100,000 messages (in 10,000 conversations, router-shaped rows, pages of
-   500 messages as the router sends them) applied with `sync.apply.apply_snapshot_page` into
-   an empty cache, against sqlite-utils `insert_all` of the same message rows into a bare
-   table of a fresh WAL database. Target: at least 50% of the baseline's throughput.
+   500 messages as the router sends them) applied with
+   `sync.snapshot_apply.apply_snapshot_page` into an empty cache, against sqlite-utils
+   `insert_all` of the same message rows into a bare table of a fresh WAL database. Target:
+   at least 50% of the baseline's throughput.
 2. Router -> UI event latency with N simulated agents connected (bench/latency.py).
 """
 
@@ -26,8 +27,8 @@ import sqlite_utils
 
 from bench.common import line
 from bench.seed_cache import body
-from sync.apply import apply_snapshot_page
 from sync.protocol import Snapshot
+from sync.snapshot_apply import apply_snapshot_page
 from sync.store import open_store
 
 PAGE = 500

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from sync import outbox
-from sync.apply import Changes, apply_event, apply_snapshot_page, bind_agent
+from sync.apply import Changes, apply_event, bind_agent
 from sync.changes import (
     Change,
     CommandFailed,
@@ -47,6 +47,7 @@ from sync.session import (
     ServerError,
     Welcomed,
 )
+from sync.snapshot_apply import apply_snapshot_page
 from sync.store import atomic, set_state
 
 log = logging.getLogger(__name__)

@@ -199,8 +199,8 @@ FTS_BULK_KEY = "fts_bulk"
 def _m005_fts_bulk(db: sqlite_utils.Database) -> None:
     """Let a snapshot page index its messages in one statement instead of a trigger per row
     (twice the snapshot throughput, measured in bench/bench_sync.py). While `sync_state`
-    holds `fts_bulk` (only ever inside one transaction, see `sync.apply`), the insert trigger
-    stands aside and the writer indexes the new rows itself."""
+    holds `fts_bulk` (only ever inside one transaction, see `sync.snapshot_apply`), the insert
+    trigger stands aside and the writer indexes the new rows itself."""
     db.execute("DROP TRIGGER [messages_ai]")
     db.execute(
         "CREATE TRIGGER [messages_ai] AFTER INSERT ON [messages] WHEN NOT EXISTS "

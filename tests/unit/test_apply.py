@@ -1,11 +1,12 @@
-"""sync.apply on real files: snapshot pages in bulk keep the full-text index exact."""
+"""sync.apply and sync.snapshot_apply on real files: bulk snapshot pages keep FTS exact."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sync.apply import apply_event, apply_snapshot_page
+from sync.apply import apply_event
 from sync.protocol import Snapshot
+from sync.snapshot_apply import apply_snapshot_page
 from sync.store import FTS_BULK_KEY, get_state, open_store
 
 

@@ -16,7 +16,7 @@ import pytest
 import sqlite_utils
 from sqlite_utils.db import Table
 
-from sync import apply
+from sync import apply, snapshot_apply
 from sync.protocol import Snapshot
 from sync.store import MIGRATIONS, SCHEMA_VERSION, atomic, open_readonly, open_store
 from tests.support.wait import wait_until
@@ -200,14 +200,14 @@ def test_snapshot_pages_replace_the_view_and_set_the_cursor_last(db: sqlite_util
         "(1, 'x', 'wrap_up', '{}', 'c-kept')"
     )
     ev(db, 4, {"kind": "offer", "offer": {"id": "o-old", "conversation_id": "c-old"}})
-    apply.apply_snapshot_page(
+    snapshot_apply.apply_snapshot_page(
         db,
         snapshot(0, False, conversations=[conversation("c-1")], offers=[{"id": "o-new"}]),
         agent_id="a-ana",
         now=1.0,
     )
     assert apply.get_cursor(db) == 4  # not yet
-    ch = apply.apply_snapshot_page(
+    ch = snapshot_apply.apply_snapshot_page(
         db,
         snapshot(1, True, messages=[message("m-1", 1)], agent_state={"state": "available"}),
         agent_id="a-ana",

@@ -1,26 +1,34 @@
-"""CPU cost of one call in the phone engine, against SIPp carrying the same call.
+"""CPU of the phone engine during one call, against pjsua2's own cost for the same call.
 
-The engine (WAV backend, a tone as the microphone, the audio bridge and ring buffers in the
-path) calls a SIPp UAS that streams u-law back; both processes' CPU time is read from /proc
-over the same 10 s of connected call. SIPp is the baseline: a C++ tool that only moves RTP,
-so the ratio is the price of the engine (pjsua2 + Python bridge) per call.
+Baseline (the issue's): `bench/pjsua2_wav_call.py`, pjsua2 alone with its own WAV player and
+recorder and the engine's media settings, calling a SIPp UAS that streams u-law back. The
+engine makes the same call to a fresh SIPp UAS twice: with the default backend (QtMultimedia
+on a private PulseAudio daemon whose null devices are the headset, a tone fed into the
+microphone) and with the WAV backend. CPU time (user + system, from /proc) is read over the
+same length of connected call for each; SIPp's CPU is printed as context (a C++ tool that only
+moves RTP). Figures are medians over --runs. Target: the engine with the default backend at
+most 2x the baseline.
 
-    .venv/bin/python bench/bench_phone_call.py [--seconds 10]
+    .venv/bin/python bench/bench_phone_call.py [--seconds 15] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.phone.audio import write_tone
 from tests.phone.engine_peer import EnginePeer
+from tests.phone.pulse import Pulse, stop_recorder
 from tests.phone.sipp import Sipp, uas_scenario, write_ulaw_tone
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -32,42 +40,151 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+QT_ENV = {"QT_LOGGING_RULES": "qt.multimedia.symbolsresolver=false"}
+
+
+def measure(pid_of: Callable[[], tuple[int, int]], seconds: float) -> tuple[float, float]:
+    """CPU % of one core of (subject, SIPp) over `seconds` of connected call."""
+    subject, sipp = pid_of()
+    e0, s0, w0 = cpu_seconds(subject), cpu_seconds(sipp), time.monotonic()
+    time.sleep(seconds)  # a benchmark measures over wall time: this is the workload
+    e1, s1, w1 = cpu_seconds(subject), cpu_seconds(sipp), time.monotonic()
+    wall = w1 - w0
+    return (e1 - e0) / wall * 100, (s1 - s0) / wall * 100
+
+
+def baseline_call(work: Path, seconds: float) -> tuple[float, float, float]:
+    """pjsua2 alone: (its CPU %, SIPp's CPU %, set-up ms)."""
+    sipp = Sipp(work, uas_scenario(write_ulaw_tone(work / "t.ul", 1000, 2)), name="sipp-base")
+    sipp.start()
+    out = work / "baseline-rec.wav"
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("pjsua2_wav_call.py")),
+            f"sip:bench@127.0.0.1:{sipp.port}",
+            str(write_tone(work / "mic.wav", 700, 2)),
+            str(out),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = "?"
+        while line and line.strip() not in ("CONFIRMED", "FAILED"):
+            line = proc.stdout.readline()  # pjlib prints its banner on stdout first
+        if line.strip() != "CONFIRMED":
+            raise RuntimeError(f"the pjsua2 baseline call did not connect: {line!r}")
+        setup_ms = (time.monotonic() - t0) * 1000
+        assert sipp.proc is not None
+        sipp_pid = sipp.proc.pid
+        cpu, sipp_cpu = measure(lambda: (proc.pid, sipp_pid), seconds)
+        proc.stdin.close()
+        done: list[str] = []
+        while (line := proc.stdout.readline()) and not done:
+            done = line.split() if line.startswith("DONE ") else []
+        proc.wait(timeout=30)
+        if not done or done[0] != "DONE" or int(done[1]) <= 44:
+            raise RuntimeError(f"the pjsua2 baseline recorded nothing: {done!r}")
+        sipp.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sipp.stop()
+    return cpu, sipp_cpu, setup_ms
+
+
+def engine_call(
+    work: Path, seconds: float, backend: str, env: dict[str, str] | None
+) -> tuple[float, float, float, dict[str, object]]:
+    """The engine: (its CPU %, SIPp's CPU %, set-up ms, the call's quality figures)."""
+    sipp = Sipp(work, uas_scenario(write_ulaw_tone(work / "t.ul", 1000, 2)), name=f"sipp-{backend}")
+    sipp.start()
+    extra = ["--backend", backend]
+    engine = EnginePeer(
+        work, f"bench-{backend}", mic=write_tone(work / "mic.wav", 700, 2), extra=extra, env=env
+    )
+    try:
+        engine.request("register", user="bench", domain="127.0.0.1", registrar="")
+        if backend == "qt":
+            engine.request(
+                "set_devices",
+                capture="Headset-Microphone",
+                playback="Headset-Earpiece",
+                ringer="Speakers",
+            )
+        t0 = time.monotonic()
+        call = engine.request("dial", to=f"sip:bench@127.0.0.1:{sipp.port}")["call"]
+        engine.wait_call_state(call, "confirmed")
+        setup_ms = (time.monotonic() - t0) * 1000
+        assert sipp.proc is not None
+        sipp_pid = sipp.proc.pid
+        cpu, sipp_cpu = measure(lambda: (engine.proc.pid, sipp_pid), seconds)
+        quality = engine.request("stats", call=call)
+        engine.request("hangup", call=call)
+        engine.wait_call_state(call, "disconnected")
+        sipp.wait()
+    finally:
+        engine.close()
+        sipp.stop()
+    return cpu, sipp_cpu, setup_ms, quality
+
+
 def main() -> int:
-    """Run one call and print CPU % of one core for the engine and for SIPp."""
+    """Run the three calls --runs times and print the medians and the ratios."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=10.0)
-    seconds = ap.parse_args().seconds
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    rows: dict[str, list[tuple[float, float, float]]] = {"pjsua2": [], "qt": [], "wav": []}
+    quality: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        sipp = Sipp(work, uas_scenario(write_ulaw_tone(work / "t.ul", 1000, 2)))
-        sipp.start()
-        engine = EnginePeer(work, "bench", mic=write_tone(work / "mic.wav", 700, 2))
+        pulse = Pulse(work / "pulse")
+        (work / "pulse").mkdir()
+        pulse.start()
+        feeder = pulse.play(write_tone(work / "feed.wav", 800, a.runs * (a.seconds + 30)))
         try:
-            engine.request("register", user="bench", domain="127.0.0.1", registrar="")
-            t0 = time.monotonic()
-            call = engine.request("dial", to=f"sip:bench@127.0.0.1:{sipp.port}")["call"]
-            engine.wait_call_state(call, "confirmed")
-            setup_ms = (time.monotonic() - t0) * 1000
-            assert sipp.proc is not None
-            e0, s0, w0 = cpu_seconds(engine.proc.pid), cpu_seconds(sipp.proc.pid), time.monotonic()
-            time.sleep(seconds)  # a benchmark measures over wall time: this is the workload
-            e1, s1, w1 = cpu_seconds(engine.proc.pid), cpu_seconds(sipp.proc.pid), time.monotonic()
-            quality = engine.request("stats", call=call)
-            engine.request("hangup", call=call)
-            engine.wait_call_state(call, "disconnected")
-            sipp.wait()
+            for run in range(a.runs):
+                rows["pjsua2"].append(baseline_call(work, a.seconds))
+                cpu, sipp_cpu, setup, quality = engine_call(
+                    work, a.seconds, "qt", dict(pulse.env, **QT_ENV)
+                )
+                rows["qt"].append((cpu, sipp_cpu, setup))
+                cpu, sipp_cpu, setup, _ = engine_call(work, a.seconds, "wav", None)
+                rows["wav"].append((cpu, sipp_cpu, setup))
+                print(
+                    f"run {run + 1}: "
+                    + ", ".join(
+                        f"{k} {v[-1][0]:.1f}% (sipp {v[-1][1]:.1f}%)" for k, v in rows.items()
+                    ),
+                    flush=True,
+                )
         finally:
-            engine.close()
-            sipp.stop()
-    wall = w1 - w0
-    eng, base = (e1 - e0) / wall * 100, (s1 - s0) / wall * 100
-    print(f"call setup (dial -> confirmed): {setup_ms:.0f} ms")
-    print(f"{'process':10} {'CPU % of one core':>18}")
-    print(f"{'engine':10} {eng:18.1f}")
-    print(f"{'sipp':10} {base:18.1f}")
-    print(f"ratio engine/sipp: {eng / base:.1f}x" if base > 0 else "sipp used no measurable CPU")
+            stop_recorder(feeder)
+            pulse.stop()
+    med = {k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in rows.items()}
+    base = med["pjsua2"][0]
+    print(f"{'process':34} {'CPU % of one core':>18} {'ratio':>7} {'set-up ms':>10} {'sipp %':>7}")
+    labels = {
+        "pjsua2": "pjsua2 alone, WAV player+recorder",
+        "qt": "engine, Qt backend (default)",
+        "wav": "engine, WAV backend",
+    }
+    for key, (cpu, sipp_cpu, setup) in med.items():
+        ratio = cpu / base if base > 0 else float("nan")
+        print(f"{labels[key]:34} {cpu:18.1f} {ratio:6.2f}x {setup:10.0f} {sipp_cpu:7.1f}")
+    ratio = med["qt"][0] / base if base > 0 else float("inf")
+    verdict = "MET" if ratio <= 2.0 else "MISSED"
     print(
-        f"quality: MOS {quality.get('mos')}, loss {quality.get('loss_pct')}%, "
+        f"engine CPU during one call (default backend): {med['qt'][0]:.2f} % | baseline "
+        f"{base:.2f} % | ratio {ratio:.2f}x | target <= 2x pjsua2 alone {verdict}"
+    )
+    print(
+        f"quality (last Qt call): MOS {quality.get('mos')}, loss {quality.get('loss_pct')}%, "
         f"jitter {quality.get('jitter_ms')} ms, bridge {quality.get('audio')}"
     )
     return 0

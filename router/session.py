@@ -8,9 +8,11 @@ receives live is what a later replay from storage gives it, without reading each
 
 Writing: on the router's own server (`router.ws_transport`) a session writes all the frames
 it has at once, in one transport write, and the hub writes a commit's events to every live,
-caught-up session in one pass right after the commit, without waking a task per connection.
-The per-session pusher task is the slow path: catching up from storage, waiting out a slow
-client (flow control), or an ASGI server without the extension, which gets frame by frame.
+caught-up session in one pass right after the commit, without waking a task per connection
+(a session given an offer is written from the commit's `notify` itself, before the rest of
+the loop turn runs). The per-session pusher task is the slow path: catching up from storage,
+waiting out a slow client (flow control), or an ASGI server without the extension, which
+gets frame by frame.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ EXTENSION = "switchboard.write_texts"
 _BATCH = 500
 _BACKLOG = 2000
 """Events a session may have waiting in memory before it is left to catch up from storage."""
+URGENT_PREFIX = '{"kind":"offer",'
+"""Stored events starting with this (offers: `router.offers.make_offer` emits `kind` first
+and `encode_event` keeps the order) are written from `Hub.notify` itself, right after their
+commit, instead of with the next loop turn's flush."""
 
 
 class Subscription:
@@ -81,7 +87,10 @@ class Hub:
     them without reading them back; a session that falls behind by more than `_BACKLOG`
     keeps only the newest and catches up from storage, which its seq check notices. The
     sessions touched are flushed together once the loop has run what is ready (so commits of
-    the same loop turn share one write per connection).
+    the same loop turn share one write per connection), except offers: a session whose new
+    events include one writes them all (in seq order) at once, from `notify`, so an offer is
+    not queued behind the rest of the loop turn (other requests, a metrics slice, the stream
+    index) between its commit and the flush.
     """
 
     def __init__(self) -> None:
@@ -104,10 +113,13 @@ class Hub:
 
     def notify(self, grown: Mapping[str, list[tuple[int, str]]]) -> None:
         for agent_id, events in grown.items():
+            urgent = any(text.startswith(URGENT_PREFIX) for _, text in events)
             for sub in self._waiters.get(agent_id, ()):
                 if len(sub.events) > _BACKLOG:
                     sub.events = []
                 sub.events.extend(events)
+                if urgent and sub.write_now is not None and sub.write_now():
+                    continue  # written (a pending flush finds nothing left for it)
                 if not sub.dirty:
                     sub.dirty = True
                     self._dirty.append(sub)

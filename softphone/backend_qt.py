@@ -2,11 +2,13 @@
 
 All Qt objects live on one dedicated Python thread running a QtCore event loop (never a GUI
 thread: with Qt audio pumped on a busy GUI thread PESQ fell from 4 to 1.3). The engine thread
-asks for things through a queue and gets answers through futures; a 5 ms QTimer drains the
-queue and pumps the speaker. Capture uses pull mode (`readyRead` -> mic ring); playback
-uses push mode: each pump moves whatever the speaker ring holds into a 20 ms sink, so the
-sink is the one jitter buffer on the way out and the ring stays nearly empty (measured
-stage by stage in docs/architecture.md, "Phone audio latency").
+asks for things through a queue and gets answers through futures (a queued signal wakes the
+Qt thread for each); a 5 ms QTimer pumps the speaker and the ringer, and runs only while one
+of them is open, so an idle engine (most of a shift) does not wake 200 times a second.
+Capture uses pull mode (`readyRead` -> mic ring); playback uses push mode: each pump moves
+whatever the speaker ring holds into a 20 ms sink, so the sink is the one jitter buffer on
+the way out and the ring stays nearly empty (measured stage by stage in
+docs/architecture.md, "Phone audio latency").
 
 PulseAudio is asked for 10 ms buffers (`PULSE_LATENCY_MSEC`, unless the user set it): Qt
 passes only `tlength` for sinks and nothing for sources, and the server's defaults were
@@ -28,7 +30,7 @@ from typing import Any
 
 os.environ.setdefault("PULSE_LATENCY_MSEC", "10")  # read when Qt opens its first stream
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtMultimedia import (
     QAudioDevice,
     QAudioFormat,
@@ -59,6 +61,13 @@ def _find(devices: list[QAudioDevice], wanted: str | None, default: QAudioDevice
             "audio device %r not found; using the default %r", wanted, default.description()
         )
     return default
+
+
+class _Waker(QObject):
+    """Made on the Qt audio thread: `wake`, emitted from the engine thread, is delivered on
+    the Qt thread (a queued connection), so requests are served at once without polling."""
+
+    wake = Signal()
 
 
 class QtBackend(AudioBackend):
@@ -108,6 +117,9 @@ class QtBackend(AudioBackend):
         self._ring_pcm = ring_pattern(clock_rate)
         self._media: QMediaDevices | None = None
         self._app: QCoreApplication | None = None
+        self._loop: QEventLoop | None = None
+        self._waker: _Waker | None = None
+        self._pump_timer: QTimer | None = None
         self._stop = threading.Event()
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="qt-audio", daemon=True)
@@ -119,7 +131,12 @@ class QtBackend(AudioBackend):
     def _call(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
         fut: Future[Any] = Future()
         self._requests.put((fn, fut))
+        self._wake()
         return fut.result(timeout=timeout)
+
+    def _wake(self) -> None:
+        if self._waker is not None:
+            self._waker.wake.emit()
 
     def open_capture(self, ring: RingBuffer) -> None:
         self._call(lambda: self._open_capture(ring))
@@ -164,6 +181,7 @@ class QtBackend(AudioBackend):
         if self._thread.is_alive():
             self._call(self._close_all)
             self._stop.set()
+            self._wake()
             self._thread.join(timeout=5)
 
     # Qt audio thread --------------------------------------------------------------------
@@ -173,19 +191,25 @@ class QtBackend(AudioBackend):
         self._media = QMediaDevices()
         self._media.audioInputsChanged.connect(self._devices_changed)
         self._media.audioOutputsChanged.connect(self._devices_changed)
-        timer = QTimer()
+        self._loop = loop
+        self._waker = _Waker()
+        self._waker.wake.connect(self._serve, Qt.ConnectionType.QueuedConnection)
+        timer = self._pump_timer = QTimer()
         timer.setTimerType(Qt.TimerType.PreciseTimer)
         timer.setInterval(5)
-        timer.timeout.connect(self._tick)
-        timer.timeout.connect(lambda: loop.quit() if self._stop.is_set() else None)
-        timer.start()
+        timer.timeout.connect(self._pump)
         self._started.set()
+        self._serve()  # anything asked before the waker existed
         loop.exec()
         timer.stop()
         self._close_all()
-        self._media = None  # Qt objects die on the thread that made them
+        # Qt objects die on the thread that made them
+        self._media = None
+        self._pump_timer = None
+        self._loop = None
 
-    def _tick(self) -> None:
+    def _serve(self) -> None:
+        """Answer the engine thread's requests; then pump only if something plays."""
         while True:
             try:
                 fn, fut = self._requests.get_nowait()
@@ -195,6 +219,17 @@ class QtBackend(AudioBackend):
                 fut.set_result(fn())
             except Exception as exc:
                 fut.set_exception(exc)
+        timer = self._pump_timer
+        if timer is not None:
+            playing = self._sink is not None or self._ring_sink is not None
+            if playing and not timer.isActive():
+                timer.start()
+            elif not playing and timer.isActive():
+                timer.stop()
+        if self._stop.is_set() and self._loop is not None:
+            self._loop.quit()
+
+    def _pump(self) -> None:
         self._pump_playback()
         self._pump_ring()
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import array
+import ctypes
+import math
+
 import pytest
 
 from softphone.ringbuffer import RingBuffer
+from tests.phone.audio import goertzel_power, rms
 
 pytestmark = pytest.mark.phone
 
@@ -109,8 +114,6 @@ def test_a_late_producer_costs_only_the_missing_part_of_a_frame() -> None:
 
 
 def _drain(rb: RingBuffer, most: int) -> bytes:
-    import ctypes
-
     out = (ctypes.c_char * most)()
     n = rb.drain_into(ctypes.addressof(out), most)
     return out.raw[:n]
@@ -137,3 +140,169 @@ def test_drain_trims_a_queue_the_sink_never_takes_down_to_the_target() -> None:
     # bounded by about two windows of growth, never reaching the hard cap (400 ms)
     assert rb.fill <= 2 * 10 * (FRAME // 2) + FRAME
     assert rb.dropped_bytes == 0
+
+
+def pcm(level: int, n: int = FRAME) -> bytes:
+    """`n` bytes of a square wave at +-`level` (16-bit): speech-loud or pause-quiet."""
+    return array.array("h", [level, -level] * (n // 4)).tobytes()
+
+
+LOUD, QUIET = 12000, 40
+
+
+def _talk(rb: RingBuffer, out: list[bytes], levels: list[int]) -> None:
+    """One 20 ms frame in and one out per level: a producer and consumer on the same beat."""
+    for level in levels:
+        rb.write(pcm(level))
+        out.append(rb.read(FRAME))
+
+
+def test_a_due_trim_waits_for_a_pause_and_cuts_only_that() -> None:
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=10, window_reads=10, pause_ms=100)
+    rb.write(pcm(LOUD))
+    out = [rb.read(FRAME)]  # primes on the first 20 ms; nothing is cut at the start
+    rb.write(pcm(LOUD))  # 20 ms stands before each read: 10 ms above the target
+    _talk(rb, out, [LOUD] * 25)  # a phrase longer than two windows: the trim is due, waits
+    assert rb.trimmed_bytes == 0
+    _talk(rb, out, [QUIET] * 8)  # a 160 ms pause: the excess goes from it
+    assert rb.trimmed_bytes == FRAME // 2  # 10 ms, all of it from the pause
+    assert [(peak <= QUIET, kind) for _, _, peak, _, kind in rb.trims] == [(True, "pause")]
+    assert rb.splices == 0
+    _talk(rb, out, [LOUD] * 5)
+    # every loud sample that went in came out (or is still queued); only quiet ones were cut
+    heard = array.array("h", b"".join(out))
+    loud_in = 2 + 25 + 5
+    assert sum(1 for v in heard if abs(v) == LOUD) == loud_in * FRAME // 2 - rb.fill // 2
+
+
+def test_a_short_gap_inside_a_phrase_is_not_a_pause() -> None:
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=10, window_reads=10, pause_ms=100)
+    rb.write(pcm(LOUD))
+    out = [rb.read(FRAME)]
+    rb.write(pcm(LOUD))
+    _talk(rb, out, [LOUD] * 25)  # the trim is due
+    for _ in range(5):  # 40 ms closures between sounds, like a stop consonant's
+        _talk(rb, out, [QUIET, QUIET, LOUD, LOUD])
+    assert rb.trimmed_bytes == 0  # a cut there would be a step in delay mid-phrase
+    _talk(rb, out, [QUIET] * 8)
+    assert rb.trimmed_bytes == FRAME // 2
+
+
+TONE_HZ, RATE = 800, 16000
+
+
+def tone(start: int, n_samples: int, level: int = LOUD) -> bytes:
+    """`n_samples` of a continuous sine from sample `start`: the next piece of one tone."""
+    w = 2 * math.pi * TONE_HZ / RATE
+    return array.array(
+        "h", (round(level * math.sin(w * i)) for i in range(start, start + n_samples))
+    ).tobytes()
+
+
+def _assert_pure(heard: bytes) -> None:
+    """A sine with no cut in it: nearly all power at the tone, no step between samples
+    larger than the tone's own steepest one (a cut mid-period is such a step)."""
+    s = array.array("h", heard)
+    total = rms(s) ** 2
+    assert total > 0.9 * (LOUD / 32768) ** 2 / 2  # the tone at full level throughout
+    assert goertzel_power(s, RATE, TONE_HZ) / total > 0.99
+    steepest = LOUD * 2 * math.sin(math.pi * TONE_HZ / RATE)
+    assert max(abs(s[i + 1] - s[i]) for i in range(len(s) - 1)) <= steepest * 1.05
+
+
+def test_a_loud_tone_after_a_capture_burst_is_spliced_back_never_dropped() -> None:
+    # A frame consumer (the mic ring, 10 ms target): the device stalls, then delivers 300 ms
+    # at once, and the producer runs 2% fast. A tone never pauses; the queue must still come
+    # back under the hold before the cap, without a hard drop or a click.
+    rb = RingBuffer(FRAME, start_ms=30, target_ms=10)
+    per = FRAME // 2
+    pos, out, fills = 0, [], []
+    rb.write(tone(pos, 3 * per // 2))  # exactly the 30 ms start: nothing cut at the start
+    pos += 3 * per // 2
+    out.append(rb.read(FRAME))
+    rb.write(tone(pos, 15 * per))  # the burst: 300 ms standing at once
+    pos += 15 * per
+    for i in range(400):  # 8 s
+        extra = 16 if i % 5 == 0 else 0  # 2% more produced than consumed
+        rb.write(tone(pos, per + extra))
+        pos += per + extra
+        out.append(rb.read(FRAME))
+        fills.append(rb.fill)
+    assert rb.dropped_bytes == 0
+    assert rb.splices > 0 and all(kind == "splice" for *_, kind in rb.trims)
+    assert max(fills) == fills[0]  # never more than the burst left standing
+    # back under the hold (100 ms) within 2 s, and kept there against the drift
+    assert max(fills[100:]) <= rb.target_bytes + 100 * FRAME // 20 + FRAME
+    _assert_pure(b"".join(out[2:]))
+
+
+def test_a_loud_tone_into_a_sink_that_stalled_is_bounded_and_stays_pure() -> None:
+    # A draining consumer (the speaker ring, 5 ms target) whose sink took nothing for 380 ms
+    # mid-call, then 5 ms per 5 ms pump tick: the ring must not stand near its cap.
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=5)
+    per, quarter = FRAME // 2, FRAME // 4
+    pos, out, fills = 0, [], []
+    rb.write(tone(pos, per))
+    pos += per
+    out.append(_drain(rb, FRAME))
+    for _ in range(19):  # the stall
+        rb.write(tone(pos, per))
+        pos += per
+    for _ in range(300):  # 6 s: 20 ms in per bridge tick, four 5 ms pump ticks out
+        rb.write(tone(pos, per))
+        pos += per
+        for _ in range(4):
+            out.append(_drain(rb, quarter))
+        fills.append(rb.fill)
+    assert rb.dropped_bytes == 0
+    assert rb.splices > 0
+    assert max(fills[75:]) <= rb.target_bytes + 100 * FRAME // 20 + FRAME
+    _assert_pure(b"".join(out))
+
+
+def test_a_loud_span_is_not_spliced_while_a_pause_comes_in_time() -> None:
+    # 60 ms standing (under the hold) through 3 s of loud audio, then a pause: the pause
+    # takes all of it; nothing loud is spliced although nothing quiet came for 3 s.
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=10, window_reads=10)
+    rb.write(pcm(LOUD))
+    out = [rb.read(FRAME)]
+    rb.write(pcm(LOUD) * 3)
+    _talk(rb, out, [LOUD] * 150)
+    assert rb.trimmed_bytes == 0 and rb.splices == 0
+    _talk(rb, out, [QUIET] * 10)
+    assert rb.trimmed_bytes == 3 * FRAME - FRAME // 2
+    assert rb.splices == 0 and all(peak <= QUIET for _, _, peak, _, _ in rb.trims)
+
+
+def test_without_any_pause_the_standing_queue_is_spliced_after_the_deferral() -> None:
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=10, window_reads=10, defer_ms=400)
+    pos = 0
+    per = FRAME // 2
+    rb.write(tone(pos, per))
+    pos += per
+    rb.read(FRAME)
+    rb.write(tone(pos, 4 * per))  # 80 ms standing: under the hold, so it waits at first
+    pos += 4 * per
+    fills = []
+    for _ in range(150):
+        rb.write(tone(pos, per))
+        pos += per
+        rb.read(FRAME)
+        fills.append(rb.fill)
+    assert fills[15] > rb.target_bytes + 3 * FRAME  # still waiting 300 ms in
+    assert rb.splices > 0
+    assert max(fills[-20:]) <= rb.target_bytes + FRAME  # down to the target, and stays
+    assert rb.dropped_bytes == 0
+
+
+def test_priming_again_mid_call_keeps_the_late_speech() -> None:
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=10)
+    rb.write(pcm(LOUD))
+    assert rb.read(FRAME) == pcm(LOUD)
+    assert rb.read(FRAME) == bytes(FRAME)  # the device stalled: the ring ran empty
+    rb.write(pcm(LOUD) * 3)  # the stalled audio arrives at once
+    assert rb.read(FRAME) == pcm(LOUD)
+    # at the start of a call this backlog would be dropped (nothing heard yet); mid-call it
+    # is speech, left for the standing-queue trim to take out of a pause
+    assert rb.trimmed_bytes == 0
+    assert rb.fill == 2 * FRAME

@@ -239,3 +239,26 @@ def test_facts_fed_in_chunks_give_the_same_figures(acd: Acd, clock: FakeClock) -
         whole.refresh(clock()).rows(clock())
     )
     assert chunked.queues(clock()) == whole.queues(clock())
+
+
+def test_a_round_prepared_in_its_own_turn_is_pushed_by_its_slices(
+    acd: Acd, clock: FakeClock
+) -> None:
+    """The service computes a round's figures (`prepare`) in a loop turn before slice 0's
+    pushes: slice 0 then sends those figures instead of computing them again, and the next
+    round's slice 0 computes its own."""
+    clock.now = MONDAY_NOON
+    live = LiveMetrics(acd)
+    available(acd, clock, "ana", "ben")
+    acd.connected("a-ana")
+    round_at = clock()
+    live.prepare(round_at)
+    acd.inbound("chat", "v-1", "C", "hi", "support")  # after the round's figures were taken
+    assert live.push(round_at, 0, 1) == 1
+    sent = [e for _, e in acd.storage.events_after("a-ana", 0, 10_000) if e["kind"] == "metrics"]
+    assert sent[-1]["metrics"]["queues"]["support"]["depth"] == 0
+    assert sent[-1]["metrics"]["at"] == round_at
+    clock.advance(1)
+    assert live.push(clock(), 0, 1) == 1  # a new round: slice 0 computes the figures again
+    sent = [e for _, e in acd.storage.events_after("a-ana", 0, 10_000) if e["kind"] == "metrics"]
+    assert sent[-1]["metrics"]["queues"]["support"]["depth"] == 1

@@ -125,12 +125,19 @@ def plan(
     """Who should be offered which task now.
 
     Each worker's load grows with what this plan gives them and their idle and last-offered
-    times restart at `now`, so one call never overfills a worker and spreads a burst.
+    times restart at `now`, so one call never overfills a worker and spreads a burst. Only the
+    members of a task's queue are looked at for it (eligibility requires membership anyway):
+    tasks left waiting in a queue nobody is free for cost nothing per call.
     """
     pool = {a.id: a for a in agents}
+    members: dict[str, list[str]] = {}
+    for a in pool.values():
+        for queue in a.queues:
+            members.setdefault(queue, []).append(a.id)
     out: list[Assignment] = []
     for item in sorted(waiting, key=lambda w: (-w.priority, w.queued_since, w.conversation_id)):
-        chosen = best((a for a in pool.values() if eligible(a, item, voice_blocks)), item, strategy)
+        candidates = (pool[i] for i in members.get(item.queue, ()))
+        chosen = best((a for a in candidates if eligible(a, item, voice_blocks)), item, strategy)
         if chosen is None:
             continue
         out.append(Assignment(item.conversation_id, chosen.id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from router.routing import (
     AgentSlot,
     Assignment,
@@ -89,12 +91,10 @@ def test_expired_lapsed_and_next_deadline() -> None:
 # strategies
 
 
-def skilled(
-    agent_id: str, skills: dict[str, int], idle_since: float = 0.0, **kw: object
-) -> AgentSlot:
+def skilled(agent_id: str, skills: dict[str, int], idle_since: float = 0.0, **kw: Any) -> AgentSlot:
     return AgentSlot(
         agent_id, frozenset({"support"}), CAP, "available", idle_since, skills=skills, **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_an_agent_below_a_required_skill_level_is_not_eligible() -> None:
@@ -159,3 +159,16 @@ def test_overflow_after_the_queue_wait() -> None:
     assert overflowing(rows, specs, 159.9) == []
     assert overflowing(rows, specs, 160.0) == [("c1", "support")]
     assert overflow_deadlines(rows, specs) == [160.0]
+
+
+def test_an_agent_of_two_queues_is_seen_with_this_plan_s_load_in_both() -> None:
+    """Candidates are looked up by queue; what one queue's task gave an agent counts when
+    the other queue's task is planned in the same call."""
+    both = AgentSlot("a", frozenset({"support", "sales"}), {"voice": 1}, "available", 1.0)
+    other = agent("b", 5, queues=("sales",))
+    waiting = [Waiting("c1", "voice", "support", 1.0), Waiting("c2", "voice", "sales", 2.0)]
+    assert plan(waiting, [both, other], now=100) == [
+        Assignment("c1", "a"),
+        Assignment("c2", "b"),  # a is full after c1, though longer idle than b
+    ]
+    assert plan([Waiting("c3", "voice", "billing", 0.0)], [both, other], now=100) == []

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,15 @@ def render(out_dir: Path) -> list[Path]:
         win.grab().save(str(path))
         written.append(path)
 
+        # The dialogs an agent fills in: transfer to a colleague (the router's team list),
+        # and the phone settings with the remote-worker (NAT) fields.
+        path = out_dir / "transfer-dialog.png"
+        _grab_dialog(_transfer_dialog(win), path, app)
+        written.append(path)
+        path = out_dir / "phone-settings.png"
+        _grab_dialog(_phone_settings(win), path, app)
+        written.append(path)
+
         ring_and_answer(win, "+15550000000")
         for _ in range(5):
             app.processEvents()
@@ -106,6 +116,50 @@ def render(out_dir: Path) -> list[Path]:
         win.close()
         reader.close()
     return written
+
+
+def _grab_dialog(dialog: Any, path: Path, app: Any) -> None:
+    dialog.show()
+    for _ in range(3):
+        app.processEvents()
+    dialog.grab().save(str(path))
+    dialog.close()
+
+
+def _transfer_dialog(parent: Any) -> Any:
+    from client.conversation_controls import TransferDialog
+
+    dialog = TransferDialog(("support", "sales"), parent, conversation_queue="support")
+    dialog.kind.setCurrentIndex(dialog.kind.findData("agent"))
+    dialog.set_team(
+        [
+            {"id": "a-ben", "name": "Ben Okafor", "state": "available", "queues": ["support"]},
+            {
+                "id": "a-chloe",
+                "name": "Chloé Martin",
+                "state": "away",
+                "reason": "lunch",
+                "queues": ["support", "sales"],
+            },
+            {"id": "a-dev", "name": "Dev Patel", "state": "available", "queues": ["sales"]},
+        ]
+    )
+    return dialog
+
+
+def _phone_settings(parent: Any) -> Any:
+    from client.sip_settings import SipAccount, SipSettingsDialog
+
+    account = SipAccount(
+        domain="pbx.example.com",
+        username="ana",
+        transport="tls",
+        stun_server="stun.example.com",
+        ice=True,
+        turn_server="turn.example.com:3478",
+        turn_user="ana",
+    )
+    return SipSettingsDialog(account, parent)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -161,32 +161,41 @@ def refresh_conversation(db: sqlite_utils.Database, conversation_id: str) -> Non
     )
 
 
+# A message from the router replaces any earlier copy (ours while it was being sent, or a
+# re-sent event): it is then 'sent' with no error. Shared with the snapshot's bulk insert.
+UPSERT_MESSAGE = (
+    "INSERT INTO messages (id, conversation_id, seq, direction, author, body, html, "
+    "attachments, created_at, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sent', NULL) "
+    "ON CONFLICT(id) DO UPDATE SET conversation_id = excluded.conversation_id, "
+    "seq = excluded.seq, direction = excluded.direction, author = excluded.author, "
+    "body = excluded.body, html = excluded.html, attachments = excluded.attachments, "
+    "created_at = excluded.created_at, status = 'sent', error = NULL"
+)
+
+
+def message_params(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """UPSERT_MESSAGE's parameters from a router message row."""
+    attachments = row.get("attachments")
+    return (
+        row["id"],
+        row["conversation_id"],
+        row.get("seq"),
+        row.get("direction"),
+        row.get("author"),
+        row.get("body"),
+        row.get("html"),
+        json.dumps(attachments) if attachments is not None else None,
+        row.get("created_at"),
+    )
+
+
 def _upsert_message(
     db: sqlite_utils.Database, row: Mapping[str, Any], ch: Changes, count_unread: bool
 ) -> None:
     conv = row["conversation_id"]
     _ensure_conversation(db, conv)
     existed = db.execute("SELECT 1 FROM messages WHERE id = ?", [row["id"]]).fetchone()
-    attachments = row.get("attachments")
-    db.execute(
-        "INSERT INTO messages (id, conversation_id, seq, direction, author, body, html, "
-        "attachments, created_at, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sent', NULL) "
-        "ON CONFLICT(id) DO UPDATE SET conversation_id = excluded.conversation_id, "
-        "seq = excluded.seq, direction = excluded.direction, author = excluded.author, "
-        "body = excluded.body, html = excluded.html, attachments = excluded.attachments, "
-        "created_at = excluded.created_at, status = 'sent', error = NULL",
-        [
-            row["id"],
-            conv,
-            row.get("seq"),
-            row.get("direction"),
-            row.get("author"),
-            row.get("body"),
-            row.get("html"),
-            json.dumps(attachments) if attachments is not None else None,
-            row.get("created_at"),
-        ],
-    )
+    db.execute(UPSERT_MESSAGE, message_params(row))
     if count_unread and not existed and row.get("direction") == "in":
         db.execute("UPDATE conversations SET unread = COALESCE(unread, 0) + 1 WHERE id = ?", [conv])
     refresh_conversation(db, conv)

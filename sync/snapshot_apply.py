@@ -9,7 +9,6 @@ unsent outbox commands). Each page is one transaction, like an event in `sync.ap
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,12 +17,14 @@ import sqlite_utils
 
 from sync.apply import (
     CURSOR,
+    UPSERT_MESSAGE,
     Changes,
     _ensure_conversation,
     _set_agent_state,
     _upsert_conversation,
     _upsert_customer,
     _upsert_offer,
+    message_params,
     refresh_conversation,
 )
 from sync.protocol import Snapshot
@@ -46,28 +47,7 @@ def _upsert_messages_bulk(
     # The flag lives and dies inside the caller's transaction, so a crash cannot leave it.
     first_new = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM messages").fetchone()[0]
     set_state(db, FTS_BULK_KEY, "1")
-    db.conn.executemany(
-        "INSERT INTO messages (id, conversation_id, seq, direction, author, body, html, "
-        "attachments, created_at, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'sent', NULL) "
-        "ON CONFLICT(id) DO UPDATE SET conversation_id = excluded.conversation_id, "
-        "seq = excluded.seq, direction = excluded.direction, author = excluded.author, "
-        "body = excluded.body, html = excluded.html, attachments = excluded.attachments, "
-        "created_at = excluded.created_at, status = 'sent', error = NULL",
-        [
-            (
-                row["id"],
-                row["conversation_id"],
-                row.get("seq"),
-                row.get("direction"),
-                row.get("author"),
-                row.get("body"),
-                row.get("html"),
-                json.dumps(row["attachments"]) if row.get("attachments") is not None else None,
-                row.get("created_at"),
-            )
-            for row in rows
-        ],
-    )
+    db.conn.executemany(UPSERT_MESSAGE, [message_params(row) for row in rows])
     db.execute(
         "INSERT INTO messages_fts (rowid, body) SELECT rowid, body FROM messages WHERE rowid > ?",
         [first_new],

@@ -83,13 +83,18 @@ def _accept_dialog(controls: Any, fill: Any) -> None:
     QTimer.singleShot(0, step)
 
 
+def _online_and_available(qtbot: QtBot, c: AppController) -> None:
+    """The app is connected and the agent made Available through the state selector."""
+    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
+    c.window.state_selector.request("available", "")
+    qtbot.waitUntil(lambda: c.window.state_selector.text() == "Available", timeout=T)
+
+
 def test_end_wrap_up_callback_transfer_reach_the_router_and_refusals_show(
     qtbot: QtBot, chat_live: tuple[RouterProcess, AppController]
 ) -> None:
     proc, c = chat_live
-    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
-    c.window.state_selector.request("available", "")
-    qtbot.waitUntil(lambda: c.window.state_selector.text() == "Available", timeout=T)
+    _online_and_available(qtbot, c)
     controls = c.window.conversation.controls
     cid = _take_chat(qtbot, proc, c, "Grace Hopper")
     # The router's own wrap-up codes arrived with hello and are what the dialog offers.
@@ -177,9 +182,7 @@ def test_typing_in_a_chat_tells_the_router(
     qtbot: QtBot, chat_live: tuple[RouterProcess, AppController]
 ) -> None:
     proc, c = chat_live
-    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
-    c.window.state_selector.request("available", "")
-    qtbot.waitUntil(lambda: c.window.state_selector.text() == "Available", timeout=T)
+    _online_and_available(qtbot, c)
     _take_chat(qtbot, proc, c, "Grace Hopper")
     editor = c.window.conversation.composer.editor
     editor.setFocus()
@@ -200,9 +203,7 @@ def test_transfer_dialog_lists_the_team_and_hands_the_chat_to_a_colleague(
     qtbot: QtBot, chat_live: tuple[RouterProcess, AppController]
 ) -> None:
     proc, c = chat_live
-    qtbot.waitUntil(lambda: c.window.status.connection.text() == "Connected to router", timeout=T)
-    c.window.state_selector.request("available", "")
-    qtbot.waitUntil(lambda: c.window.state_selector.text() == "Available", timeout=T)
+    _online_and_available(qtbot, c)
 
     async def ben_signs_in() -> None:  # a colleague in support, signed in on another desk
         conn = await AgentConn.open(proc.ws_url, proc.login("ben"))

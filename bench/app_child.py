@@ -2,12 +2,17 @@
 
     python bench/app_child.py bare
     python bench/app_child.py list CACHE
+    python bench/app_child.py shell CACHE
     python bench/app_child.py app CACHE [--idle SECONDS]
 
 `bare`: a bare PySide6 window, shown and painted, then closed: the baseline.
 `list`: a plain QListView showing 40 conversation ids from CACHE (no styling, no other
 widgets): what any window that lists the inbox pays at the least (Qt's enum types built on
 first use, sqlite3, a model): context for the ratio, not a target.
+`shell`: the real window's first-frame minimum, as a staged start would paint it: the app's
+theme, the top bar with the state selector, the real inbox column (reader, model, delegate,
+filters, search) and the status bar; no thread view, offers, metrics, phone or menus.
+Context too: what splitting the start into stages could win at most.
 `app`: the real window (client.app.AppController, a central router address that does not
 answer, so no embedded router and no network) on CACHE: shown, first inbox page painted.
 Both print `INTERACTIVE <seconds since the interpreter started>` at that point. With `--idle`
@@ -88,6 +93,57 @@ def plain_list(cache: Path) -> None:
     view.close()
 
 
+def shell(cache: Path) -> None:
+    from client.inbox_model import InboxModel
+    from client.inbox_panel import InboxPanel
+    from client.qt import (
+        QApplication,
+        QHBoxLayout,
+        QLabel,
+        QMainWindow,
+        QSplitter,
+        Qt,
+        QVBoxLayout,
+        QWidget,
+    )
+    from client.state_selector import StateSelector
+    from client.status_bar import StatusBar
+    from client.store_reader import StoreReader
+    from client.theme import apply_theme, set_names
+
+    app = QApplication(sys.argv[:1])
+    set_names()
+    apply_theme(app)
+    reader = StoreReader(cache)
+    window = QMainWindow()
+    window.resize(1360, 860)
+    top = QWidget()
+    bar = QHBoxLayout(top)
+    bar.addWidget(QLabel("Switchboard", top))
+    bar.addStretch(1)
+    bar.addWidget(StateSelector(top))
+    columns = QSplitter(Qt.Orientation.Horizontal)
+    model = InboxModel(reader, parent=window)
+    inbox = InboxPanel(model, columns)
+    columns.addWidget(inbox)
+    columns.addWidget(QLabel("Select a conversation", columns))
+    columns.addWidget(QWidget(columns))
+    central = QWidget()
+    layout = QVBoxLayout(central)
+    layout.addWidget(top)
+    layout.addWidget(columns, 1)
+    window.setCentralWidget(central)
+    window.setStatusBar(StatusBar(window))
+    window.show()
+    model.fetchMore()
+    inbox.view.viewport().repaint()
+    app.processEvents()
+    assert model.rowCount() > 0
+    print(f"INTERACTIVE {since_start():.4f}", flush=True)
+    window.close()
+    reader.close()
+
+
 def real(cache: Path, idle: float) -> None:
     import tempfile
 
@@ -129,5 +185,7 @@ if __name__ == "__main__":
         bare()
     elif sys.argv[1] == "list":
         plain_list(Path(sys.argv[2]))
+    elif sys.argv[1] == "shell":
+        shell(Path(sys.argv[2]))
     else:
         real(Path(sys.argv[2]), float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)

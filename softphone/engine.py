@@ -12,7 +12,6 @@ thread; done in another order or on another thread, PJSIP asserts at exit.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import queue
 import threading
@@ -25,10 +24,11 @@ import pjsua2 as pj
 
 from softphone import rpc
 from softphone.account import TRANSPORTS, SoftAccount
-from softphone.backend import AudioBackend, AudioError
+from softphone.backend import AudioBackend
 from softphone.bridge import AudioBridge
 from softphone.calls import MAX_CALLS, SoftCall
 from softphone.diag import DiagHandlers
+from softphone.dispatch import CommandDispatch
 from softphone.errors import EngineError
 from softphone.events import CallEvents
 from softphone.features import FeatureHandlers
@@ -80,7 +80,23 @@ class _PjLogWriter(pj.LogWriter):
         pjlog.log(level, "%s", msg)
 
 
-class Engine(CommandHandlers, CallEvents, FeatureHandlers, NetworkHandlers, DiagHandlers):
+class _Endpoint(pj.Endpoint):
+    """`pj.Endpoint` with the one endpoint callback the engine needs: a STUN check's result.
+
+    Like every callback it only copies the data out and posts it to the loop.
+    """
+
+    def __init__(self, post: Callable[[str, dict[str, Any]], None]) -> None:
+        super().__init__()
+        self._post = post
+
+    def onNatCheckStunServersComplete(self, prm: Any) -> None:  # noqa: N802
+        self._post("_stun_checked", {"status": int(prm.status), "server": str(prm.name)})
+
+
+class Engine(
+    CommandDispatch, CommandHandlers, CallEvents, FeatureHandlers, NetworkHandlers, DiagHandlers
+):
     """The engine. Construct anywhere; call `run()` on the thread that shall own pjsua2."""
 
     def __init__(self, options: EngineOptions, backend: AudioBackend, emit: Emit) -> None:
@@ -167,7 +183,7 @@ class Engine(CommandHandlers, CallEvents, FeatureHandlers, NetworkHandlers, Diag
 
     def _start(self) -> None:
         o = self.options
-        self.ep = pj.Endpoint()
+        self.ep = _Endpoint(self.post)
         self.ep.libCreate()
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
@@ -310,28 +326,6 @@ class Engine(CommandHandlers, CallEvents, FeatureHandlers, NetworkHandlers, Diag
             self._last_quality = now
             self.report_quality()
 
-    def _run_command(self, cmd: rpc.Command) -> None:
-        handler = getattr(self, f"cmd_{cmd.cmd}", None)
-        if handler is None:
-            self._emit(rpc.error(cmd.id, "unknown_command", f"unknown command {cmd.cmd!r}"))
-            return
-        try:
-            inspect.signature(handler).bind(**cmd.args)
-        except TypeError as exc:
-            self._emit(rpc.error(cmd.id, "bad_args", f"{cmd.cmd}: {exc}"))
-            return
-        try:
-            result = handler(**cmd.args)
-        except EngineError as exc:
-            self._emit(rpc.error(cmd.id, exc.code, str(exc)))
-        except AudioError as exc:
-            self._emit(rpc.error(cmd.id, "audio_error", str(exc)))
-        except Exception as exc:
-            log.exception("command %s failed", cmd.cmd)
-            self._emit(rpc.error(cmd.id, "internal", f"{cmd.cmd} failed: {exc}"))
-        else:
-            self._emit(rpc.ok(cmd.id, **(result or {})))
-
     def stop(self) -> None:
         """Leave the loop after this iteration (engine thread; `shutdown` calls it)."""
         self._stopping = True
@@ -339,6 +333,7 @@ class Engine(CommandHandlers, CallEvents, FeatureHandlers, NetworkHandlers, Diag
     def _destroy(self) -> None:
         """Calls, then ports, then accounts, then the library: all on this thread."""
         self.stop_network_watch()
+        self.cancel_stun_check("the phone engine stopped before the STUN server answered")
         ep = self.ep
         if ep is None:
             return

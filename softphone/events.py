@@ -47,6 +47,7 @@ class CallEvents:
         def cmd_answer(self, call: str) -> dict[str, Any]: ...
         def _send_next_info_digit(self, c: SoftCall) -> None: ...
         def on_network_change(self, data: dict[str, Any]) -> None: ...
+        def on_stun_checked(self, data: dict[str, Any]) -> None: ...
 
     # Posted callback data ----------------------------------------------------------------
     def handle_posted(self, kind: str, data: dict[str, Any]) -> None:
@@ -55,6 +56,8 @@ class CallEvents:
             self._incoming(data["call"], data["message"])
         elif kind == "_net_change":
             self.on_network_change(data)
+        elif kind == "_stun_checked":
+            self.on_stun_checked(data)
         elif kind == "_media":
             c = self.calls.get(data["call"])
             if c is not None and c.isActive():

@@ -41,6 +41,9 @@ class CommandHandlers:
         def emit_event(self, name: str, data: dict[str, Any]) -> None: ...
         def post(self, kind: str, data: dict[str, Any]) -> None: ...
         def later(self, delay: float, fn: Callable[[], None]) -> None: ...
+        def check_stun_then(
+            self, servers: tuple[str, ...], then: Callable[[], dict[str, Any]]
+        ) -> dict[str, Any]: ...
 
         options: Any
         _on_incoming: Callable[[SoftAccount, int, str], None]
@@ -84,19 +87,7 @@ class CommandHandlers:
         stun = tuple(stun_servers or ())
         if not all(isinstance(x, str) and x.strip() for x in stun):
             raise EngineError("bad_args", "stun_servers must be a list of host[:port] strings")
-        if stun:
-            # PJSIP keeps one STUN list for the whole endpoint; the last register sets it.
-            # Waiting resolves and probes it now, so a dead server is refused in words here
-            # instead of failing every call later.
-            servers = pj.StringVector()
-            for x in stun:
-                servers.append(x.strip())
-            try:
-                self.ep.natUpdateStunServers(servers, True)
-            except pj.Error as exc:
-                raise EngineError(
-                    "sip_error", f"no STUN server in {list(stun)} answered: {exc.reason}"
-                ) from exc
+        stun = tuple(x.strip() for x in stun)
         settings = AccountSettings(
             account,
             user,
@@ -117,7 +108,16 @@ class CommandHandlers:
             turn_user,
             turn_password,
         )
+        if stun:
+            # PJSIP keeps one STUN list for the whole endpoint; the last register sets it.
+            # The servers are asked first (the reply waits, the loop does not), so a dead
+            # one is refused in words now instead of failing every call later.
+            return self.check_stun_then(stun, lambda: self._register(settings))
+        return self._register(settings)
+
+    def _register(self, settings: AccountSettings) -> dict[str, Any]:
         log.info("register %r", settings)
+        account = settings.name
         acc = self.add_account(settings)
         registering = bool(settings.registrar_uri())
         if registering:
@@ -137,8 +137,8 @@ class CommandHandlers:
             "uri": settings.id_uri,
             "registering": registering,
             "transport": acc.settings.transport,
-            "stun_servers": list(stun),
-            "ice": bool(ice),
+            "stun_servers": list(settings.stun_servers),
+            "ice": settings.ice,
             "turn_server": settings.turn_server,
         }
 

@@ -1,5 +1,6 @@
 """Re-registering after a network change: told by the UI (`network_changed`) or noticed by
-the engine's own watcher (softphone/netwatch.py), both ending in `Endpoint.handleIpChange`.
+the engine's own watcher (softphone/netwatch.py), both ending in `Endpoint.handleIpChange`;
+and checking the STUN servers a `register` names without stopping the loop meanwhile.
 
 Mixed into `Engine`; every method here runs on the engine thread except that the watcher's
 thread only posts (`_net_change`) what it saw.
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from softphone.dispatch import DEFERRED
 from softphone.errors import EngineError
 from softphone.netwatch import Change, NetWatch, Target, parse_target
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from softphone.account import SoftAccount
+    from softphone.dispatch import Finish
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,74 @@ class NetworkHandlers:
         def emit_event(self, name: str, data: dict[str, Any]) -> None: ...
         def post(self, kind: str, data: dict[str, Any]) -> None: ...
         def later(self, delay: float, fn: Callable[[], None]) -> None: ...
+        def defer(self) -> Finish: ...
 
+    _stun_check: tuple[tuple[str, ...], Finish, Callable[[], dict[str, Any]]] | None = None
+
+    # STUN servers ----------------------------------------------------------------------
+    def check_stun_then(
+        self, servers: tuple[str, ...], then: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Ask `servers` (asynchronously), then run `then` for the running command's reply.
+
+        Why asynchronously: a STUN server that does not answer takes PJSIP 7.9 s of
+        retransmissions to give up, and waiting for it on this thread held every other
+        command, incoming call and re-registration for that long. The check answers in
+        `on_stun_checked`; a dead server is refused in words, a live one becomes PJSIP's
+        (endpoint-wide) STUN list and `then` registers.
+
+        Raises:
+            EngineError: a check is already running (code "invalid_state").
+        """
+        if self._stun_check is not None:
+            raise EngineError(
+                "invalid_state",
+                "the phone is still checking the STUN server of the last registration; "
+                "try again when it has answered",
+            )
+        self.call_pj(self.ep.natCheckStunServers, _vector(servers), False, None, what="STUN")
+        self._stun_check = (servers, self.defer(), then)
+        return DEFERRED
+
+    def on_stun_checked(self, data: dict[str, Any]) -> None:
+        """The STUN check ended: reply to the `register` that asked for it."""
+        pending, self._stun_check = self._stun_check, None
+        if pending is None:
+            return
+        servers, finish, then = pending
+        status = int(data["status"])
+        if status != 0:
+            reason = str(self.ep.utilStrError(status))
+            log.warning("no STUN server in %s answered: %s", list(servers), reason)
+
+            def refuse() -> dict[str, Any]:
+                raise EngineError(
+                    "sip_error", f"no STUN server in {list(servers)} answered: {reason}"
+                )
+
+            finish(refuse)
+            return
+
+        def use() -> dict[str, Any]:
+            log.info("STUN server %s answered", data["server"])
+            # Not waiting: the server has just answered, and a call set up before PJSIP's
+            # own resolution ends waits for it inside PJSIP.
+            self.call_pj(self.ep.natUpdateStunServers, _vector(servers), False, what="setting STUN")
+            return then()
+
+        finish(use)
+
+    def cancel_stun_check(self, why: str) -> None:
+        """Answer a pending check's command with `why` (the engine is stopping)."""
+        pending, self._stun_check = self._stun_check, None
+        if pending is not None:
+
+            def stopped() -> dict[str, Any]:
+                raise EngineError("invalid_state", why)
+
+            pending[1](stopped)
+
+    # Network changes -------------------------------------------------------------------
     def cmd_network_changed(self, restart_listener: bool = False) -> dict[str, Any]:
         """The OS reports a new network (Wi-Fi change, VPN, wake from sleep): PJSIP drops the
         registration transports and re-registers every account; `reg_state` follows.
@@ -100,3 +170,10 @@ class NetworkHandlers:
             self.later(RETRY_S, lambda: self.on_network_change({**data, "attempt": attempt}))
             return
         self.emit_event("network_change", {**change.to_dict(), "accounts": sorted(self.accounts)})
+
+
+def _vector(servers: tuple[str, ...]) -> Any:
+    vec = pj.StringVector()
+    for server in servers:
+        vec.append(server)
+    return vec

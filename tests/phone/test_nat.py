@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from softphone import rpc
 from tests.phone.audio import read_samples, tone_report, write_tone
 from tests.phone.engine_peer import EngineError, EnginePeer
 from tests.phone.peers import free_port, start_coturn, stop_group
@@ -93,3 +94,27 @@ def test_a_dead_stun_server_is_refused_in_words(
         )
     assert "STUN" in str(err.value), err.value
     print("dead STUN server:", err.value)
+
+
+def test_the_engine_answers_other_commands_while_a_stun_server_is_asked(
+    engine_factory: Callable[..., EnginePeer],
+) -> None:
+    """PJSIP needs 7.9 s to give up on a dead STUN server; the loop must not wait with it."""
+    e = engine_factory("alice")
+    dead = f"127.0.0.1:{free_port()}"
+    args = {"user": "alice", "domain": "127.0.0.1", "registrar": "", "stun_servers": [dead]}
+    first = e.send("register", **args)
+    second = e.send("register", account="other", **args)
+    status = e.send("status")
+    slow = e.reply(first, timeout=30)
+    assert not slow.ok and "STUN" in (slow.error_message or ""), slow
+    busy, answered = e.reply(second), e.reply(status)
+    assert not busy.ok and busy.error_code == "invalid_state", busy
+    assert "still checking the STUN server" in (busy.error_message or ""), busy
+    assert answered.ok, answered
+    replies = [m.id for m in list(e.messages) if isinstance(m, rpc.Reply)]
+    assert replies.index(status) < replies.index(first), "status waited for the STUN check"
+    assert replies.index(second) < replies.index(first), "the 2nd register waited for the 1st"
+    # the engine is free again: a live check may start now (refused too, but by its answer)
+    again = e.send("register", **args)
+    assert "STUN" in (e.reply(again, timeout=30).error_message or "")

@@ -95,6 +95,7 @@ ERROR_CODES: tuple[str, ...] = (
     "sip_error",
     "audio_error",
     "internal",
+    "timeout",  # made by the UI side (client/phone/engine_process.py), never by the engine
 )
 
 

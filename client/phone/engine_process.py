@@ -4,13 +4,16 @@ Why a process: a native crash in the media stack or a long paint must never take
 down. This object starts `python -m softphone rpc` with QProcess, turns its stdout lines into
 Qt signals on the UI thread, and restarts it (with capped backoff) when it dies, replaying
 the last `register` per account and `set_devices`, so the agent is back on the phone without
-doing anything. Nothing here blocks the UI thread: replies arrive as signals.
+doing anything. Nothing here blocks the UI thread: replies arrive as signals, and a command
+the engine does not answer in time (a hung engine, not a dead one) is answered here with a
+`timeout` error in words, so no button waits forever.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +23,12 @@ from softphone import rpc
 log = logging.getLogger(__name__)
 
 ReplyHandler = Callable[[rpc.Reply], None]
+
+#: Seconds the engine gets to answer a command before the UI answers it with `timeout`.
+#: `register` may wait on a STUN server (PJSIP gives up on a dead one after 7.9 s), `diag`
+#: probes ports.
+TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = {"register": 20.0, "diag": 30.0}
 
 
 class PhoneEngineProcess(QObject):
@@ -52,6 +61,7 @@ class PhoneEngineProcess(QObject):
         self._program = program or sys.executable
         self._ids = rpc.IdSource("ui")
         self._pending: dict[str, ReplyHandler | None] = {}
+        self._deadlines: dict[str, tuple[float, str, float]] = {}  # id -> (due, cmd, seconds)
         self._buffer = b""
         self._stopping = False
         self._backoff_ms = 250
@@ -64,6 +74,9 @@ class PhoneEngineProcess(QObject):
         self._restart_timer = QTimer(self)
         self._restart_timer.setSingleShot(True)
         self._restart_timer.timeout.connect(self._spawn)
+        self._expiry_timer = QTimer(self)  # runs only while a reply is awaited
+        self._expiry_timer.setInterval(250)
+        self._expiry_timer.timeout.connect(self._expire)
 
     # Lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -111,10 +124,13 @@ class PhoneEngineProcess(QObject):
             return
         self._proc = None
         self._unsent.clear()
-        for msg_id, handler in list(self._pending.items()):
+        pending = list(self._pending.items())
+        self._pending.clear()
+        self._deadlines.clear()
+        self._expiry_timer.stop()
+        for msg_id, handler in pending:
             if handler is not None:
                 handler(rpc.error(msg_id, "internal", "the phone engine stopped"))
-        self._pending.clear()
         if self._stopping:
             self._set_state("stopped")
             return
@@ -135,9 +151,17 @@ class PhoneEngineProcess(QObject):
             self.state_changed.emit(state)
 
     # Talking ----------------------------------------------------------------------------
-    def send(self, cmd: str, on_reply: ReplyHandler | None = None, **args: Any) -> str:
-        """Send a command; `on_reply` gets its reply later on the UI thread.
+    def send(
+        self,
+        cmd: str,
+        on_reply: ReplyHandler | None = None,
+        timeout_s: float | None = None,
+        **args: Any,
+    ) -> str:
+        """Send a command; `on_reply` gets its reply later on the UI thread, exactly once.
 
+        With no reply within `timeout_s` (default: COMMAND_TIMEOUT_S or TIMEOUT_S), the reply
+        is a `timeout` error made here; the engine's late answer is then dropped.
         `register` and `set_devices` are remembered and replayed after a restart.
         """
         msg_id = self._ids.next()
@@ -148,12 +172,15 @@ class PhoneEngineProcess(QObject):
             self._replay.pop(f"register:{args.get('account', 'default')}", None)
         elif cmd == "set_devices":
             self._replay["set_devices"] = (cmd, message.args)
-        self._pending[msg_id] = on_reply
         if self._proc is None:  # stopped or between restarts: say so now, replay covers state
-            self._pending.pop(msg_id)
             if on_reply is not None:
                 on_reply(rpc.error(msg_id, "internal", "the phone engine is not running"))
             return msg_id
+        self._pending[msg_id] = on_reply
+        seconds = timeout_s if timeout_s is not None else COMMAND_TIMEOUT_S.get(cmd, TIMEOUT_S)
+        self._deadlines[msg_id] = (time.monotonic() + seconds, cmd, seconds)
+        if not self._expiry_timer.isActive():
+            self._expiry_timer.start()
         data = rpc.encode(message).encode("utf-8")
         if self._proc.state() == QProcess.ProcessState.Running:
             self._proc.write(data)
@@ -188,9 +215,36 @@ class PhoneEngineProcess(QObject):
                 continue
             self._dispatch(msg)
 
+    def _expire(self) -> None:
+        """Answer every command whose time is up with `timeout`, in words."""
+        now = time.monotonic()
+        due = [(i, cmd, secs) for i, (at, cmd, secs) in self._deadlines.items() if at <= now]
+        for msg_id, cmd, seconds in due:
+            del self._deadlines[msg_id]
+            handler = self._pending.pop(msg_id, None)
+            log.warning("phone engine: no reply to %s (%s) within %.0f s", cmd, msg_id, seconds)
+            if handler is not None:
+                handler(
+                    rpc.error(
+                        msg_id,
+                        "timeout",
+                        f"The phone engine did not answer “{cmd}” within {seconds:.0f} s; "
+                        "it may be stuck. Try again, or restart Switchboard if it persists.",
+                    )
+                )
+        if not self._deadlines:
+            self._expiry_timer.stop()
+
     def _dispatch(self, msg: rpc.Message) -> None:
         if isinstance(msg, rpc.Reply):
-            handler = self._pending.pop(msg.id or "", None)
+            msg_id = msg.id or ""
+            if msg_id not in self._pending:
+                log.warning("phone engine: late or unknown reply %s dropped", msg_id)
+                return
+            handler = self._pending.pop(msg_id)
+            self._deadlines.pop(msg_id, None)
+            if not self._deadlines:
+                self._expiry_timer.stop()
             if handler is not None:
                 handler(msg)
             elif not msg.ok:

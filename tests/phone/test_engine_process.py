@@ -66,3 +66,23 @@ def test_a_killed_engine_is_restarted_and_its_account_replayed(
         lambda: _reply(qtbot, engine, "status").result["accounts"] == {"default": "Unregistered"},
         timeout=int(deadline(10) * 1000),
     )
+
+
+def test_a_hung_engine_is_answered_with_a_timeout_in_words(
+    qtbot: Any, engine: PhoneEngineProcess
+) -> None:
+    assert _reply(qtbot, engine, "status").ok
+    pid = engine.pid()
+    got: list[rpc.Reply] = []
+    os.kill(pid, signal.SIGSTOP)  # hung, not dead: no crash signal, no restart
+    try:
+        engine.send("status", got.append, timeout_s=0.5)
+        qtbot.waitUntil(lambda: bool(got), timeout=int(deadline(10) * 1000))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert not got[0].ok and got[0].error_code == "timeout", got[0]
+    assert "did not answer “status”" in got[0].error_message
+    # The engine answers in order: once the next reply is here, the late one was read too,
+    # and dropped rather than handed to the caller a second time.
+    assert _reply(qtbot, engine, "status").ok
+    assert len(got) == 1 and engine.pid() == pid and engine.restarts == 0

@@ -25,10 +25,9 @@ log = logging.getLogger(__name__)
 ReplyHandler = Callable[[rpc.Reply], None]
 
 #: Seconds the engine gets to answer a command before the UI answers it with `timeout`.
-#: `register` may wait on a STUN server (PJSIP gives up on a dead one after 7.9 s), `diag`
-#: probes ports.
+#: `register` may wait on a STUN server (PJSIP gives up on a dead one after 7.9 s).
 TIMEOUT_S = 10.0
-COMMAND_TIMEOUT_S = {"register": 20.0, "diag": 30.0}
+COMMAND_TIMEOUT_S = {"register": 20.0}
 
 
 class PhoneEngineProcess(QObject):

@@ -6,7 +6,9 @@ Qt signals on the UI thread, and restarts it (with capped backoff) when it dies,
 the last `register` per account and `set_devices`, so the agent is back on the phone without
 doing anything. Nothing here blocks the UI thread: replies arrive as signals, and a command
 the engine does not answer in time (a hung engine, not a dead one) is answered here with a
-`timeout` error in words, so no button waits forever.
+`timeout` error in words, so no button waits forever. A timeout is followed by a `status`
+probe; if that goes unanswered too the engine is hung (a deadlock in native code, a stuck
+audio device call), and it is killed and restarted like a crashed one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ ReplyHandler = Callable[[rpc.Reply], None]
 #: `register` may wait on a STUN server (PJSIP gives up on a dead one after 7.9 s).
 TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = {"register": 20.0}
+#: Seconds the liveness probe sent after a timeout gets before the engine is called hung.
+PROBE_TIMEOUT_S = 5.0
 
 
 class PhoneEngineProcess(QObject):
@@ -76,6 +80,8 @@ class PhoneEngineProcess(QObject):
         self._expiry_timer = QTimer(self)  # runs only while a reply is awaited
         self._expiry_timer.setInterval(250)
         self._expiry_timer.timeout.connect(self._expire)
+        self._probing = False  # a `status` probe after a timeout is awaited
+        self._hung = False  # the engine was killed for not answering
 
     # Lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,7 +139,13 @@ class PhoneEngineProcess(QObject):
         if self._stopping:
             self._set_state("stopped")
             return
-        why = f"the phone engine stopped unexpectedly (exit {code}, {status.name})"
+        self._probing = False
+        why = (
+            "the phone engine stopped answering"
+            if self._hung
+            else f"the phone engine stopped unexpectedly (exit {code}, {status.name})"
+        )
+        self._hung = False
         log.error("%s; restarting in %d ms", why, self._backoff_ms)
         self.crashed.emit(why)
         self.restarts += 1
@@ -231,8 +243,20 @@ class PhoneEngineProcess(QObject):
                         "it may be stuck. Try again, or restart Switchboard if it persists.",
                     )
                 )
+        if due and not self._probing and self._proc is not None:
+            self._probing = True
+            self.send("status", self._probed, timeout_s=PROBE_TIMEOUT_S)
         if not self._deadlines:
             self._expiry_timer.stop()
+
+    def _probed(self, reply: rpc.Reply) -> None:
+        """The liveness probe's answer: a timeout means the engine is hung: restart it."""
+        self._probing = False
+        if reply.error_code != "timeout" or self._proc is None:
+            return
+        log.error("the phone engine answers nothing (%s); killing it", reply.error_message)
+        self._hung = True
+        self._proc.kill()  # `_finished` restarts it and replays the account
 
     def _dispatch(self, msg: rpc.Message) -> None:
         if isinstance(msg, rpc.Reply):

@@ -86,3 +86,26 @@ def test_a_hung_engine_is_answered_with_a_timeout_in_words(
     # and dropped rather than handed to the caller a second time.
     assert _reply(qtbot, engine, "status").ok
     assert len(got) == 1 and engine.pid() == pid and engine.restarts == 0
+
+
+def test_an_engine_that_stays_hung_is_restarted_and_its_account_replayed(
+    qtbot: Any, engine: PhoneEngineProcess
+) -> None:
+    assert _reply(qtbot, engine, "register", user="agent", domain="127.0.0.1", registrar="").ok
+    first = engine.pid()
+    got: list[rpc.Reply] = []
+    why: list[str] = []
+    engine.crashed.connect(why.append)
+    os.kill(first, signal.SIGSTOP)  # and never continued: the probe after the timeout fails
+    engine.send("status", got.append, timeout_s=0.5)
+    qtbot.waitUntil(
+        lambda: engine.state == "running" and engine.pid() not in (0, first),
+        timeout=int(deadline(20) * 1000),
+    )
+    assert got[0].error_code == "timeout" and len(got) == 1
+    assert why == ["the phone engine stopped answering"]
+    assert engine.restarts == 1
+    qtbot.waitUntil(
+        lambda: _reply(qtbot, engine, "status").result["accounts"] == {"default": "Unregistered"},
+        timeout=int(deadline(10) * 1000),
+    )

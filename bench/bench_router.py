@@ -27,11 +27,9 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import hashlib
 import json
 import os
 import random
-import secrets
 import statistics
 import subprocess
 import sys
@@ -48,10 +46,15 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_router_ws import HttpPool, RawWebSocket  # noqa: E402
-from router.storage import Storage  # noqa: E402
-
-OFFER_TIMEOUT = 20.0
+from bench.bench_router_ws import HttpPool  # noqa: E402
+from bench.router_support import (  # noqa: E402
+    BenchAgent,
+    bucket_pct,
+    open_agent,
+    parse_histogram,
+    prepare,
+    wal_frames,
+)
 
 ECHO_SERVER = """
 import asyncio, json, sys, time
@@ -172,119 +175,6 @@ async def paced(rate: float, duration: float, make: Any) -> None:
 # ---------------------------------------------------------------------- router
 
 
-def queue_of(i: int, queues: int) -> str:
-    return f"q{i % queues}"
-
-
-def prepare(db: Path, config: Path, agents: int, queues: int) -> list[str]:
-    """Agents in the config file, spread over `queues` teams; tokens minted straight into
-    the database (logging 2,000 agents in through scrypt would measure the KDF, not the
-    router)."""
-    lines = [
-        "skills = []",
-        "[routing]",
-        f"offer_timeout = {OFFER_TIMEOUT}",
-        "wrap_up_timeout = 0",
-        "[codes]",
-        'wrap_up = ["done"]',
-        "[queues.support]",
-        "[queues.sales]",
-        "[queues.billing]",
-    ]
-    lines += [f"[queues.q{q}]" for q in range(queues)]
-    for i in range(agents):
-        lines += [f"[agents.b{i}]", f'id = "a-b{i}"', f'queues = ["{queue_of(i, queues)}"]']
-    config.write_text("\n".join(lines) + "\n")
-    storage = Storage(db)
-    tokens = []
-    now = time.time()
-    with storage.transaction():
-        for i in range(agents):
-            storage.upsert_agent(
-                f"a-b{i}",
-                f"b{i}",
-                f"Bench {i}",
-                "",
-                [queue_of(i, queues)],
-                {"voice": 1, "chat": 3, "sms": 2, "email": 5},
-                now,
-            )
-            token = secrets.token_urlsafe(32)
-            storage.add_token(
-                hashlib.sha256(token.encode()).hexdigest(), f"a-b{i}", now, now + 3600
-            )
-            tokens.append(token)
-    storage.close()
-    return tokens
-
-
-class BenchAgent:
-    """One agent: accepts every offer and completes it at once. Frames arrive as bytes from
-    `RawWebSocket` (bench_router_ws.py says why); only offers and acks are decoded."""
-
-    def __init__(self, deliveries: list[float]) -> None:
-        self.ws: RawWebSocket | None = None
-        self.deliveries = deliveries
-        self.pending: dict[str, str] = {}
-        self.handled = 0
-        self.setup: asyncio.Queue[dict[str, Any]] | None = asyncio.Queue()
-        """Frames while connecting (hello, snapshot, live, the first ack); then None."""
-
-    def command(self, name: str, **args: Any) -> str:
-        assert self.ws is not None
-        command_id = str(uuid.uuid4())
-        self.ws.send_text(
-            json.dumps({"type": "command", "id": command_id, "name": name, "args": args})
-        )
-        return command_id
-
-    def on_text(self, payload: bytes) -> None:
-        if self.setup is not None:
-            self.setup.put_nowait(json.loads(payload))
-            return
-        if b'"kind":"offer"' not in payload and b'"type":"ack"' not in payload:
-            return
-        arrived = time.time()
-        frame = json.loads(payload)
-        if frame["type"] == "event" and frame["event"]["kind"] == "offer":
-            offer = frame["event"]["offer"]
-            self.deliveries.append((arrived - (offer["expires_at"] - OFFER_TIMEOUT)) * 1000)
-            cid = self.command("accept", offer_id=offer["id"])
-            self.pending[cid] = offer["conversation_id"]
-        elif frame["type"] == "ack" and frame["id"] in self.pending:
-            conversation = self.pending.pop(frame["id"])
-            if frame["ok"]:
-                self.command("wrap_up", conversation_id=conversation, disposition="done")
-                self.handled += 1
-
-    async def next_frame(self) -> dict[str, Any]:
-        assert self.setup is not None
-        return await asyncio.wait_for(self.setup.get(), 120)
-
-
-async def open_agent(url: str, token: str, deliveries: list[float]) -> BenchAgent:
-    parts = urlsplit(url)
-    agent = BenchAgent(deliveries)
-    agent.ws = await RawWebSocket.open(
-        parts.hostname or "127.0.0.1",
-        parts.port or 80,
-        parts.path,
-        {"Authorization": f"Bearer {token}"},
-        agent.on_text,
-    )
-    await agent.next_frame()  # hello
-    agent.ws.send_text(json.dumps({"type": "resume", "since": 0}))
-    while (await agent.next_frame())["type"] != "live":
-        pass
-    cid = agent.command("set_state", state="available")
-    while True:
-        frame = await agent.next_frame()
-        if frame.get("type") == "ack" and frame["id"] == cid:
-            break
-    agent.setup = None
-    return agent
-
-
 async def bench_router(
     agents: int,
     rate: float,
@@ -386,40 +276,6 @@ async def bench_router(
     finally:
         proc.terminate()
         proc.wait()
-
-
-def wal_frames(health: dict[str, Any]) -> float:
-    """WAL frames the router has written (its checkpointer's count; NaN from an older
-    router without it)."""
-    return float(health.get("wal_frames", float("nan")))
-
-
-def parse_histogram(text: str) -> dict[str, Any]:
-    """Buckets (upper bound in ms -> cumulative count), count and sum of the router's
-    `switchboard_routing_decision_seconds` histogram, minus the demo seed's decisions."""
-    buckets: list[tuple[float, float]] = []
-    out: dict[str, Any] = {"count": 0.0, "sum": 0.0}
-    for line in text.splitlines():
-        if line.startswith("switchboard_routing_decision_seconds_bucket"):
-            le = line.split('le="')[1].split('"')[0]
-            buckets.append(
-                (float("inf") if le == "+Inf" else float(le) * 1000, float(line.rsplit(" ", 1)[1]))
-            )
-        elif line.startswith("switchboard_routing_decision_seconds_count"):
-            out["count"] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("switchboard_routing_decision_seconds_sum"):
-            out["sum"] = float(line.rsplit(" ", 1)[1])
-    out["buckets"] = buckets
-    return out
-
-
-def bucket_pct(histogram: dict[str, Any], q: float) -> float:
-    """The bucket bound the q-quantile falls under (an upper bound of it), in ms."""
-    want = q * histogram["count"]
-    for bound, count in histogram["buckets"]:
-        if count >= want:
-            return float(bound)
-    return float("inf")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.phone.peers import free_port, rtp_base, stop_group
@@ -193,13 +194,26 @@ def write_ulaw_tone(path: Path, freq: float, seconds: float) -> Path:
 
 
 class Sipp:
-    """One SIPp process on loopback with its own SIP and media ports."""
+    """One SIPp process with its own SIP and media ports: on loopback by default, or on
+    `host` inside a network namespace when `prefix` is that namespace's `ip netns exec`."""
 
-    def __init__(self, workdir: Path, scenario: str, name: str = "sipp") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        scenario: str,
+        name: str = "sipp",
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        media_port: int | None = None,
+        prefix: Sequence[str] = (),
+    ) -> None:
         self.workdir = workdir
         self.name = name
-        self.port = free_port()
-        self.media_port = rtp_base()
+        self.host = host
+        self.prefix = list(prefix)
+        self.port = port or free_port()
+        self.media_port = media_port or rtp_base()
         self.scenario_path = workdir / f"{name}.xml"
         self.scenario_path.write_text(scenario)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -208,13 +222,13 @@ class Sipp:
     def start(self, remote: str | None = None, extra: list[str] | None = None) -> None:
         """Start SIPp (as UAC towards `remote`, or as UAS when None); waits for its socket."""
         argv = (
-            ["sipp"]
+            [*self.prefix, "sipp"]
             + ([remote] if remote else [])
             + [
                 "-sf",
                 str(self.scenario_path),
                 "-i",
-                "127.0.0.1",
+                self.host,
                 "-p",
                 str(self.port),
                 "-mp",
@@ -248,6 +262,11 @@ class Sipp:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.name} exited early: {self.output()}")
+        if self.prefix:  # another namespace: ask it which UDP sockets listen
+            listening = subprocess.run(
+                [*self.prefix, "ss", "-Hlun"], capture_output=True, text=True, timeout=20
+            ).stdout
+            return f"{self.host}:{self.port} " in listening
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
                 s.bind(("127.0.0.1", self.port))

@@ -31,7 +31,10 @@ ReplyHandler = Callable[[rpc.Reply], None]
 TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = {"register": 20.0}
 #: Seconds the liveness probe sent after a timeout gets before the engine is called hung.
-PROBE_TIMEOUT_S = 5.0
+#: Long on purpose: PJSIP resolves a SIP domain with the OS resolver on the engine's loop,
+#: and a resolver on a bad VPN can take 20 s to give up; killing the engine then would only
+#: restart it into the same wait. A truly hung engine is replaced within ~30 s.
+PROBE_TIMEOUT_S = 20.0
 
 
 class PhoneEngineProcess(QObject):
@@ -80,6 +83,7 @@ class PhoneEngineProcess(QObject):
         self._expiry_timer = QTimer(self)  # runs only while a reply is awaited
         self._expiry_timer.setInterval(250)
         self._expiry_timer.timeout.connect(self._expire)
+        self.probe_timeout_s = PROBE_TIMEOUT_S
         self._probing = False  # a `status` probe after a timeout is awaited
         self._hung = False  # the engine was killed for not answering
 
@@ -245,7 +249,7 @@ class PhoneEngineProcess(QObject):
                 )
         if due and not self._probing and self._proc is not None:
             self._probing = True
-            self.send("status", self._probed, timeout_s=PROBE_TIMEOUT_S)
+            self.send("status", self._probed, timeout_s=self.probe_timeout_s)
         if not self._deadlines:
             self._expiry_timer.stop()
 

@@ -93,6 +93,7 @@ def test_an_engine_that_stays_hung_is_restarted_and_its_account_replayed(
 ) -> None:
     assert _reply(qtbot, engine, "register", user="agent", domain="127.0.0.1", registrar="").ok
     first = engine.pid()
+    engine.probe_timeout_s = 1.0  # the default waits out a slow DNS resolver (20 s)
     got: list[rpc.Reply] = []
     why: list[str] = []
     engine.crashed.connect(why.append)

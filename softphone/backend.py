@@ -144,17 +144,6 @@ class AudioBackend(abc.ABC):
     def ringing(self) -> bool:
         """True while the ring plays."""
 
-    def clock_capture(self) -> None:
-        """Media clock thread, before the bridge reads a frame from the mic ring: move what
-        the device captured into it. Nothing here: a backend whose own thread writes the
-        ring needs no help from the clock."""
-        return
-
-    def clock_playback(self) -> None:
-        """Media clock thread, after the bridge wrote a frame into the speaker ring: move
-        what the device has room for out of it. Nothing here (see `clock_capture`)."""
-        return
-
     def close(self) -> None:
         """Release everything (engine shutdown)."""
         self.close_capture()

@@ -2,18 +2,13 @@
 
 All Qt objects live on one dedicated Python thread running a QtCore event loop (never a GUI
 thread: with Qt audio pumped on a busy GUI thread PESQ fell from 4 to 1.3). The engine thread
-asks for things through a queue and gets answers through futures (softphone.backend_thread;
-a queued signal wakes the Qt thread for each).
-
-No Python runs on that thread per frame. Qt 6.11 puts a lock-free buffer between each
-stream and PulseAudio's thread; the conference bridge's clock, which wakes every 20 ms
-anyway, reads the source's buffer (pull mode) into the mic ring before it takes a frame,
-and drains the speaker ring into the sink's buffer (push mode) after it gave one
-(softphone.clocktap). The 5 ms QTimer pump and the `readyRead` slot that did this before
-cost 3.3-3.9% of a core in wake-ups. The sink's buffer (`SINK_MS`) bounds how far ahead
-playback is written; what does not fit waits in the speaker ring, whose standing-queue trim
-keeps latency from growing. Only the ringer, whose latency does not matter, is still pumped
-by a timer, and only while it rings.
+asks for things through a queue and gets answers through futures (a queued signal wakes the
+Qt thread for each); a 5 ms QTimer pumps the speaker and the ringer, and runs only while one
+of them is open, so an idle engine (most of a shift) does not wake 200 times a second.
+Capture uses pull mode (`readyRead` -> mic ring); playback uses push mode: each pump moves
+whatever the speaker ring holds into a 20 ms sink, so the sink is the one jitter buffer on
+the way out and the ring stays nearly empty (measured stage by stage in
+docs/architecture.md, "Phone audio latency").
 
 PulseAudio is asked for 10 ms buffers (`PULSE_LATENCY_MSEC`, unless the user set it): Qt
 passes only `tlength` for sinks and nothing for sources, and the server's defaults were
@@ -24,10 +19,13 @@ This is the only engine module allowed to import Qt, and only QtCore/QtMultimedi
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 os.environ.setdefault("PULSE_LATENCY_MSEC", "10")  # read when Qt opens its first stream
@@ -41,9 +39,7 @@ from PySide6.QtMultimedia import (
     QMediaDevices,
 )
 
-from softphone.backend import AudioError, Device, ring_pattern
-from softphone.backend_thread import DeviceThreadBackend
-from softphone.clocktap import ClockTaps
+from softphone.backend import AudioBackend, AudioError, Device, ring_pattern
 from softphone.ringbuffer import RingBuffer
 
 log = logging.getLogger(__name__)
@@ -67,14 +63,6 @@ def _find(devices: list[QAudioDevice], wanted: str | None, default: QAudioDevice
     return default
 
 
-def _input(wanted: str | None) -> QAudioDevice:
-    return _find(QMediaDevices.audioInputs(), wanted, QMediaDevices.defaultAudioInput())
-
-
-def _output(wanted: str | None) -> QAudioDevice:
-    return _find(QMediaDevices.audioOutputs(), wanted, QMediaDevices.defaultAudioOutput())
-
-
 class _Waker(QObject):
     """Made on the Qt audio thread: `wake`, emitted from the engine thread, is delivered on
     the Qt thread (a queued connection), so requests are served at once without polling."""
@@ -82,7 +70,7 @@ class _Waker(QObject):
     wake = Signal()
 
 
-class QtBackend(DeviceThreadBackend):
+class QtBackend(AudioBackend):
     """Headset through QtMultimedia, on its own thread.
 
     Args:
@@ -91,24 +79,16 @@ class QtBackend(DeviceThreadBackend):
     """
 
     name = "qt"
-    # Capture arrives in ~10 ms pieces: start once 30 ms are queued (one 20 ms frame + the
-    # pieces' jitter) and keep at most 10 ms standing. Playback drains the ring into the sink
-    # on every tick, so what stays in the ring longer than 5 ms is standing.
+    # Capture arrives in ~5 ms pieces: start once 25 ms are queued (one 20 ms frame + 5 ms of
+    # arrival jitter) and keep at most 5 ms standing. Playback drains the ring into the sink
+    # (see _pump_playback), so what stays in the ring longer than 5 ms is standing.
     mic_ring_ms = (30, 10)
     speaker_ring_ms = (20, 5)
-    #: The sink's buffer: the one jitter buffer between the bridge's 20 ms ticks and the
-    #: device, filled a whole frame at a time, so it must take one frame on top of what the
-    #: device has not played yet. Never under 640 bytes (Qt 6.11's PulseAudio sink starved on
-    #: 320 at 16 kHz), so 8 kHz gets 40 ms.
-    SINK_MS = 30
+    #: The sink's buffer: the only jitter buffer between the bridge's 20 ms ticks and the
+    #: device. Below 640 bytes Qt 6.11's PulseAudio sink starved (at 16 kHz, 320 bytes: it
+    #: took data more slowly than it came), so 8 kHz gets 40 ms.
+    SINK_MS = 20
     SINK_MIN_BYTES = 640
-    #: The source's buffer: drained whole on every tick, so its size adds no latency; it
-    #: only has to outlast a late tick.
-    SOURCE_MS = 100
-    RINGER_PUMP_MS = 40  # the ringer's sink holds 200 ms
-    #: While a call's streams are open the thread turns Qt's loop this often instead of
-    #: sleeping in it (see _poll).
-    POLL_MS = 20
 
     def __init__(
         self, clock_rate: int, frame_ms: int = 20, listener: Listener | None = None
@@ -116,14 +96,20 @@ class QtBackend(DeviceThreadBackend):
         super().__init__(clock_rate, frame_ms)
         if listener is not None:
             self.listener = listener
+        self._requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = (
+            queue.SimpleQueue()
+        )
         self._capture_name: str | None = None
         self._playback_name: str | None = None
         self._ringer_name: str | None = None
         self._source: QAudioSource | None = None
+        self._source_io: Any = None
         self._sink: QAudioSink | None = None
+        self._sink_io: Any = None
         self._mic_ring: RingBuffer | None = None
         self._spk_ring: RingBuffer | None = None
-        self._taps = ClockTaps(self.frame_bytes * 5)
+        self._pump_buf = (ctypes.c_char * (self.frame_bytes * 10))()
+        self._pump_addr = ctypes.addressof(self._pump_buf)
         self._capturing = False
         self._ring_sink: QAudioSink | None = None
         self._ring_io: Any = None
@@ -141,32 +127,62 @@ class QtBackend(DeviceThreadBackend):
         if not self._started.wait(timeout=10):
             raise AudioError("the Qt audio thread did not start")
 
-    # Engine-thread API (the rest is DeviceThreadBackend's) -------------------------------
+    # Engine-thread API ----------------------------------------------------------------
+    def _call(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
+        fut: Future[Any] = Future()
+        self._requests.put((fn, fut))
+        self._wake()
+        return fut.result(timeout=timeout)
+
     def _wake(self) -> None:
         if self._waker is not None:
             self._waker.wake.emit()
+
+    def open_capture(self, ring: RingBuffer) -> None:
+        self._call(lambda: self._open_capture(ring))
+
+    def close_capture(self) -> None:
+        if self._thread.is_alive():
+            self._call(self._close_capture)
+
+    def open_playback(self, ring: RingBuffer) -> None:
+        self._call(lambda: self._open_playback(ring))
+
+    def close_playback(self) -> None:
+        if self._thread.is_alive():
+            self._call(self._close_playback)
 
     @property
     def capturing(self) -> bool:
         return self._capturing
 
-    def clock_capture(self) -> None:
-        self._taps.capture()
+    def devices(self) -> dict[str, list[Device]]:
+        result: dict[str, list[Device]] = self._call(self._devices)
+        return result
 
-    def clock_playback(self) -> None:
-        self._taps.playback()
+    def select(
+        self, capture: str | None, playback: str | None, ringer: str | None
+    ) -> dict[str, str]:
+        result: dict[str, str] = self._call(lambda: self._select(capture, playback, ringer))
+        return result
+
+    def start_ringing(self) -> None:
+        self._call(self._start_ringing)
+
+    def stop_ringing(self) -> None:
+        if self._thread.is_alive():
+            self._call(self._stop_ringing)
 
     @property
     def ringing(self) -> bool:
         return self._ring_sink is not None
 
     def close(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive():
+        if self._thread.is_alive():
             self._call(self._close_all)
             self._stop.set()
             self._wake()
-            thread.join(timeout=5)
+            self._thread.join(timeout=5)
 
     # Qt audio thread --------------------------------------------------------------------
     def _run(self) -> None:
@@ -179,15 +195,12 @@ class QtBackend(DeviceThreadBackend):
         self._waker = _Waker()
         self._waker.wake.connect(self._serve, Qt.ConnectionType.QueuedConnection)
         timer = self._pump_timer = QTimer()
-        timer.setInterval(self.RINGER_PUMP_MS)
-        timer.timeout.connect(self._pump_ring)
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.setInterval(5)
+        timer.timeout.connect(self._pump)
         self._started.set()
         self._serve()  # anything asked before the waker existed
-        while not self._stop.is_set():
-            if self._streaming:
-                self._poll()
-            else:
-                loop.exec()  # until _serve opened streams or was told to stop
+        loop.exec()
         timer.stop()
         self._close_all()
         # Qt objects die on the thread that made them
@@ -195,40 +208,30 @@ class QtBackend(DeviceThreadBackend):
         self._pump_timer = None
         self._loop = None
 
-    @property
-    def _streaming(self) -> bool:
-        return self._source is not None or self._sink is not None
-
-    def _poll(self) -> None:
-        """While a call's streams are open: Qt's pending events, then the engine's requests
-        (waiting up to POLL_MS for one, so a request is still answered at once).
-
-        Qt's streams signal this thread on every PulseAudio callback (800-1,000 eventfd
-        wake-ups a second with 10 ms buffers), though no audio moves here (the media clock
-        moves it). Asleep in exec(), it woke for each; turned every 20 ms, it takes them in
-        one batch (about 0.3-0.5% of a core less, measured per thread).
-        """
-        assert self._loop is not None
-        self._loop.processEvents()
-        self._answer_within(self.POLL_MS / 1000)
-        self._after_requests()
-
     def _serve(self) -> None:
-        """Answer the engine thread's requests; then pump only while the ringer rings, and
-        leave the event loop for _poll while streams are open."""
-        self._answer_all()
-        self._after_requests()
-
-    def _after_requests(self) -> None:
+        """Answer the engine thread's requests; then pump only if something plays."""
+        while True:
+            try:
+                fn, fut = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                fut.set_result(fn())
+            except Exception as exc:
+                fut.set_exception(exc)
         timer = self._pump_timer
         if timer is not None:
-            playing = self._ring_sink is not None
+            playing = self._sink is not None or self._ring_sink is not None
             if playing and not timer.isActive():
                 timer.start()
             elif not playing and timer.isActive():
                 timer.stop()
-        if (self._stop.is_set() or self._streaming) and self._loop is not None:
-            self._loop.quit()  # a no-op while _poll runs: exec() clears it on entry
+        if self._stop.is_set() and self._loop is not None:
+            self._loop.quit()
+
+    def _pump(self) -> None:
+        self._pump_playback()
+        self._pump_ring()
 
     def _format(self) -> QAudioFormat:
         fmt = QAudioFormat()
@@ -239,7 +242,9 @@ class QtBackend(DeviceThreadBackend):
 
     def _open_capture(self, ring: RingBuffer) -> None:
         self._close_capture()
-        dev = _input(self._capture_name)
+        dev = _find(
+            QMediaDevices.audioInputs(), self._capture_name, QMediaDevices.defaultAudioInput()
+        )
         if dev.isNull():
             raise AudioError("no microphone found")
         fmt = self._format()
@@ -247,50 +252,68 @@ class QtBackend(DeviceThreadBackend):
             raise AudioError(f"{dev.description()} cannot record {self.clock_rate} Hz mono")
         self._mic_ring = ring
         self._source = QAudioSource(dev, fmt)
-        self._source.setBufferSize(self.SOURCE_MS * self.frame_bytes // self.frame_ms)
-        source_io = self._source.start()  # pull mode: the clock reads it (clock_capture)
+        self._source.setBufferSize(self.frame_bytes * 2)
+        self._source_io = self._source.start()
         err = self._source.error()
-        if source_io is None or err != type(err).NoError:  # QAudio vs QtAudio enums
+        if self._source_io is None or err != type(err).NoError:  # QAudio vs QtAudio enums
             raise AudioError(f"cannot open the microphone {dev.description()}")
-        self._taps.attach_capture(source_io, ring)
+        self._source_io.readyRead.connect(self._read_mic)
         self._capturing = True
         log.info("capture from %s", dev.description())
 
+    def _read_mic(self) -> None:
+        if self._source_io is None or self._mic_ring is None:
+            return
+        data = self._source_io.readAll()
+        if data.size():
+            self._mic_ring.write(bytes(data.data()))
+
     def _close_capture(self) -> None:
-        self._taps.attach_capture(None, None)  # before stop(): the clock is done with it
         if self._source is not None:
             self._source.stop()  # dropped here, on the Qt thread, not by a later GC elsewhere
             log.info("capture closed")
         self._source = None
+        self._source_io = None
         self._mic_ring = None
         self._capturing = False
 
     def _open_playback(self, ring: RingBuffer) -> None:
         self._close_playback()
-        dev = _output(self._playback_name)
+        dev = _find(
+            QMediaDevices.audioOutputs(), self._playback_name, QMediaDevices.defaultAudioOutput()
+        )
         if dev.isNull():
             raise AudioError("no speaker or headset found")
         self._spk_ring = ring
         self._sink = QAudioSink(dev, self._format())
         size = max(self.SINK_MS * self.frame_bytes // self.frame_ms, self.SINK_MIN_BYTES)
         self._sink.setBufferSize(size)
-        sink_io = self._sink.start()  # push mode: the clock writes it (clock_playback)
-        if sink_io is None:
+        self._sink_io = self._sink.start()
+        if self._sink_io is None:
             raise AudioError(f"cannot open the speaker {dev.description()}")
-        self._taps.attach_playback(sink_io, ring)
         log.info("playback into %s", dev.description())
 
+    def _pump_playback(self) -> None:
+        if self._sink is None or self._sink_io is None or self._spk_ring is None:
+            return
+        free = min(self._sink.bytesFree(), len(self._pump_buf))
+        n = self._spk_ring.drain_into(self._pump_addr, free) if free > 0 else 0
+        if n:
+            self._sink_io.write(self._pump_buf.raw[:n])
+
     def _close_playback(self) -> None:
-        self._taps.attach_playback(None, None)  # before stop(): the clock is done with it
         if self._sink is not None:
             self._sink.stop()
         self._sink = None
+        self._sink_io = None
         self._spk_ring = None
 
     def _start_ringing(self) -> None:
         if self._ring_sink is not None:
             return
-        dev = _output(self._ringer_name)
+        dev = _find(
+            QMediaDevices.audioOutputs(), self._ringer_name, QMediaDevices.defaultAudioOutput()
+        )
         if dev.isNull():
             raise AudioError("no speaker to ring on")
         self._ring_sink = QAudioSink(dev, self._format())
@@ -347,10 +370,19 @@ class QtBackend(DeviceThreadBackend):
                 self._open_playback(self._spk_ring)
         if ringer is not None:
             self._ringer_name = ringer or None
+        cap = _find(
+            QMediaDevices.audioInputs(), self._capture_name, QMediaDevices.defaultAudioInput()
+        )
+        out = _find(
+            QMediaDevices.audioOutputs(), self._playback_name, QMediaDevices.defaultAudioOutput()
+        )
+        ring = _find(
+            QMediaDevices.audioOutputs(), self._ringer_name, QMediaDevices.defaultAudioOutput()
+        )
         return {
-            "capture": _input(self._capture_name).description(),
-            "playback": _output(self._playback_name).description(),
-            "ringer": _output(self._ringer_name).description(),
+            "capture": cap.description(),
+            "playback": out.description(),
+            "ringer": ring.description(),
         }
 
     def _devices_changed(self) -> None:

@@ -4,8 +4,7 @@ pjsua2-python's wheels have no sound device, so the engine runs pjsua2 on its nu
 (which keeps the conference bridge clocked) and plugs this port into the bridge. Calls are
 connected to it both ways. The port's two callbacks arrive on the media clock's thread: they
 touch only the ring buffers, with memmove straight between the SWIG vector and the ring
-(softphone.framecopy), and the backend's clock hooks, which move audio between a ring and
-the device's own lock-free buffer (softphone.clocktap); they never call the pjsua2 API.
+(softphone.framecopy), and never call the pjsua2 API.
 
 Everything else here (connect/disconnect, create/destroy) runs on the engine thread.
 """
@@ -31,21 +30,16 @@ class BridgePort(pj.AudioMediaPort):
     """The conference port: frames requested by the bridge come from the mic ring; frames it
     delivers go into the speaker ring."""
 
-    def __init__(
-        self, mic: RingBuffer, speaker: RingBuffer, frame_bytes: int, backend: AudioBackend
-    ) -> None:
+    def __init__(self, mic: RingBuffer, speaker: RingBuffer, frame_bytes: int) -> None:
         super().__init__()
         self.mic = mic
         self.speaker = speaker
         self.frame_bytes = frame_bytes
-        self._clock_capture = backend.clock_capture
-        self._clock_playback = backend.clock_playback
         self._scratch = (ctypes.c_char * frame_bytes)()
         self._scratch_addr = ctypes.addressof(self._scratch)
 
     def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 (pjsua2's name)
         """Media clock thread: hand the bridge one frame of microphone audio."""
-        self._clock_capture()
         n = self.frame_bytes
         if _FAST:
             vec = frame.buf
@@ -62,19 +56,15 @@ class BridgePort(pj.AudioMediaPort):
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
 
     def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 (pjsua2's name)
-        """Media clock thread: take one frame of what the calls say, for the speaker.
-
-        The backend's clock hook runs on every tick, with audio or not (nothing transmitting
-        to the port), so the device side sees the clock's every tick.
-        """
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
-            if _FAST:
-                addr, size = framecopy.vector_span(frame.buf)
-                if size:
-                    self.speaker.write_from(addr, size)
-            else:
-                self.speaker.write(framecopy.copy_slow(frame.buf))
-        self._clock_playback()
+        """Media clock thread: take one frame of what the calls say, for the speaker."""
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        if _FAST:
+            addr, size = framecopy.vector_span(frame.buf)
+            if size:
+                self.speaker.write_from(addr, size)
+        else:
+            self.speaker.write(framecopy.copy_slow(frame.buf))
 
 
 class AudioBridge:
@@ -97,7 +87,7 @@ class AudioBridge:
         )
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, frame_ms * 1000, 16)
-        self.port: BridgePort | None = BridgePort(self.mic, self.speaker, self.frame_bytes, backend)
+        self.port: BridgePort | None = BridgePort(self.mic, self.speaker, self.frame_bytes)
         self.port.createPort("switchboard-headset", fmt)
         self._tone: Any = None  # ToneGenerator, made on first use, kept (see set_tone)
         self._tone_kind: str | None = None

@@ -32,6 +32,7 @@ Target: every utterance within 0.1 MOS of its baseline.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -259,7 +260,11 @@ def table(title: str, rows: list[tuple[str, list[float], list[float]]]) -> bool:
 
 def main() -> int:
     """Run the narrowband and wideband paths and print the tables."""
-    if sys.argv[1:] == ["--qt-wb"]:  # diagnosis: only the wideband headset path
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--qt-wb", action="store_true", help="diagnosis: only the wideband headset path"
+    )
+    if parser.parse_args().qt_wb:
         with tempfile.TemporaryDirectory() as tmp:
             wb = speech(Path(tmp), 16000)
             print(score(wb, qt_path(Path(tmp), programme(wb, 16000), 16000, "G722"), 16000))

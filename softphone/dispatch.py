@@ -31,7 +31,6 @@ class CommandDispatch:
 
     _emit: Callable[[rpc.Message], None]
     _running: rpc.Command | None = None  # the command whose handler runs now
-    _deferred = False
 
     def _run_command(self, cmd: rpc.Command) -> None:
         handler = getattr(self, f"cmd_{cmd.cmd}", None)
@@ -43,7 +42,7 @@ class CommandDispatch:
         except TypeError as exc:
             self._emit(rpc.error(cmd.id, "bad_args", f"{cmd.cmd}: {exc}"))
             return
-        self._running, self._deferred = cmd, False
+        self._running = cmd
         try:
             self._answer(cmd, lambda: handler(**cmd.args))
         finally:
@@ -61,8 +60,8 @@ class CommandDispatch:
             log.exception("command %s failed", cmd.cmd)
             self._emit(rpc.error(cmd.id, "internal", f"{cmd.cmd} failed: {exc}"))
         else:
-            if result is DEFERRED and self._deferred:
-                return  # the handler answers later, through finish()
+            if result is DEFERRED:
+                return  # the handler called defer(): it answers later, through finish()
             self._emit(rpc.ok(cmd.id, **(result or {})))
 
     def defer(self) -> Finish:
@@ -75,7 +74,6 @@ class CommandDispatch:
         """
         cmd = self._running
         assert cmd is not None, "defer() outside a command handler"
-        self._deferred = True
         answered = False
 
         def finish(fn: Callable[[], dict[str, Any] | None]) -> None:

@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from client.qt import QObject, QProcess, QTimer, Signal
 from softphone import rpc
@@ -25,6 +25,16 @@ from softphone import rpc
 log = logging.getLogger(__name__)
 
 ReplyHandler = Callable[[rpc.Reply], None]
+
+
+class _Pending(NamedTuple):
+    """A command sent and not answered yet."""
+
+    handler: ReplyHandler | None
+    cmd: str
+    seconds: float  # its timeout
+    due: float  # time.monotonic() at which it times out
+
 
 #: Seconds the engine gets to answer a command before the UI answers it with `timeout`.
 #: `register` may wait on a STUN server (PJSIP gives up on a dead one after 7.9 s).
@@ -66,8 +76,7 @@ class PhoneEngineProcess(QObject):
         self._args = list(args or [])
         self._program = program or sys.executable
         self._ids = rpc.IdSource("ui")
-        self._pending: dict[str, ReplyHandler | None] = {}
-        self._deadlines: dict[str, tuple[float, str, float]] = {}  # id -> (due, cmd, seconds)
+        self._pending: dict[str, _Pending] = {}  # by message id, until answered
         self._buffer = b""
         self._stopping = False
         self._backoff_ms = 250
@@ -135,11 +144,10 @@ class PhoneEngineProcess(QObject):
         self._unsent.clear()
         pending = list(self._pending.items())
         self._pending.clear()
-        self._deadlines.clear()
         self._expiry_timer.stop()
-        for msg_id, handler in pending:
-            if handler is not None:
-                handler(rpc.error(msg_id, "internal", "the phone engine stopped"))
+        for msg_id, waiting in pending:
+            if waiting.handler is not None:
+                waiting.handler(rpc.error(msg_id, "internal", "the phone engine stopped"))
         if self._stopping:
             self._set_state("stopped")
             return
@@ -191,9 +199,8 @@ class PhoneEngineProcess(QObject):
             if on_reply is not None:
                 on_reply(rpc.error(msg_id, "internal", "the phone engine is not running"))
             return msg_id
-        self._pending[msg_id] = on_reply
         seconds = timeout_s if timeout_s is not None else COMMAND_TIMEOUT_S.get(cmd, TIMEOUT_S)
-        self._deadlines[msg_id] = (time.monotonic() + seconds, cmd, seconds)
+        self._pending[msg_id] = _Pending(on_reply, cmd, seconds, time.monotonic() + seconds)
         if not self._expiry_timer.isActive():
             self._expiry_timer.start()
         data = rpc.encode(message).encode("utf-8")
@@ -233,24 +240,23 @@ class PhoneEngineProcess(QObject):
     def _expire(self) -> None:
         """Answer every command whose time is up with `timeout`, in words."""
         now = time.monotonic()
-        due = [(i, cmd, secs) for i, (at, cmd, secs) in self._deadlines.items() if at <= now]
-        for msg_id, cmd, seconds in due:
-            del self._deadlines[msg_id]
-            handler = self._pending.pop(msg_id, None)
-            log.warning("phone engine: no reply to %s (%s) within %.0f s", cmd, msg_id, seconds)
-            if handler is not None:
-                handler(
+        due = [(i, p) for i, p in self._pending.items() if p.due <= now]
+        for msg_id, p in due:
+            del self._pending[msg_id]
+            log.warning("phone engine: no reply to %s (%s) within %.0f s", p.cmd, msg_id, p.seconds)
+            if p.handler is not None:
+                p.handler(
                     rpc.error(
                         msg_id,
                         "timeout",
-                        f"The phone engine did not answer “{cmd}” within {seconds:.0f} s; "
+                        f"The phone engine did not answer “{p.cmd}” within {p.seconds:.0f} s; "
                         "it may be stuck. Try again, or restart Switchboard if it persists.",
                     )
                 )
         if due and not self._probing and self._proc is not None:
             self._probing = True
             self.send("status", self._probed, timeout_s=self.probe_timeout_s)
-        if not self._deadlines:
+        if not self._pending:
             self._expiry_timer.stop()
 
     def _probed(self, reply: rpc.Reply) -> None:
@@ -268,9 +274,8 @@ class PhoneEngineProcess(QObject):
             if msg_id not in self._pending:
                 log.warning("phone engine: late or unknown reply %s dropped", msg_id)
                 return
-            handler = self._pending.pop(msg_id)
-            self._deadlines.pop(msg_id, None)
-            if not self._deadlines:
+            handler = self._pending.pop(msg_id).handler
+            if not self._pending:
                 self._expiry_timer.stop()
             if handler is not None:
                 handler(msg)

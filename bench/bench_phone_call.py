@@ -2,14 +2,15 @@
 
 Baseline (the issue's): `bench/pjsua2_wav_call.py`, pjsua2 alone with its own WAV player and
 recorder and the engine's media settings, calling a SIPp UAS that streams u-law back. The
-engine makes the same call to a fresh SIPp UAS twice: with the default backend (QtMultimedia
-on a private PulseAudio daemon whose null devices are the headset, a tone fed into the
-microphone) and with the WAV backend. CPU time (user + system, from /proc) is read over the
+engine makes the same call to a fresh SIPp UAS once per backend in --backends: the headset
+backends on a private PulseAudio daemon whose null devices are the headset, a tone fed into
+the microphone (`pulse`, the Linux default: PulseAudio's own streams; `qt`: QtMultimedia's),
+and the WAV backend (files, no sound server). CPU time (user + system, from /proc) is read over the
 same length of connected call for each; SIPp's CPU is printed as context (a C++ tool that only
 moves RTP). Figures are medians over --runs. Target: the engine with the default backend at
 most 2x the baseline.
 
-    .venv/bin/python bench/bench_phone_call.py [--seconds 15] [--runs 3]
+    .venv/bin/python bench/bench_phone_call.py [--seconds 15] [--runs 3] [--backends pulse,qt,wav]
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def engine_call(
     )
     try:
         engine.request("register", user="bench", domain="127.0.0.1", registrar="")
-        if backend == "qt":
+        if backend in ("qt", "pulse"):
             engine.request(
                 "set_devices",
                 capture="Headset-Microphone",
@@ -138,8 +139,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--backends",
+        default="pulse,qt,wav",
+        help="engine backends to measure, comma-separated; the first is the default one",
+    )
     a = ap.parse_args()
-    rows: dict[str, list[tuple[float, float, float]]] = {"pjsua2": [], "qt": [], "wav": []}
+    backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+    default = backends[0]
+    rows: dict[str, list[tuple[float, float, float]]] = {"pjsua2": []}
+    rows.update({b: [] for b in backends})
     quality: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -150,12 +159,12 @@ def main() -> int:
         try:
             for run in range(a.runs):
                 rows["pjsua2"].append(baseline_call(work, a.seconds))
-                cpu, sipp_cpu, setup, quality = engine_call(
-                    work, a.seconds, "qt", dict(pulse.env, **QT_ENV)
-                )
-                rows["qt"].append((cpu, sipp_cpu, setup))
-                cpu, sipp_cpu, setup, _ = engine_call(work, a.seconds, "wav", None)
-                rows["wav"].append((cpu, sipp_cpu, setup))
+                for b in backends:
+                    env = None if b == "wav" else dict(pulse.env, **QT_ENV)
+                    cpu, sipp_cpu, setup, q = engine_call(work, a.seconds, b, env)
+                    rows[b].append((cpu, sipp_cpu, setup))
+                    if b == default:
+                        quality = q
                 print(
                     f"run {run + 1}: "
                     + ", ".join(
@@ -171,21 +180,24 @@ def main() -> int:
     print(f"{'process':34} {'CPU % of one core':>18} {'ratio':>7} {'set-up ms':>10} {'sipp %':>7}")
     labels = {
         "pjsua2": "pjsua2 alone, WAV player+recorder",
-        "qt": "engine, Qt backend (default)",
+        "pulse": "engine, PulseAudio streams",
+        "qt": "engine, Qt streams",
         "wav": "engine, WAV backend",
     }
+    labels[default] += " (default)"
     for key, (cpu, sipp_cpu, setup) in med.items():
         ratio = cpu / base if base > 0 else float("nan")
         print(f"{labels[key]:34} {cpu:18.1f} {ratio:6.2f}x {setup:10.0f} {sipp_cpu:7.1f}")
-    ratio = med["qt"][0] / base if base > 0 else float("inf")
+    ratio = med[default][0] / base if base > 0 else float("inf")
     verdict = "MET" if ratio <= 2.0 else "MISSED"
     print(
-        f"engine CPU during one call (default backend): {med['qt'][0]:.2f} % | baseline "
+        f"engine CPU during one call ({default} backend): {med[default][0]:.2f} % | baseline "
         f"{base:.2f} % | ratio {ratio:.2f}x | target <= 2x pjsua2 alone {verdict}"
     )
     print(
-        f"quality (last Qt call): MOS {quality.get('mos')}, loss {quality.get('loss_pct')}%, "
-        f"jitter {quality.get('jitter_ms')} ms, bridge {quality.get('audio')}"
+        f"quality (last {default} call): MOS {quality.get('mos')}, "
+        f"loss {quality.get('loss_pct')}%, jitter {quality.get('jitter_ms')} ms, "
+        f"bridge {quality.get('audio')}"
     )
     return 0
 

@@ -7,18 +7,19 @@ engine B plays. paplay plays noise bursts on the left only and one parec records
 hs.monitor in stereo, so sent (left) and heard (right) are samples of the same stream;
 the latency is the cross-correlation lag between the two channels.
 
-Path: mic_left -> A's Qt capture -> A's bridge -> G.722 RTP on loopback -> B's jitter buffer
--> B's bridge -> B's Qt sink -> ear_right (the default backend on both ends).
+Path: mic_left -> A's capture stream -> A's bridge -> G.722 RTP on loopback -> B's jitter
+buffer -> B's bridge -> B's playback stream -> ear_right, with the same backend on both ends
+(`--backend pulse`, the Linux default, or `qt`).
 
 Floor: the device path alone, measured the same way in the same run: `parec` from mic_left
-piped into `pacat` on ear_right (both asking PulseAudio for DEVICE_MS, the latency the Qt
-backend asks for), plus one 20 ms frame (packetisation) and one 20 ms jitter-buffer frame
+piped into `pacat` on ear_right (both asking PulseAudio for DEVICE_MS, the latency the
+backends ask for), plus one 20 ms frame (packetisation) and one 20 ms jitter-buffer frame
 that any RTP phone pays. The device path is measured twice per run and the lower figure
 kept: a pipe that starts with a backlog keeps it as a standing queue (seen: 15 ms on most
 runs, 25-240 ms on some), which is the relay's delay, not the devices'. Keeping the lower
 one makes the floor harder to meet, never easier. Target: figure <= 1.15x the floor.
 
-    .venv/bin/python bench/bench_phone_latency.py [--runs 3]
+    .venv/bin/python bench/bench_phone_latency.py [--runs 3] [--backend pulse|qt]
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from tests.support.wait import wait_until
 RATE = 16000
 FRAME_MS = 20
 JB_FRAME_MS = 20
-DEVICE_MS = 10  # what softphone/backend_qt.py asks PulseAudio for (PULSE_LATENCY_MSEC)
+DEVICE_MS = 10  # the capture fragment both backends ask PulseAudio for
 QT_ENV = {"QT_LOGGING_RULES": "qt.multimedia.symbolsresolver=false"}
 
 
@@ -226,10 +227,10 @@ class Rig:
                     os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=10)
 
-    def engines(self, extra: list[str]) -> float:
-        """A (mic_left) calls B (ear_right) with the Qt backend; the lag through them."""
+    def engines(self, backend: str, extra: list[str]) -> float:
+        """A (mic_left) calls B (ear_right), both with `backend`; the lag through them."""
         env = dict(self.pulse.env, **QT_ENV)
-        opts = ["--backend", "qt", "--codecs", "G722", *extra]
+        opts = ["--backend", backend, "--codecs", "G722", *extra]
         a = EnginePeer(self.work, "a", extra=opts, env=env)
         b = EnginePeer(self.work, "b", extra=opts, env=env)
         try:
@@ -262,6 +263,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument(
+        "--backend",
+        default="pulse",
+        choices=("pulse", "qt"),
+        help="the engines' headset backend (pulse: the Linux default)",
+    )
+    ap.add_argument(
         "--engine-arg",
         action="append",
         default=[],
@@ -277,13 +284,13 @@ def main() -> int:
                 both = [rig.floor(), rig.floor()]
                 print(f"run {i}: device path measured {both[0]:.1f} and {both[1]:.1f} ms")
                 floors.append(min(both))
-                figures.append(rig.engines(args.engine_arg))
+                figures.append(rig.engines(args.backend, args.engine_arg))
             print(f"run {i}: device path {floors[-1]:.1f} ms, engines {figures[-1]:.1f} ms")
     device = float(np.median(floors))
     floor = device + FRAME_MS + JB_FRAME_MS
     figure = float(np.median(figures))
     print(
-        f"\nmouth-to-ear (median of {args.runs}): {figure:.1f} ms "
+        f"\nmouth-to-ear, {args.backend} backend (median of {args.runs}): {figure:.1f} ms "
         f"(runs: {', '.join(f'{f:.1f}' for f in figures)}); load {os.getloadavg()[0]:.2f}"
     )
     print(

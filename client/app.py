@@ -32,9 +32,10 @@ class Options:
 
     data_dir: Path | None = None
     router_url: str | None = None
-    # The phone engine's command line: the agent's headset through Qt audio by default;
-    # tests give a WAV backend and loopback ports.
-    phone_args: tuple[str, ...] = ("--backend", "qt")
+    # The phone engine's command line: the agent's headset by default (PulseAudio streams on
+    # Linux, QtMultimedia elsewhere: `--backend auto`); tests give a WAV backend and loopback
+    # ports.
+    phone_args: tuple[str, ...] = ("--backend", "auto")
 
 
 def default_data_dir() -> Path:

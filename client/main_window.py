@@ -126,7 +126,7 @@ class MainWindow(QMainWindow):
         rl.addWidget(self.offers)
         self.metrics = MetricsPanel(right)
         rl.addWidget(self.metrics)
-        self.phone_engine = phone_engine or PhoneEngineProcess(["--backend", "qt"], parent=self)
+        self.phone_engine = phone_engine or PhoneEngineProcess(["--backend", "auto"], parent=self)
         self.phone = PhoneColumn(reader, self.phone_engine, right)
         self.phone.settings_requested.connect(self.phone.ask_settings)
         self.phone_settings_requested.connect(self.phone.ask_settings)

@@ -30,11 +30,27 @@ from softphone.engine import CODEC_PRIORITY, Engine, EngineOptions
 log = logging.getLogger("softphone")
 
 
+def default_backend() -> str:
+    """The headset backend of a desktop: PulseAudio's own streams on Linux (lower mouth-to-ear
+    latency and less CPU than Qt's, measured in docs/architecture.md), QtMultimedia elsewhere
+    or when libpulse-simple is missing."""
+    from softphone import pulse_simple
+
+    return "pulse" if sys.platform.startswith("linux") and pulse_simple.available() else "qt"
+
+
 def _backend(args: argparse.Namespace) -> AudioBackend:
     from softphone.backend_wav import WavBackend
 
-    if args.backend == "qt":
-        from softphone.backend_qt import QtBackend  # Qt only when asked for
+    backend = args.backend
+    if backend == "auto":
+        backend = default_backend()
+    if backend == "pulse":
+        from softphone.backend_pulse import PulseBackend  # Qt only when asked for
+
+        return PulseBackend(args.clock_rate)
+    if backend == "qt":
+        from softphone.backend_qt import QtBackend
 
         return QtBackend(args.clock_rate)
     mic = Path(args.mic) if getattr(args, "mic", None) else None
@@ -161,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--backend", choices=("wav", "qt", "null"), default="wav")
+    common.add_argument("--backend", choices=("wav", "qt", "pulse", "auto", "null"), default="wav")
     common.add_argument("--mic", help="WAV file to send as the microphone (wav backend)")
     common.add_argument("--speaker", help="WAV file to record what is heard (wav backend)")
     common.add_argument("--no-loop", action="store_true", help="play the mic file once")

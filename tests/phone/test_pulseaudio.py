@@ -1,4 +1,8 @@
-"""The QtMultimedia backend on a PulseAudio headset: sound goes mic -> far end -> speaker."""
+"""The desktop backends on a PulseAudio headset: sound goes mic -> far end -> speaker.
+
+Each test runs with both: `pulse` (the Linux default: QMediaDevices for the devices,
+libpulse-simple streams for the call) and `qt` (QtMultimedia's own streams, the default
+elsewhere)."""
 
 from __future__ import annotations
 
@@ -30,17 +34,22 @@ def sipp_echo(tmp_path: Path) -> Iterator[Callable[[int], Sipp]]:
         s.stop()
 
 
-def _qt_engine(engine_factory: Callable[..., EnginePeer], pulse: Pulse) -> EnginePeer:
+@pytest.fixture(params=["pulse", "qt"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _qt_engine(engine_factory: Callable[..., EnginePeer], pulse: Pulse, backend: str) -> EnginePeer:
     env = dict(pulse.env, QT_LOGGING_RULES="qt.multimedia.symbolsresolver=false")
-    e = engine_factory("agent", extra=["--backend", "qt"], env=env)
+    e = engine_factory("agent", extra=["--backend", backend], env=env)
     e.request("register", user="agent", domain="127.0.0.1", registrar="")
     return e
 
 
 def test_devices_are_listed_by_name_and_chosen_by_name(
-    pulse: Pulse, engine_factory: Callable[..., EnginePeer]
+    pulse: Pulse, backend: str, engine_factory: Callable[..., EnginePeer]
 ) -> None:
-    e = _qt_engine(engine_factory, pulse)
+    e = _qt_engine(engine_factory, pulse, backend)
     devs = e.request("list_devices")
     assert "Headset-Microphone" in [d["name"] for d in devs["capture"]]
     assert "Headset-Earpiece" in [d["name"] for d in devs["playback"]]
@@ -59,11 +68,12 @@ def test_devices_are_listed_by_name_and_chosen_by_name(
 
 def test_a_tone_from_the_headset_mic_comes_back_on_the_earpiece(
     pulse: Pulse,
+    backend: str,
     engine_factory: Callable[..., EnginePeer],
     sipp_echo: Callable[[int], Sipp],
     tmp_path: Path,
 ) -> None:
-    e = _qt_engine(engine_factory, pulse)
+    e = _qt_engine(engine_factory, pulse, backend)
     e.request(
         "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
     )
@@ -96,11 +106,12 @@ def test_a_tone_from_the_headset_mic_comes_back_on_the_earpiece(
 
 def test_unplugging_the_headset_mid_call_falls_back_and_says_so(
     pulse: Pulse,
+    backend: str,
     engine_factory: Callable[..., EnginePeer],
     sipp_echo: Callable[[int], Sipp],
     tmp_path: Path,
 ) -> None:
-    e = _qt_engine(engine_factory, pulse)
+    e = _qt_engine(engine_factory, pulse, backend)
     e.request(
         "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
     )
@@ -135,11 +146,12 @@ def test_unplugging_the_headset_mid_call_falls_back_and_says_so(
 
 def test_an_incoming_call_rings_on_the_ringer_device_until_answered(
     pulse: Pulse,
+    backend: str,
     engine_factory: Callable[..., EnginePeer],
     sipp_echo: Callable[[int], Sipp],
     tmp_path: Path,
 ) -> None:
-    e = _qt_engine(engine_factory, pulse)
+    e = _qt_engine(engine_factory, pulse, backend)
     chosen = e.request(
         "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
     )

@@ -26,8 +26,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "sync": (),
     "softphone": (),
 }
-# The softphone modules allowed to touch Qt (audio backends only), and what they may import.
-SOFTPHONE_QT_MODULES = ("backend_qt",)
+# The softphone modules allowed to touch Qt (audio backends only; backend_pulse through
+# backend_qt, for QMediaDevices), and what they may import.
+SOFTPHONE_QT_MODULES = ("backend_qt", "backend_pulse")
 SOFTPHONE_QT_ALLOWED = ("PySide6.QtCore", "PySide6.QtMultimedia")
 
 

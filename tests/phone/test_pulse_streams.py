@@ -1,0 +1,114 @@
+"""PulseAudio's own streams (the Linux headset backend) against a real PulseAudio daemon:
+refusals in words, and a sound-server restart mid-call is said while the call stays up."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from softphone.pulse_simple import PulseError, PulseStream
+from tests.phone.audio import write_tone
+from tests.phone.engine_peer import EnginePeer
+from tests.phone.pulse import Pulse
+from tests.phone.sipp import Sipp, uac_scenario
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.phone
+
+
+def _use(monkeypatch: pytest.MonkeyPatch, pulse: Pulse) -> None:
+    for key in ("PULSE_SERVER", "PULSE_RUNTIME_PATH", "PULSE_STATE_PATH", "HOME"):
+        monkeypatch.setenv(key, pulse.env[key])
+
+
+def test_a_stream_moves_audio_both_ways(pulse: Pulse, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use(monkeypatch, pulse)
+    out = PulseStream(False, 16000, "mic_feed", 20)  # what is played here is the mic's input
+    mic = PulseStream(True, 16000, "headset_mic", 10)
+    try:
+        tone = (ctypes.c_char * 320).from_buffer_copy(
+            write_tone(Path(pulse.workdir) / "t.wav", 800, 1).read_bytes()[44 : 44 + 320]
+        )
+        got = (ctypes.c_char * 320)()
+        loud = 0
+        for _ in range(150):  # 1.5 s: a null sink takes up to 2 s to start taking audio
+            out.write_from(ctypes.addressof(tone), 320)
+            mic.read_into(ctypes.addressof(got), 320)
+            samples = memoryview(bytes(got)).cast("h")
+            loud = max(loud, max(abs(s) for s in samples))
+        assert loud > 1000, f"the microphone heard only a peak of {loud}"
+        assert out.latency_us() >= 0
+    finally:
+        out.close()
+        mic.close()
+
+
+def test_a_missing_device_is_refused_in_words(
+    pulse: Pulse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use(monkeypatch, pulse)
+    with pytest.raises(PulseError) as err:
+        PulseStream(True, 16000, "no_such_headset", 10)
+    assert "cannot open the microphone no_such_headset" in str(err.value)
+    assert "entity" in str(err.value).lower()  # PulseAudio's "No such entity"
+
+
+def test_no_sound_server_is_refused_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path / 'nobody-listens'}")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PULSE_RUNTIME_PATH", str(tmp_path / "run"))
+    with pytest.raises(PulseError) as err:
+        PulseStream(False, 16000, None, 20)
+    assert "cannot open the speaker (default)" in str(err.value)
+    assert "refused" in str(err.value).lower() or "connection" in str(err.value).lower()
+
+
+def test_a_sound_server_restart_mid_call_is_said_and_the_call_stays_up(
+    pulse: Pulse, engine_factory: Callable[..., EnginePeer], tmp_path: Path
+) -> None:
+    """PipeWire or PulseAudio restarting (an update, `pulseaudio -k`) kills every stream: the
+    agent reads why, the call goes on, and choosing the headset again brings the audio back."""
+    env = dict(pulse.env, QT_LOGGING_RULES="qt.multimedia.symbolsresolver=false")
+    e = engine_factory("agent", extra=["--backend", "pulse"], env=env)
+    e.request("register", user="agent", domain="127.0.0.1", registrar="")
+    devices = {
+        "capture": "Headset-Microphone",
+        "playback": "Headset-Earpiece",
+        "ringer": "Speakers",
+    }
+    e.request("set_devices", **devices)
+    sipp = Sipp(tmp_path, uac_scenario(talk_ms=8000), "sipp-echo")
+    try:
+        sipp.start(f"127.0.0.1:{e.sip_port}", extra=["-rtp_echo"])
+        inc = e.wait_event("incoming_call")
+        e.request("answer", call=inc["call"])
+        e.wait_call_state(inc["call"], "confirmed")
+        wait_until(lambda: len(pulse.source_outputs()) == 1, what="the engine's mic stream")
+        pulse.stop()
+        err = e.wait_event("error", lambda d: "microphone" in d["message"])
+        assert "stopped" in err["message"], err
+        e.wait_event("error", lambda d: "speaker" in d["message"])
+        assert e.request("status")["capturing"] is False  # not pretending
+        pulse.start()
+        e.request("set_devices", **devices)  # the agent picks the headset again
+        wait_until(lambda: len(pulse.source_outputs()) == 1, what="a new mic stream")
+        assert e.request("status")["capturing"] is True
+        e.wait_call_state(inc["call"], "disconnected", timeout=20)
+        assert sipp.wait() == 0, sipp.output()  # the call was not dropped
+        wait_until(lambda: pulse.source_outputs() == [], what="the mic stream to close")
+    finally:
+        sipp.stop()
+
+
+def test_the_app_default_is_pulseaudio_streams_on_linux(
+    pulse: Pulse, engine_factory: Callable[..., EnginePeer]
+) -> None:
+    """`--backend auto` (what the app passes) picks these streams where libpulse-simple is."""
+    env = dict(pulse.env, QT_LOGGING_RULES="qt.multimedia.symbolsresolver=false")
+    e = engine_factory("agent", extra=["--backend", "auto"], env=env)
+    assert e.ready["backend"] == "pulse"

@@ -1,11 +1,11 @@
 """The headset on Linux: QMediaDevices for the devices, PulseAudio's own streams for the call.
 
 QtBackend lists devices, follows hot-plug and plays the ringer; only the call's two streams
-differ. Each is a `PulseStream` moved by its own plain thread, paced by the device: the
-capture thread blocks in `pa_simple_read` for the next 10 ms block and queues it in the mic
-ring; the playback thread takes 10 ms from the speaker ring (silence while it is short) and
-blocks in `pa_simple_write` until the server has room. No timer, no Qt signal per block, and
-the server keeps only `PLAYBACK_MS` queued. Measured against the Qt streams in
+differ. Each is a `PulseStream` moved by its own plain thread: the capture thread blocks in
+`pa_simple_read` for the next 10 ms block (paced by the device) and queues it in the mic
+ring; the playback thread sleeps until the bridge writes a frame into the speaker ring and
+pushes it at once, so PulseAudio's buffer (`PLAYBACK_MS`) is the one jitter buffer on the way
+out, as in `pacat`. No timer, no Qt signal per block. Measured against the Qt streams in
 docs/architecture.md ("Phone audio").
 
 The threads touch only their stream and their ring; a stream is closed by its own thread
@@ -18,10 +18,9 @@ import ctypes
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 
 from softphone.backend import AudioError
-from softphone.backend_qt import Listener, QtBackend
+from softphone.backend_qt import Listener, QtBackend, device_id
 from softphone.pulse_simple import PulseError, PulseStream
 from softphone.ringbuffer import RingBuffer
 
@@ -92,17 +91,17 @@ class PulseBackend(QtBackend):
     """QtBackend whose call audio goes through libpulse-simple (Linux, PulseAudio/PipeWire)."""
 
     name = "pulse"
-    #: Capture arrives in 10 ms blocks and the bridge takes 20 ms: start at 30 ms, keep at
-    #: most 10 standing. Playback is read in 10 ms blocks on the device's clock while the
-    #: bridge writes 20 ms: the same margins.
+    #: Capture arrives in 10 ms blocks on the device's clock and the bridge takes 20 ms:
+    #: start at 20 ms, keep at most 5 standing (30/10 measured ~4 ms more mouth-to-ear and
+    #: no fewer underruns). Playback drains the ring as soon as the bridge writes, so what
+    #: stands there longer than 5 ms is standing.
     mic_ring_ms = (20, 5)
     speaker_ring_ms = (20, 5)
-    CAPTURE_MS = 10  # the size of the pieces PulseAudio delivers (fragsize)
+    CAPTURE_MS = 10  # the size of the pieces PulseAudio delivers (fragsize), and our reads
     PLAYBACK_MS = 20  # what the server keeps queued for the device (tlength)
     #: Never under 640 bytes: at 8 kHz a 20 ms (320-byte) buffer ran dry between the
     #: bridge's ticks and cost PCMU speech 0.1-0.2 MOS (bench_phone_pesq), as Qt's sink did.
     PLAYBACK_MIN_BYTES = 640
-    BLOCK_MS = 10
 
     def __init__(
         self, clock_rate: int, frame_ms: int = 20, listener: Listener | None = None
@@ -110,7 +109,6 @@ class PulseBackend(QtBackend):
         self._capture_thread: _StreamThread | None = None
         self._playback_thread: _StreamThread | None = None
         super().__init__(clock_rate, frame_ms, listener)
-        self._block = clock_rate * 2 * self.BLOCK_MS // 1000
 
     # Runs on the Qt audio thread (QtBackend's requests and hot-plug) ---------------------
     def _open_capture(self, ring: RingBuffer) -> None:
@@ -123,7 +121,8 @@ class PulseBackend(QtBackend):
             )
         except PulseError as exc:
             raise AudioError(str(exc)) from exc
-        self._capture_thread = _StreamThread(stream, ring, self._block, self._stream_failed)
+        block = self.clock_rate * 2 * self.CAPTURE_MS // 1000
+        self._capture_thread = _StreamThread(stream, ring, block, self._stream_failed)
         self._capture_thread.start()
         self._capturing = True
         log.info("capture from %s (PulseAudio)", dev or "the default source")
@@ -163,35 +162,21 @@ class PulseBackend(QtBackend):
     def _chosen(self, kind: str) -> str | None:
         """The PulseAudio name of the chosen device when it is present; None (the server's
         default, which follows the desktop's choice) when none was chosen or it is gone."""
-        wanted = self._capture_name if kind == "capture" else self._playback_name
-        if not wanted:
-            return None
-        for dev in self._devices()[kind]:
-            if wanted in (dev.id, dev.name):
-                return dev.id
-        log.warning("audio device %r not found; using the default", wanted)
-        return None
+        dev = self._device(kind, fallback=False)
+        return None if dev.isNull() else device_id(dev)
 
     def _stream_failed(self, message: str) -> None:
-        """A stream thread's stream failed (killed from the sound settings, the server
-        restarted): tell the agent and open it again on the Qt thread, where streams are
-        opened; the call stays up. If that fails too, the agent is told that as well; the
-        next hot-plug event or device choice tries again."""
-        if self.listener is not None:
-            self.listener("error", {"code": "audio_error", "message": message})
-        self._requests.put((self._reopen, Future()))
-        self._wake()
+        """A stream thread's stream failed (the sound server restarted): tell the agent and
+        open it again on the Qt thread, where streams are opened; the call stays up. If that
+        fails too, the agent is told that as well; the next hot-plug event or device choice
+        tries again."""
+        self._tell_error(message)
+        self._post(self._reopen_failed)
 
-    def _reopen(self) -> None:
-        for ring, opened, open_fn in (
-            (self._mic_ring, self._capture_thread, self._open_capture),
-            (self._spk_ring, self._playback_thread, self._open_playback),
-        ):
-            if ring is None or opened is None or not opened.failed:
-                continue  # closed meanwhile, or already replaced
-            try:
-                open_fn(ring)
-            except AudioError as exc:
-                log.warning("%s", exc)
-                if self.listener is not None:
-                    self.listener("error", {"code": "audio_error", "message": str(exc)})
+    def _reopen_failed(self) -> None:
+        if self._capture_thread is not None and self._capture_thread.failed:
+            assert self._mic_ring is not None  # set while a capture thread exists
+            self._try_open(self._mic_ring, self._open_capture)
+        if self._playback_thread is not None and self._playback_thread.failed:
+            assert self._spk_ring is not None
+            self._try_open(self._spk_ring, self._open_playback)

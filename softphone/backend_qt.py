@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 Listener = Callable[[str, dict[str, Any]], None]
 
 
-def _dev_id(dev: QAudioDevice) -> str:
+def device_id(dev: QAudioDevice) -> str:
+    """The id to remember a device by (PulseAudio's device name on Linux)."""
     return bytes(dev.id().data()).decode("utf-8", "replace")
 
 
@@ -55,7 +56,7 @@ def _find(devices: list[QAudioDevice], wanted: str | None, default: QAudioDevice
     """The device whose id or name is `wanted`; the default when not found or not given."""
     if wanted:
         for dev in devices:
-            if _dev_id(dev) == wanted or dev.description() == wanted:
+            if device_id(dev) == wanted or dev.description() == wanted:
                 return dev
         log.warning(
             "audio device %r not found; using the default %r", wanted, default.description()
@@ -129,10 +130,14 @@ class QtBackend(AudioBackend):
 
     # Engine-thread API ----------------------------------------------------------------
     def _call(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
+        return self._post(fn).result(timeout=timeout)
+
+    def _post(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run `fn` on the Qt audio thread soon; its result or error lands in the future."""
         fut: Future[Any] = Future()
         self._requests.put((fn, fut))
         self._wake()
-        return fut.result(timeout=timeout)
+        return fut
 
     def _wake(self) -> None:
         if self._waker is not None:
@@ -242,9 +247,7 @@ class QtBackend(AudioBackend):
 
     def _open_capture(self, ring: RingBuffer) -> None:
         self._close_capture()
-        dev = _find(
-            QMediaDevices.audioInputs(), self._capture_name, QMediaDevices.defaultAudioInput()
-        )
+        dev = self._device("capture")
         if dev.isNull():
             raise AudioError("no microphone found")
         fmt = self._format()
@@ -279,9 +282,7 @@ class QtBackend(AudioBackend):
 
     def _open_playback(self, ring: RingBuffer) -> None:
         self._close_playback()
-        dev = _find(
-            QMediaDevices.audioOutputs(), self._playback_name, QMediaDevices.defaultAudioOutput()
-        )
+        dev = self._device("playback")
         if dev.isNull():
             raise AudioError("no speaker or headset found")
         self._spk_ring = ring
@@ -311,9 +312,7 @@ class QtBackend(AudioBackend):
     def _start_ringing(self) -> None:
         if self._ring_sink is not None:
             return
-        dev = _find(
-            QMediaDevices.audioOutputs(), self._ringer_name, QMediaDevices.defaultAudioOutput()
-        )
+        dev = self._device("ringer")
         if dev.isNull():
             raise AudioError("no speaker to ring on")
         self._ring_sink = QAudioSink(dev, self._format())
@@ -350,10 +349,11 @@ class QtBackend(AudioBackend):
         din, dout = QMediaDevices.defaultAudioInput(), QMediaDevices.defaultAudioOutput()
         return {
             "capture": [
-                Device(_dev_id(d), d.description(), d == din) for d in QMediaDevices.audioInputs()
+                Device(device_id(d), d.description(), d == din) for d in QMediaDevices.audioInputs()
             ],
             "playback": [
-                Device(_dev_id(d), d.description(), d == dout) for d in QMediaDevices.audioOutputs()
+                Device(device_id(d), d.description(), d == dout)
+                for d in QMediaDevices.audioOutputs()
             ],
         }
 
@@ -370,20 +370,22 @@ class QtBackend(AudioBackend):
                 self._open_playback(self._spk_ring)
         if ringer is not None:
             self._ringer_name = ringer or None
-        cap = _find(
-            QMediaDevices.audioInputs(), self._capture_name, QMediaDevices.defaultAudioInput()
-        )
-        out = _find(
-            QMediaDevices.audioOutputs(), self._playback_name, QMediaDevices.defaultAudioOutput()
-        )
-        ring = _find(
-            QMediaDevices.audioOutputs(), self._ringer_name, QMediaDevices.defaultAudioOutput()
-        )
         return {
-            "capture": cap.description(),
-            "playback": out.description(),
-            "ringer": ring.description(),
+            kind: self._device(kind).description() for kind in ("capture", "playback", "ringer")
         }
+
+    def _device(self, kind: str, fallback: bool = True) -> QAudioDevice:
+        """The chosen device of `kind` ("capture", "playback" or "ringer") as present now; when
+        none was chosen or it is gone, the system default (or a null device if not
+        `fallback`)."""
+        if kind == "capture":
+            devices, wanted = QMediaDevices.audioInputs(), self._capture_name
+            default = QMediaDevices.defaultAudioInput()
+        else:
+            devices = QMediaDevices.audioOutputs()
+            wanted = self._playback_name if kind == "playback" else self._ringer_name
+            default = QMediaDevices.defaultAudioOutput()
+        return _find(devices, wanted, default if fallback else QAudioDevice())
 
     def _devices_changed(self) -> None:
         """Hot-plug: tell the UI; move open streams back to the chosen device when it is
@@ -393,16 +395,26 @@ class QtBackend(AudioBackend):
             self.listener("devices", {k: [d.to_dict() for d in v] for k, v in devs.items()})
         for kind, wanted in (("capture", self._capture_name), ("playback", self._playback_name)):
             names = {d.name for d in devs[kind]} | {d.id for d in devs[kind]}
-            if wanted and wanted not in names and self.listener is not None:
-                self.listener(
-                    "error",
-                    {
-                        "code": "audio_error",
-                        "message": f"{wanted} is no longer connected; using the system default "
-                        f"{kind} device until it comes back",
-                    },
+            if wanted and wanted not in names:
+                self._tell_error(
+                    f"{wanted} is no longer connected; using the system default "
+                    f"{kind} device until it comes back"
                 )
         if self._mic_ring is not None:
-            self._open_capture(self._mic_ring)
+            self._try_open(self._mic_ring, self._open_capture)
         if self._spk_ring is not None:
-            self._open_playback(self._spk_ring)
+            self._try_open(self._spk_ring, self._open_playback)
+
+    def _try_open(self, ring: RingBuffer, open_stream: Callable[[RingBuffer], None]) -> None:
+        """Open a stream where a failure has no caller to reach (a Qt slot, a posted
+        request): the agent is told instead of Qt printing a traceback."""
+        try:
+            open_stream(ring)
+        except AudioError as exc:
+            log.warning("%s", exc)
+            self._tell_error(str(exc))
+
+    def _tell_error(self, message: str) -> None:
+        """An `error` event for the agent (the engine posts it to the UI)."""
+        if self.listener is not None:
+            self.listener("error", {"code": "audio_error", "message": message})

@@ -88,8 +88,6 @@ def _load() -> tuple[Any, Any]:
                 ctypes.c_size_t,
                 ctypes.POINTER(ctypes.c_int),
             ]
-        simple.pa_simple_get_latency.restype = ctypes.c_uint64
-        simple.pa_simple_get_latency.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
         simple.pa_simple_free.restype = None
         simple.pa_simple_free.argtypes = [ctypes.c_void_p]
         pulse.pa_strerror.restype = ctypes.c_char_p
@@ -196,14 +194,6 @@ class PulseStream:
             or self._simple.pa_simple_write(self._handle, address, n, ctypes.byref(err)) < 0
         ):
             raise PulseError(self._failure(err.value))
-
-    def latency_us(self) -> int:
-        """The server's latency for this stream now, in microseconds (0 when unknown)."""
-        if self._handle is None:
-            return 0
-        err = ctypes.c_int(0)
-        value = int(self._simple.pa_simple_get_latency(self._handle, ctypes.byref(err)))
-        return 0 if value == 0xFFFFFFFFFFFFFFFF else value
 
     def close(self) -> None:
         """Release the stream (idempotent); never while another thread is inside a read."""

@@ -39,7 +39,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _qt_engine(engine_factory: Callable[..., EnginePeer], pulse: Pulse, backend: str) -> EnginePeer:
+def _headset_engine(
+    engine_factory: Callable[..., EnginePeer], pulse: Pulse, backend: str
+) -> EnginePeer:
     env = dict(pulse.env, QT_LOGGING_RULES="qt.multimedia.symbolsresolver=false")
     e = engine_factory("agent", extra=["--backend", backend], env=env)
     e.request("register", user="agent", domain="127.0.0.1", registrar="")
@@ -49,7 +51,7 @@ def _qt_engine(engine_factory: Callable[..., EnginePeer], pulse: Pulse, backend:
 def test_devices_are_listed_by_name_and_chosen_by_name(
     pulse: Pulse, backend: str, engine_factory: Callable[..., EnginePeer]
 ) -> None:
-    e = _qt_engine(engine_factory, pulse, backend)
+    e = _headset_engine(engine_factory, pulse, backend)
     devs = e.request("list_devices")
     assert "Headset-Microphone" in [d["name"] for d in devs["capture"]]
     assert "Headset-Earpiece" in [d["name"] for d in devs["playback"]]
@@ -73,7 +75,7 @@ def test_a_tone_from_the_headset_mic_comes_back_on_the_earpiece(
     sipp_echo: Callable[[int], Sipp],
     tmp_path: Path,
 ) -> None:
-    e = _qt_engine(engine_factory, pulse, backend)
+    e = _headset_engine(engine_factory, pulse, backend)
     e.request(
         "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
     )
@@ -111,7 +113,7 @@ def test_unplugging_the_headset_mid_call_falls_back_and_says_so(
     sipp_echo: Callable[[int], Sipp],
     tmp_path: Path,
 ) -> None:
-    e = _qt_engine(engine_factory, pulse, backend)
+    e = _headset_engine(engine_factory, pulse, backend)
     e.request(
         "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
     )
@@ -151,7 +153,7 @@ def test_an_incoming_call_rings_on_the_ringer_device_until_answered(
     sipp_echo: Callable[[int], Sipp],
     tmp_path: Path,
 ) -> None:
-    e = _qt_engine(engine_factory, pulse, backend)
+    e = _headset_engine(engine_factory, pulse, backend)
     chosen = e.request(
         "set_devices", capture="Headset-Microphone", playback="Headset-Earpiece", ringer="Speakers"
     )

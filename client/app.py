@@ -18,7 +18,7 @@ from client.bridge import SyncBridge
 from client.embedded_router import EmbeddedRouter
 from client.main_window import MainWindow
 from client.ops import Op
-from client.phone.engine_process import PhoneEngineProcess
+from client.phone.engine_process import HEADSET_ARGS, PhoneEngineProcess
 from client.qt import QObject, QSettings, QStandardPaths, QTimer, Signal
 from client.status_bar import ConnectionStatus
 from client.store_reader import StoreReader
@@ -32,10 +32,9 @@ class Options:
 
     data_dir: Path | None = None
     router_url: str | None = None
-    # The phone engine's command line: the agent's headset by default (PulseAudio streams on
-    # Linux, QtMultimedia elsewhere: `--backend auto`); tests give a WAV backend and loopback
-    # ports.
-    phone_args: tuple[str, ...] = ("--backend", "auto")
+    # The phone engine's command line: the agent's headset by default; tests give a WAV
+    # backend and loopback ports.
+    phone_args: tuple[str, ...] = HEADSET_ARGS
 
 
 def default_data_dir() -> Path:

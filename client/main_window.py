@@ -19,7 +19,7 @@ from client.inbox_model import InboxModel
 from client.inbox_panel import InboxPanel
 from client.metrics_panel import MetricsPanel
 from client.offer_toast import OfferStack
-from client.phone.engine_process import PhoneEngineProcess
+from client.phone.engine_process import HEADSET_ARGS, PhoneEngineProcess
 from client.phone_column import PhoneColumn
 from client.qt import (
     QAction,
@@ -126,7 +126,7 @@ class MainWindow(QMainWindow):
         rl.addWidget(self.offers)
         self.metrics = MetricsPanel(right)
         rl.addWidget(self.metrics)
-        self.phone_engine = phone_engine or PhoneEngineProcess(["--backend", "auto"], parent=self)
+        self.phone_engine = phone_engine or PhoneEngineProcess(list(HEADSET_ARGS), parent=self)
         self.phone = PhoneColumn(reader, self.phone_engine, right)
         self.phone.settings_requested.connect(self.phone.ask_settings)
         self.phone_settings_requested.connect(self.phone.ask_settings)

@@ -45,6 +45,9 @@ COMMAND_TIMEOUT_S = {"register": 20.0}
 #: and a resolver on a bad VPN can take 20 s to give up; killing the engine then would only
 #: restart it into the same wait. A truly hung engine is replaced within ~30 s.
 PROBE_TIMEOUT_S = 20.0
+#: The engine's command line for the agent's headset: PulseAudio streams on Linux,
+#: QtMultimedia elsewhere (`softphone.__main__.default_backend`). Tests pass their own.
+HEADSET_ARGS: tuple[str, ...] = ("--backend", "auto")
 
 
 class PhoneEngineProcess(QObject):

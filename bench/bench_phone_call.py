@@ -5,10 +5,10 @@ recorder and the engine's media settings, calling a SIPp UAS that streams u-law 
 engine makes the same call to a fresh SIPp UAS once per backend in --backends: the headset
 backends on a private PulseAudio daemon whose null devices are the headset, a tone fed into
 the microphone (`pulse`, the Linux default: PulseAudio's own streams; `qt`: QtMultimedia's),
-and the WAV backend (files, no sound server). CPU time (user + system, from /proc) is read over the
-same length of connected call for each; SIPp's CPU is printed as context (a C++ tool that only
-moves RTP). Figures are medians over --runs. Target: the engine with the default backend at
-most 2x the baseline.
+and the WAV backend (files, no sound server). CPU time (user + system, from /proc) is read
+over the same length of connected call for each; SIPp's CPU is printed as context (a C++
+tool that only moves RTP). Figures are medians over --runs. Target: the engine with the
+app's default backend at most 2x the baseline; the first of --backends is the one judged.
 
     .venv/bin/python bench/bench_phone_call.py [--seconds 15] [--runs 3] [--backends pulse,qt,wav]
 """
@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from softphone.__main__ import default_backend
 from tests.phone.audio import write_tone
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.pulse import Pulse, stop_recorder
@@ -142,11 +143,11 @@ def main() -> int:
     ap.add_argument(
         "--backends",
         default="pulse,qt,wav",
-        help="engine backends to measure, comma-separated; the first is the default one",
+        help="engine backends to measure, comma-separated; the first is judged",
     )
     a = ap.parse_args()
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
-    default = backends[0]
+    judged = backends[0]
     rows: dict[str, list[tuple[float, float, float]]] = {"pjsua2": []}
     rows.update({b: [] for b in backends})
     quality: dict[str, object] = {}
@@ -163,7 +164,7 @@ def main() -> int:
                     env = None if b == "wav" else dict(pulse.env, **QT_ENV)
                     cpu, sipp_cpu, setup, q = engine_call(work, a.seconds, b, env)
                     rows[b].append((cpu, sipp_cpu, setup))
-                    if b == default:
+                    if b == judged:
                         quality = q
                 print(
                     f"run {run + 1}: "
@@ -177,25 +178,25 @@ def main() -> int:
             pulse.stop()
     med = {k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in rows.items()}
     base = med["pjsua2"][0]
-    print(f"{'process':34} {'CPU % of one core':>18} {'ratio':>7} {'set-up ms':>10} {'sipp %':>7}")
+    print(f"{'process':40} {'CPU % of one core':>18} {'ratio':>7} {'set-up ms':>10} {'sipp %':>7}")
     labels = {
         "pjsua2": "pjsua2 alone, WAV player+recorder",
         "pulse": "engine, PulseAudio streams",
         "qt": "engine, Qt streams",
         "wav": "engine, WAV backend",
     }
-    labels[default] += " (default)"
+    labels[default_backend()] += " (default)"
     for key, (cpu, sipp_cpu, setup) in med.items():
         ratio = cpu / base if base > 0 else float("nan")
-        print(f"{labels[key]:34} {cpu:18.1f} {ratio:6.2f}x {setup:10.0f} {sipp_cpu:7.1f}")
-    ratio = med[default][0] / base if base > 0 else float("inf")
+        print(f"{labels[key]:40} {cpu:18.1f} {ratio:6.2f}x {setup:10.0f} {sipp_cpu:7.1f}")
+    ratio = med[judged][0] / base if base > 0 else float("inf")
     verdict = "MET" if ratio <= 2.0 else "MISSED"
     print(
-        f"engine CPU during one call ({default} backend): {med[default][0]:.2f} % | baseline "
+        f"engine CPU during one call ({judged} backend): {med[judged][0]:.2f} % | baseline "
         f"{base:.2f} % | ratio {ratio:.2f}x | target <= 2x pjsua2 alone {verdict}"
     )
     print(
-        f"quality (last {default} call): MOS {quality.get('mos')}, "
+        f"quality (last {judged} call): MOS {quality.get('mos')}, "
         f"loss {quality.get('loss_pct')}%, jitter {quality.get('jitter_ms')} ms, "
         f"bridge {quality.get('audio')}"
     )

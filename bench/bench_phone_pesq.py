@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -263,6 +264,26 @@ def table(title: str, rows: list[tuple[str, list[float], list[float]]], judged: 
     return ok
 
 
+def codec_table(
+    work: Path,
+    rate: int,
+    codec: str,
+    codec_alone: Callable[[np.ndarray], np.ndarray],
+    backends: list[str],
+    title: str,
+) -> bool:
+    """Score the speech through the codec alone, the WAV path and each headset backend at
+    `rate`; print the table; True when the first backend met the target."""
+    utterances = speech(work, rate)
+    mic = programme(utterances, rate)
+    base = score(utterances, programme([codec_alone(u) for u in utterances], rate), rate)
+    rows = [("wav", score(utterances, wav_path(work, mic, rate, codec), rate), base)]
+    rows += [
+        (b, score(utterances, device_path(work, mic, rate, codec, b), rate), base) for b in backends
+    ]
+    return table(title, rows, backends[0])
+
+
 def main() -> int:
     """Run the narrowband and wideband paths and print the tables."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -286,32 +307,21 @@ def main() -> int:
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        nb = speech(work, 8000)
-        mic = programme(nb, 8000)
-        codec_alone = score(nb, programme([ulaw_roundtrip(u) for u in nb], 8000), 8000)
-        rows = [("wav", score(nb, wav_path(work, mic, 8000, "PCMU"), 8000), codec_alone)]
-        rows += [
-            (b, score(nb, device_path(work, mic, 8000, "PCMU", b), 8000), codec_alone)
-            for b in backends
-        ]
-        ok &= table(
+        ok &= codec_table(
+            work,
+            8000,
+            "PCMU",
+            ulaw_roundtrip,
+            backends,
             "narrowband PCMU, 8 kHz; baseline: u-law encode/decode alone (numpy)",
-            rows,
-            backends[0],
         )
-
-        wb = speech(work, 16000)
-        mic = programme(wb, 16000)
-        codec_alone = score(wb, programme([g722_roundtrip(u) for u in wb], 16000), 16000)
-        rows = [("wav", score(wb, wav_path(work, mic, 16000, "G722"), 16000), codec_alone)]
-        rows += [
-            (b, score(wb, device_path(work, mic, 16000, "G722", b), 16000), codec_alone)
-            for b in backends
-        ]
-        ok &= table(
+        ok &= codec_table(
+            work,
+            16000,
+            "G722",
+            g722_roundtrip,
+            backends,
             "wideband G.722, 16 kHz, P.862.2; baseline: G.722 encode/decode alone (libg722)",
-            rows,
-            backends[0],
         )
     print(
         f"\ntarget ({backends[0]} path: every utterance within 0.1 MOS of its baseline):",

@@ -65,13 +65,9 @@ class CommandDispatch:
             self._emit(rpc.ok(cmd.id, **(result or {})))
 
     def defer(self) -> Finish:
-        """Let the running handler answer later, so the loop goes on meanwhile.
-
-        Why: a handler that waits on the network (a STUN server that may never answer) would
-        hold every other command and SIP event for seconds. It returns `DEFERRED` now and,
-        on the engine thread later, calls `finish(fn)`: `fn`'s result, or its error in words,
-        becomes the reply. Each `finish` answers once.
-        """
+        """Let the running handler answer later (see the module's docstring for why): it
+        returns `DEFERRED` now and, on the engine thread later, calls `finish(fn)`; `fn`'s
+        result, or its error in words, becomes the reply. Each `finish` answers once."""
         cmd = self._running
         assert cmd is not None, "defer() outside a command handler"
         answered = False

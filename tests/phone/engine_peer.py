@@ -146,6 +146,11 @@ class EnginePeer:
 
         return wait_until(find, timeout=timeout, what=f"{self.name}: reply to {msg_id}")
 
+    def reply_order(self) -> list[str]:
+        """The ids of the replies received so far, in the order the engine sent them."""
+        with self._lock:
+            return [m.id or "" for m in self.messages if isinstance(m, rpc.Reply)]
+
     def request(self, cmd: str, timeout: float = 10, **args: Any) -> dict[str, Any]:
         """Send a command and return its result.
 

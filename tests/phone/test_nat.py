@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from softphone import rpc
 from tests.phone.audio import read_samples, tone_report, write_tone
 from tests.phone.engine_peer import EngineError, EnginePeer
 from tests.phone.peers import free_port, start_coturn, stop_group
@@ -112,7 +111,7 @@ def test_the_engine_answers_other_commands_while_a_stun_server_is_asked(
     assert not busy.ok and busy.error_code == "invalid_state", busy
     assert "still checking the STUN server" in (busy.error_message or ""), busy
     assert answered.ok, answered
-    replies = [m.id for m in list(e.messages) if isinstance(m, rpc.Reply)]
+    replies = e.reply_order()
     assert replies.index(status) < replies.index(first), "status waited for the STUN check"
     assert replies.index(second) < replies.index(first), "the 2nd register waited for the 1st"
     # the engine is free again: a live check may start now (refused too, but by its answer)

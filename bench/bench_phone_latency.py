@@ -248,6 +248,7 @@ class Rig:
             sa, sb = a.request("stats", call=ca), b.request("stats", call=inc["call"])
             print(
                 f"  A mic ring: {sa['audio']['mic']}\n  B speaker ring: {sb['audio']['speaker']}"
+                f"\n  A device: {sa['audio'].get('device')}, B device: {sb['audio'].get('device')}"
                 f"\n  B jitter buffer: {sb.get('jbuf_ms')} ms"
             )
             a.request("hangup", call=ca)

@@ -33,10 +33,10 @@ log = logging.getLogger("softphone")
 def default_backend() -> str:
     """The headset backend of a desktop: PulseAudio's own streams on Linux (lower mouth-to-ear
     latency and less CPU than Qt's, measured in docs/architecture.md), QtMultimedia elsewhere
-    or when libpulse-simple is missing."""
-    from softphone import pulse_simple
+    or when libpulse is missing."""
+    from softphone import pulse_client
 
-    return "pulse" if sys.platform.startswith("linux") and pulse_simple.available() else "qt"
+    return "pulse" if sys.platform.startswith("linux") and pulse_client.available() else "qt"
 
 
 def _backend(args: argparse.Namespace) -> AudioBackend:

@@ -1,9 +1,10 @@
 """What the audio bridge needs from a device layer (DESIGN.md, Voice).
 
 A backend moves 16-bit mono PCM at the bridge's clock rate between the two ring buffers and
-something that makes or takes sound: WAV files (tests), QtMultimedia (the default on a
-desktop). It owns its own threads; it never calls pjsua2. Capture is opened only while a
-call needs the microphone, so the OS microphone indicator is honest.
+something that makes or takes sound: WAV files (tests), QtMultimedia (macOS, Windows),
+PulseAudio's own streams (Linux). It runs its own threads, or none when it is `clocked`
+(the bridge's media clock moves its audio); it never calls pjsua2. Capture is opened only
+while a call needs the microphone, so the OS microphone indicator is honest.
 """
 
 from __future__ import annotations
@@ -79,6 +80,10 @@ class AudioBackend(abc.ABC):
     #: pacer); every ms here is mouth-to-ear latency.
     mic_ring_ms: tuple[int, int] = (40, 40)
     speaker_ring_ms: tuple[int, int] = (40, 40)
+    #: True when the bridge's media clock moves the audio: it calls `pull_capture` before
+    #: each microphone frame and `push_playback` after each speaker frame, on its own
+    #: thread, instead of the backend running threads of its own.
+    clocked: bool = False
 
     def __init__(self, clock_rate: int, frame_ms: int = 20) -> None:
         self.clock_rate = clock_rate
@@ -143,6 +148,20 @@ class AudioBackend(abc.ABC):
     @abc.abstractmethod
     def ringing(self) -> bool:
         """True while the ring plays."""
+
+    def pull_capture(self) -> None:
+        """Media clock thread (clocked backends): queue what the microphone delivered in the
+        mic ring. Never blocks; a failure is told to the listener, not raised."""
+        return None
+
+    def push_playback(self) -> None:
+        """Media clock thread (clocked backends): hand the device what the speaker ring
+        holds, as much as it has room for. Never blocks; failures as for `pull_capture`."""
+        return None
+
+    def counters(self) -> dict[str, Any]:
+        """The device side's own health counters (server underruns), for the quality event."""
+        return {}
 
     def close(self) -> None:
         """Release everything (engine shutdown)."""

@@ -28,8 +28,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-os.environ.setdefault("PULSE_LATENCY_MSEC", "10")  # read when Qt opens its first stream
-
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtMultimedia import (
     QAudioDevice,
@@ -90,11 +88,17 @@ class QtBackend(AudioBackend):
     #: took data more slowly than it came), so 8 kHz gets 40 ms.
     SINK_MS = 20
     SINK_MIN_BYTES = 640
+    #: libpulse applies PULSE_LATENCY_MSEC to every stream of the process, overriding the
+    #: buffer sizes a stream asks for: right for Qt's streams (Qt asks for nothing useful),
+    #: wrong for a backend that sizes its own (PulseBackend's tlength became 7.5 ms).
+    PULSE_LATENCY_MSEC: str | None = "10"
 
     def __init__(
         self, clock_rate: int, frame_ms: int = 20, listener: Listener | None = None
     ) -> None:
         super().__init__(clock_rate, frame_ms)
+        if self.PULSE_LATENCY_MSEC is not None:  # read when Qt opens its first stream
+            os.environ.setdefault("PULSE_LATENCY_MSEC", self.PULSE_LATENCY_MSEC)
         if listener is not None:
             self.listener = listener
         self._requests: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = (

@@ -30,17 +30,24 @@ class BridgePort(pj.AudioMediaPort):
     """The conference port: frames requested by the bridge come from the mic ring; frames it
     delivers go into the speaker ring."""
 
-    def __init__(self, mic: RingBuffer, speaker: RingBuffer, frame_bytes: int) -> None:
+    def __init__(
+        self, mic: RingBuffer, speaker: RingBuffer, frame_bytes: int, backend: AudioBackend
+    ) -> None:
         super().__init__()
         self.mic = mic
         self.speaker = speaker
         self.frame_bytes = frame_bytes
+        # A clocked backend's device I/O runs here, on the tick (AudioBackend.clocked).
+        self._pull = backend.pull_capture if backend.clocked else None
+        self._push = backend.push_playback if backend.clocked else None
         self._scratch = (ctypes.c_char * frame_bytes)()
         self._scratch_addr = ctypes.addressof(self._scratch)
 
     def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 (pjsua2's name)
         """Media clock thread: hand the bridge one frame of microphone audio."""
         n = self.frame_bytes
+        if self._pull is not None:
+            self._pull()
         if _FAST:
             vec = frame.buf
             vec.resize(n)
@@ -65,6 +72,8 @@ class BridgePort(pj.AudioMediaPort):
                 self.speaker.write_from(addr, size)
         else:
             self.speaker.write(framecopy.copy_slow(frame.buf))
+        if self._push is not None:
+            self._push()
 
 
 class AudioBridge:
@@ -87,7 +96,7 @@ class AudioBridge:
         )
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, frame_ms * 1000, 16)
-        self.port: BridgePort | None = BridgePort(self.mic, self.speaker, self.frame_bytes)
+        self.port: BridgePort | None = BridgePort(self.mic, self.speaker, self.frame_bytes, backend)
         self.port.createPort("switchboard-headset", fmt)
         self._tone: Any = None  # ToneGenerator, made on first use, kept (see set_tone)
         self._tone_kind: str | None = None
@@ -195,7 +204,11 @@ class AudioBridge:
 
     def counters(self) -> dict[str, Any]:
         """Ring health for the quality event."""
-        return {"mic": self.mic.counters(), "speaker": self.speaker.counters()}
+        return {
+            "mic": self.mic.counters(),
+            "speaker": self.speaker.counters(),
+            "device": self.backend.counters(),
+        }
 
     def destroy(self) -> None:
         """Close the devices and drop the port (engine thread, before libDestroy)."""

@@ -112,9 +112,6 @@ class RingBuffer:
         self._lag_max = max(self._lag_min, round(per_sample_ms * 12.5))  # 80 Hz pitch
         self._search = round(per_sample_ms * 40)  # where a splice may start: the oldest 40 ms
         self.splices = 0  # trims made without a pause (no pause in time, or over the hold)
-        #: Set after every write when a consumer asked for it: a playback thread that sleeps
-        #: until audio arrives instead of polling (the PulseAudio backend).
-        self.written: threading.Event | None = None
         #: The latest trims: (monotonic time, bytes, peak, RMS of what was removed, kind:
         #: "start" for the late-consumer start, "pause", "splice"), so a quality report can
         #: tell a cut through speech from one through a pause.
@@ -170,8 +167,6 @@ class RingBuffer:
                 ctypes.memmove(self._base, address + first, n - first)
             self._write += n
             self.frames_in += 1
-        if self.written is not None:
-            self.written.set()
 
     def read_into(self, address: int, n: int) -> bool:
         """Fill `n` bytes at native `address` with queued audio or silence.
@@ -257,6 +252,15 @@ class RingBuffer:
             self.frames_out += 1
             self._copy_out(address, n)
             return n
+
+    def keep_newest(self, keep: int) -> None:
+        """Drop all but the freshest `keep` bytes: a consumer that has stalled (a device
+        not taking audio yet) must not find a backlog to be spliced out audibly later."""
+        with self._lock:
+            excess = self.fill - keep
+            excess -= excess % 2
+            if excess > 0:
+                self._cut(0, excess, "stall")
 
     def read(self, n: int) -> bytes:
         """`read_into` for Python callers (tests, the WAV backend): always `n` bytes."""

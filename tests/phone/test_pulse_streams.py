@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from softphone.pulse_simple import PulseError, PulseStream
+from softphone.pulse_client import PulseContext, PulseError, PulseStream
+from softphone.ringbuffer import RingBuffer
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.pulse import Pulse
 from tests.phone.sipp import Sipp, uac_scenario
@@ -25,35 +26,57 @@ def _use(monkeypatch: pytest.MonkeyPatch, pulse: Pulse) -> None:
         monkeypatch.setenv(key, pulse.env[key])
 
 
-def test_a_stream_moves_audio_both_ways(pulse: Pulse, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_streams_move_audio_both_ways_on_the_callers_clock(
+    pulse: Pulse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the media clock does each tick, done by the test: push a tone into the virtual
+    microphone's feed, pull what the microphone heard; nothing here waits inside libpulse."""
     _use(monkeypatch, pulse)
-    out = PulseStream(False, 16000, "mic_feed", 20)  # what is played here is the mic's input
-    mic = PulseStream(True, 16000, "headset_mic", 10)
-    try:
-        period = array.array(  # 10 ms of 800 Hz at 16 kHz: eight whole periods, loops cleanly
-            "h", (int(9000 * math.sin(2 * math.pi * 800 * i / 16000)) for i in range(160))
-        )
-        tone = (ctypes.c_char * 320).from_buffer_copy(period.tobytes())
-        got = (ctypes.c_char * 320)()
-        loud = 0
-        for _ in range(150):  # 1.5 s: a null sink takes up to 2 s to start taking audio
-            out.write_from(ctypes.addressof(tone), 320)
-            mic.read_into(ctypes.addressof(got), 320)
-            loud = max(loud, max(map(abs, array.array("h", bytes(got)))))
-        assert loud > 1000, f"the microphone heard only a peak of {loud}"
+    server = PulseContext()
+    out = PulseStream(server, False, 16000, "mic_feed", 20)  # what plays here is the mic's input
+    mic = PulseStream(server, True, 16000, "headset_mic", 10)
+    period = array.array(  # 10 ms of 800 Hz at 16 kHz: eight whole periods, loops cleanly
+        "h", (int(9000 * math.sin(2 * math.pi * 800 * i / 16000)) for i in range(160))
+    )
+    feed = RingBuffer(640, start_ms=0, target_ms=200)
+    heard = RingBuffer(640, capacity_ms=2000)
+    scratch = (ctypes.c_char * 2560)()
+    got = (ctypes.c_char * 640)()
+    loud = [0]
+
+    def tick() -> bool:
+        while feed.fill < 1280:  # keep 40 ms of tone ready for the speaker's stream
+            feed.write(period.tobytes())
+        out.push_from(feed, ctypes.addressof(scratch), len(scratch))
+        mic.pull_into(heard)
+        n = heard.drain_into(ctypes.addressof(got), 640)
+        while n:
+            loud[0] = max(loud[0], max(map(abs, array.array("h", got.raw[:n]))))
+            n = heard.drain_into(ctypes.addressof(got), 640)
+        return loud[0] > 1000
+
+    try:  # a null sink takes up to 2 s to start taking audio
+        wait_until(tick, timeout=10, interval=0.01, what="the microphone to hear the tone")
+        assert not out.broken and not mic.broken
     finally:
         out.close()
         mic.close()
+        server.close()
 
 
 def test_a_missing_device_is_refused_in_words(
     pulse: Pulse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _use(monkeypatch, pulse)
-    with pytest.raises(PulseError) as err:
-        PulseStream(True, 16000, "no_such_headset", 10)
-    assert "cannot open the microphone no_such_headset" in str(err.value)
-    assert "entity" in str(err.value).lower()  # PulseAudio's "No such entity"
+    server = PulseContext()
+    try:
+        with pytest.raises(PulseError) as err:
+            PulseStream(server, True, 16000, "no_such_headset", 10)
+        assert "cannot open the microphone no_such_headset" in str(err.value)
+        assert "entity" in str(err.value).lower()  # PulseAudio's "No such entity"
+        assert server.ready  # one refused stream does not break the connection
+    finally:
+        server.close()
 
 
 def test_no_sound_server_is_refused_in_words(
@@ -63,8 +86,7 @@ def test_no_sound_server_is_refused_in_words(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("PULSE_RUNTIME_PATH", str(tmp_path / "run"))
     with pytest.raises(PulseError) as err:
-        PulseStream(False, 16000, None, 20)
-    assert "cannot open the speaker (default)" in str(err.value)
+        PulseContext()
     assert "refused" in str(err.value).lower() or "connection" in str(err.value).lower()
 
 
@@ -108,7 +130,7 @@ def test_a_sound_server_restart_mid_call_is_said_and_the_call_stays_up(
 def test_the_app_default_is_pulseaudio_streams_on_linux(
     pulse: Pulse, engine_factory: Callable[..., EnginePeer]
 ) -> None:
-    """`--backend auto` (what the app passes) picks these streams where libpulse-simple is."""
+    """`--backend auto` (what the app passes) picks these streams where libpulse is."""
     env = dict(pulse.env, QT_LOGGING_RULES="qt.multimedia.symbolsresolver=false")
     e = engine_factory("agent", extra=["--backend", "auto"], env=env)
     assert e.ready["backend"] == "pulse"

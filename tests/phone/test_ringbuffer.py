@@ -129,6 +129,20 @@ def test_drain_starts_from_the_freshest_audio_and_takes_what_there_is() -> None:
     assert _drain(rb, 100) == frame(10)[:100]
 
 
+def test_a_stalled_sink_keeps_only_the_freshest_frame_and_says_so() -> None:
+    """The PulseAudio push: while the server takes nothing (a device not started yet), the
+    backlog goes at once, counted as a "stall" trim, instead of being spliced out later."""
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=5)
+    for i in range(6):
+        rb.write(frame(i))
+    rb.keep_newest(FRAME)
+    assert rb.fill == FRAME and rb.trimmed_bytes == 5 * FRAME
+    assert [t[4] for t in rb.trims] == ["stall"]
+    assert _drain(rb, 4 * FRAME) == frame(5)
+    rb.keep_newest(FRAME)  # nothing over: nothing cut
+    assert rb.trimmed_bytes == 5 * FRAME
+
+
 def test_drain_trims_a_queue_the_sink_never_takes_down_to_the_target() -> None:
     rb = RingBuffer(FRAME, start_ms=20, target_ms=5, window_reads=10)
     rb.write(frame(0))

@@ -43,7 +43,7 @@ class PulseBackend(QtBackend):
     #: once `PREBUF_MS` are queued. Each 20 ms tick brings one frame, so the queue swings
     #: from PREBUF_MS - 20 (the margin against the tick's jitter) up to PREBUF_MS. Measured
     #: on the latency bench (20 s calls): 20 ms, no margin, 1.14x the floor but 13-43
-    #: underruns per call (each a gap the agent hears); 25 ms, 1.26x and 1-2, at the start.
+    #: underruns per call (each a gap the agent hears); 25 ms, 1.23-1.29x and 1-3, at the start.
     PLAYBACK_MS = 40
     PREBUF_MS = 25
     PULSE_LATENCY_MSEC = None  # our streams say their own sizes; the ringer needs none

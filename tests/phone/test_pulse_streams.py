@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from softphone.pulse_client import PulseContext, PulseError, PulseStream
+from softphone.pulse_client import STALLED_TICKS, PulseContext, PulseError, PulseStream
 from softphone.ringbuffer import RingBuffer
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.pulse import Pulse
@@ -62,6 +62,31 @@ def test_streams_move_audio_both_ways_on_the_callers_clock(
         out.close()
         mic.close()
         server.close()
+
+
+def test_a_speaker_that_takes_nothing_holds_one_frame_not_a_backlog(
+    pulse: Pulse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A suspended sink (a device that stalls, or has not started) gives the stream no room:
+    the ring then keeps only its freshest frame instead of queueing speech that would have
+    to be cut out later; the server never queues more than its buffer plus one frame."""
+    _use(monkeypatch, pulse)
+    pulse.pactl("suspend-sink", "headset_ear", "1")
+    server = PulseContext()
+    out = PulseStream(server, False, 16000, "headset_ear", 40, prebuf_ms=25)
+    ring = RingBuffer(640, start_ms=20, target_ms=5)
+    scratch = (ctypes.c_char * 2560)()
+    try:
+        for _ in range(STALLED_TICKS + 20):  # the media clock's pushes, one frame each
+            ring.write(bytes(range(256)) * 2 + bytes(128))
+            out.push_from(ring, ctypes.addressof(scratch), len(scratch), over=640)
+        assert ring.fill <= 640, ring.counters()
+        assert [t[4] for t in ring.trims][-1] == "stall"
+        assert not out.broken
+    finally:
+        out.close()
+        server.close()
+        pulse.pactl("suspend-sink", "headset_ear", "0")
 
 
 def test_a_missing_device_is_refused_in_words(

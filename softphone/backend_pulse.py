@@ -95,7 +95,9 @@ class PulseBackend(QtBackend):
             return self._context
         old, self._context = self._context, None
         if old is not None:
-            reopen = self._drop_stream("_capture") | self._drop_stream("_playback")
+            had_mic = self._drop_stream("_capture")
+            reopen = self._drop_stream("_playback") or had_mic
+            self._capturing = False  # until _reopen_broken opens the microphone again
             old.close()
             if reopen:
                 self._schedule_reopen()

@@ -21,7 +21,7 @@ from typing import Any
 
 from softphone.backend import AudioError
 from softphone.backend_qt import Listener, QtBackend, device_id
-from softphone.pulse_client import PulseContext, PulseError, PulseStream
+from softphone.pulse_client import PulseContext, PulseError, PulseFaultError, PulseStream
 from softphone.ringbuffer import RingBuffer
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class PulseBackend(QtBackend):
             try:
                 pair[0].pull_into(pair[1])
             except PulseError as exc:
-                self._stream_failed(str(exc))
+                self._stream_failed(str(exc), reopen=not isinstance(exc, PulseFaultError))
 
     def push_playback(self) -> None:
         pair = self._playback
@@ -76,7 +76,7 @@ class PulseBackend(QtBackend):
             try:
                 pair[0].push_from(pair[1], self._scratch_addr, self._scratch_size, self.frame_bytes)
             except PulseError as exc:
-                self._stream_failed(str(exc))
+                self._stream_failed(str(exc), reopen=not isinstance(exc, PulseFaultError))
 
     def counters(self) -> dict[str, Any]:
         """The server's own underruns/overruns of the open streams."""
@@ -168,15 +168,17 @@ class PulseBackend(QtBackend):
         dev = self._device(kind, fallback=False)
         return None if dev.isNull() else device_id(dev)
 
-    def _stream_failed(self, message: str) -> None:
+    def _stream_failed(self, message: str, reopen: bool = True) -> None:
         """A stream failed (the sound server restarted; the media clock found it): tell the
         agent and open it again on the Qt thread; the call stays up. If that fails too, the
-        agent is told that as well; the next device choice or hot-plug event tries again."""
+        agent is told that as well; the next device choice or hot-plug event tries again.
+        A fault of our own (`reopen` False) is said and not retried on every tick."""
         log.warning("%s", message)
         if self._capture is not None and self._capture[0].broken:
             self._capturing = False  # not pretending the microphone is live
         self._tell_error(message)
-        self._schedule_reopen()
+        if reopen:
+            self._schedule_reopen()
 
     def _schedule_reopen(self) -> None:
         """Post one `_reopen_broken` (both streams break together when the server goes)."""

@@ -48,7 +48,13 @@ from softphone.pulse_lib import (
 )
 from softphone.ringbuffer import RingBuffer
 
-__all__ = ["PulseContext", "PulseError", "PulseStream", "available"]
+__all__ = ["PulseContext", "PulseError", "PulseFaultError", "PulseStream", "available"]
+
+
+class PulseFaultError(PulseError):
+    """Our own code failed on the clock's path (a bug, not the server): opening the stream
+    again would fail the same way on the next tick, so it is said and left closed."""
+
 
 #: Pushes in a row without room before playback counts as stalled: 100 ms, over twice the
 #: 40 ms `tlength` the backend asks for. Two (40 ms) also fired mid-call, when one frame let
@@ -323,7 +329,19 @@ class PulseStream:
                 return
             if lib.pa_stream_get_state(stream) != STREAM_READY:
                 self._break()
-            step(lib, stream, *args)
+            try:
+                step(lib, stream, *args)
+            except PulseError:
+                raise
+            except Exception as exc:
+                # A bug here would print a traceback on every tick (pjsua2 prints what a
+                # port callback raises and goes on): stop this stream once, in words.
+                log.exception("the %s stream failed", "capture" if self.record else "playback")
+                self.broken = True
+                what = "microphone" if self.record else "speaker"
+                raise PulseFaultError(
+                    f"the {what} {self.device or '(default)'} stopped: internal error ({exc})"
+                ) from exc
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from softphone.pulse_client import STALLED_TICKS, PulseContext, PulseError, PulseStream
+from softphone.pulse_client import (
+    STALLED_TICKS,
+    PulseContext,
+    PulseError,
+    PulseFaultError,
+    PulseStream,
+)
 from softphone.ringbuffer import RingBuffer
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.pulse import Pulse
@@ -87,6 +93,34 @@ def test_a_speaker_that_takes_nothing_holds_one_frame_not_a_backlog(
         out.close()
         server.close()
         pulse.pactl("suspend-sink", "headset_ear", "0")
+
+
+def test_a_fault_on_the_clock_stops_the_stream_once_in_words(
+    pulse: Pulse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the media clock calls must not raise on every tick (pjsua2 would print each
+    traceback and go on): the first fault is said once, then the stream stays quiet."""
+    _use(monkeypatch, pulse)
+    server = PulseContext()
+    mic = PulseStream(server, True, 16000, "headset_mic", 10)
+    calls = []
+
+    class BrokenRing(RingBuffer):
+        def write_from(self, address: int, n: int) -> None:
+            calls.append(n)
+            raise MemoryError("no room")
+
+    ring = BrokenRing(640)
+    try:
+        with pytest.raises(PulseFaultError) as err:  # a PulseError the backend does not reopen
+            wait_until(lambda: mic.pull_into(ring) or False, timeout=5, interval=0.01)
+        assert "microphone headset_mic stopped: internal error (no room)" in str(err.value)
+        assert mic.broken and len(calls) == 1
+        mic.pull_into(ring)  # the next ticks: nothing raised, nothing touched
+        assert len(calls) == 1
+    finally:
+        mic.close()
+        server.close()
 
 
 def test_a_missing_device_is_refused_in_words(

@@ -115,23 +115,33 @@ class PulseBackend(QtBackend):
         return pair is not None
 
     def _open_stream(self, record: bool, ring: RingBuffer) -> None:
-        what = "microphone" if record else "speaker"
+        kind = "capture" if record else "playback"
         attr = "_capture" if record else "_playback"
         self._drop_stream(attr)
-        dev = self._chosen("capture" if record else "playback")
+        dev = self._chosen(kind)
+        label = self._device(kind).description() or dev  # what Settings shows the agent
         ms = self.CAPTURE_MS if record else self.PLAYBACK_MS
         name = "Call microphone" if record else "Call audio"
         try:
             server = self._server()
+        except AudioError as exc:
+            what = "microphone" if record else "speaker"
+            raise AudioError(f"cannot open the {what} “{label}”: {exc}") from exc
+        try:
             stream = PulseStream(
-                server, record, self.clock_rate, dev, ms, name=name, prebuf_ms=self.PREBUF_MS
+                server,
+                record,
+                self.clock_rate,
+                dev,
+                ms,
+                name=name,
+                prebuf_ms=self.PREBUF_MS,
+                label=label,
             )
         except PulseError as exc:
             raise AudioError(str(exc)) from exc
-        except AudioError as exc:
-            raise AudioError(f"cannot open the {what} {dev or '(default)'}: {exc}") from exc
         setattr(self, attr, (stream, ring))
-        log.info("%s: %s (PulseAudio)", what, dev or "the default")
+        log.info("%s: %s (PulseAudio)", kind, dev or "the default")
 
     def _open_capture(self, ring: RingBuffer) -> None:
         self._mic_ring = ring  # kept if the open fails: a device choice or hot-plug retries
@@ -176,7 +186,7 @@ class PulseBackend(QtBackend):
         log.warning("%s", message)
         if self._capture is not None and self._capture[0].broken:
             self._capturing = False  # not pretending the microphone is live
-        self._tell_error(message)
+        self._tell_error(f"{message}; reconnecting…" if reopen else message)
         if reopen:
             self._schedule_reopen()
 

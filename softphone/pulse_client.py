@@ -204,6 +204,8 @@ class PulseStream:
         timeout: seconds to wait for the server to set the stream up.
         prebuf_ms: playback: how much must be queued before the device starts (and starts
             again after running dry); None: the server's default, `tlength`.
+        label: the device's name as the agent knows it (Settings shows it), for the words
+            of errors; `device` when not given.
 
     Raises:
         PulseError: no such device, the format is refused, or the server went away.
@@ -219,11 +221,15 @@ class PulseStream:
         name: str = "Call",
         timeout: float = 5.0,
         prebuf_ms: int | None = None,
+        label: str | None = None,
     ) -> None:
         lib = self._lib = load()
         self.context = context
         self.record = record
         self.device = device
+        kind, label = ("microphone" if record else "speaker"), label or device
+        #: The stream in the agent's words: "the microphone “Jabra Evolve2 65”".
+        self.what = f"the {kind} “{label}”" if label else f"the default {kind}"
         self.broken = False  # the stream failed under us (said once by pull_into/push_from)
         self.underflows = 0  # playback: times the device found the server's buffer empty
         self.overflows = 0  # capture: times the server dropped audio we had not taken
@@ -283,8 +289,7 @@ class PulseStream:
         self._peek_len_ref = ctypes.byref(self._peek_len)
 
     def _words(self, reason: str) -> str:
-        what = "microphone" if self.record else "speaker"
-        return f"cannot open the {what} {self.device or '(default)'}: {reason}"
+        return f"cannot open {self.what}: {reason}"
 
     def _count(self, what: str) -> None:
         setattr(self, what, getattr(self, what) + 1)
@@ -338,10 +343,7 @@ class PulseStream:
                 # port callback raises and goes on): stop this stream once, in words.
                 log.exception("the %s stream failed", "capture" if self.record else "playback")
                 self.broken = True
-                what = "microphone" if self.record else "speaker"
-                raise PulseFaultError(
-                    f"the {what} {self.device or '(default)'} stopped: internal error ({exc})"
-                ) from exc
+                raise PulseFaultError(f"{self.what} stopped: internal error ({exc})") from exc
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
@@ -374,8 +376,7 @@ class PulseStream:
         # Lock held.
         self.broken = True
         reason = strerror(self._lib.pa_context_errno(self.context.handle))
-        what = "microphone" if self.record else "speaker"
-        raise PulseError(f"the {what} {self.device or '(default)'} stopped: {reason}")
+        raise PulseError(f"{self.what} stopped: {reason}")
 
     def close(self) -> None:
         """Disconnect and release the stream (idempotent; any thread)."""

@@ -114,7 +114,7 @@ def test_a_fault_on_the_clock_stops_the_stream_once_in_words(
     try:
         with pytest.raises(PulseFaultError) as err:  # a PulseError the backend does not reopen
             wait_until(lambda: mic.pull_into(ring) or False, timeout=5, interval=0.01)
-        assert "microphone headset_mic stopped: internal error (no room)" in str(err.value)
+        assert "the microphone “headset_mic” stopped: internal error (no room)" in str(err.value)
         assert mic.broken and len(calls) == 1
         mic.pull_into(ring)  # the next ticks: nothing raised, nothing touched
         assert len(calls) == 1
@@ -131,7 +131,7 @@ def test_a_missing_device_is_refused_in_words(
     try:
         with pytest.raises(PulseError) as err:
             PulseStream(server, True, 16000, "no_such_headset", 10)
-        assert "cannot open the microphone no_such_headset" in str(err.value)
+        assert "cannot open the microphone “no_such_headset”" in str(err.value)
         assert "entity" in str(err.value).lower()  # PulseAudio's "No such entity"
         assert server.ready  # one refused stream does not break the connection
     finally:
@@ -172,8 +172,10 @@ def test_a_sound_server_restart_mid_call_is_said_and_the_call_stays_up(
         wait_until(lambda: len(pulse.source_outputs()) == 1, what="the engine's mic stream")
         pulse.stop()
         err = e.wait_event("error", lambda d: "microphone" in d["message"])
-        assert "stopped" in err["message"], err
-        e.wait_event("error", lambda d: "speaker" in d["message"])
+        # In the agent's words: the name Settings shows, what broke, what happens next.
+        assert err["message"].startswith("the microphone “Headset-Microphone” stopped: "), err
+        assert err["message"].endswith("; reconnecting…"), err
+        e.wait_event("error", lambda d: "speaker “Headset-Earpiece”" in d["message"])
         assert e.request("status")["capturing"] is False  # not pretending
         pulse.start()
         e.request("set_devices", **devices)  # the agent picks the headset again

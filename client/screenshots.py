@@ -99,6 +99,21 @@ def render(out_dir: Path) -> list[Path]:
         path = out_dir / "phone-call.png"
         win.grab().save(str(path))
         written.append(path)
+
+        # What the agent reads when the sound server restarts mid-call (the engine's words).
+        win.phone_engine.engine_event.emit(
+            "error",
+            {
+                "code": "audio_error",
+                "message": "the speaker “Headset Earpiece” stopped: Connection terminated; "
+                "reconnecting…",
+            },
+        )
+        for _ in range(5):
+            app.processEvents()
+        path = out_dir / "phone-audio-error.png"
+        win.phone.grab().save(str(path))
+        written.append(path)
         win.close()
         reader.close()
 

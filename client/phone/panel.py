@@ -108,6 +108,15 @@ class CallRow(QFrame):
         self.transfer.setVisible(talking)
 
 
+class _Message(QLabel):
+    """A label that takes no room while it has nothing to say (no blank gap under the
+    phone's status between errors)."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self.setVisible(bool(text))
+
+
 class PhonePanel(QWidget):
     """The phone column, driven by a `PhoneEngineProcess`.
 
@@ -129,6 +138,13 @@ class PhonePanel(QWidget):
         self.registration.setObjectName("phoneStatus")
         self.registration.setWordWrap(True)
         layout.addWidget(self.registration)
+        # Right under the status, above the dial pad: a phone column taller than the window
+        # (a screen pop, two calls) scrolled a message at the bottom out of sight mid-call.
+        self.error = _Message("", self)
+        self.error.setVisible(False)
+        self.error.setObjectName("phoneError")
+        self.error.setWordWrap(True)
+        layout.addWidget(self.error)
         dial = QHBoxLayout()
         self.number = QLineEdit(self)
         self.number.setObjectName("dialNumber")
@@ -152,10 +168,6 @@ class PhonePanel(QWidget):
                 b.clicked.connect(lambda _=False, d=digit: self.key(d))
                 keys.addWidget(b)
             layout.addLayout(keys)
-        self.error = QLabel("", self)
-        self.error.setObjectName("phoneError")
-        self.error.setWordWrap(True)
-        layout.addWidget(self.error)
         layout.addStretch(1)
         engine.engine_event.connect(self._on_event)
         engine.state_changed.connect(self._on_engine_state)

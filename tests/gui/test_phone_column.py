@@ -178,6 +178,13 @@ def test_incoming_call_pops_the_customer_and_reaches_the_router(
             ),
             timeout=T,
         )
+        # A message while the pop and a call are in the column: shown above the dial field
+        # and the calls, where a column taller than the window cannot scroll it away (the
+        # docs' phone-audio-error screenshot, with an offer and the metrics above it).
+        panel.number.clear()
+        panel.dial()
+        assert panel.error.text() == "Type a number or SIP address first."
+        assert panel.error.isVisible() and panel.error.y() < panel.number.y()
         (row,) = panel.rows.values()
         row.answer.click()
         qtbot.waitUntil(lambda: any(r[3] == "connected" for r in _calls(proc)), timeout=T)

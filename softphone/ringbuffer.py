@@ -240,18 +240,20 @@ class RingBuffer:
         """
         with self._lock:
             fill = self.fill
-            if not self._primed:
+            primed = self._primed
+            if not primed:
                 fill = self._prime(fill, self.start_bytes)
-            else:
-                self._track_standing_queue(fill, allowance=0)
-                fill = self.fill
             n = min(most, fill)
             n -= n % 2
-            if n <= 0:
-                return 0
-            self.frames_out += 1
-            self._copy_out(address, n)
-            return n
+            if n > 0:
+                self.frames_out += 1
+                self._copy_out(address, n)
+            if primed:
+                # What the consumer left is what stands; the frame that just arrived and
+                # went on at once is not (counting it made every window "due" and cut
+                # 15 ms of every second the sink was keeping up).
+                self._track_standing_queue(self.fill, allowance=0)
+            return max(n, 0)
 
     def keep_newest(self, keep: int) -> None:
         """Drop all but the freshest `keep` bytes: a consumer that has stalled (a device

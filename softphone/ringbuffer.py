@@ -240,20 +240,24 @@ class RingBuffer:
         """
         with self._lock:
             fill = self.fill
-            primed = self._primed
-            if not primed:
+            if not self._primed:
                 fill = self._prime(fill, self.start_bytes)
+            else:
+                # The frame that just arrived counts too. So a sink that keeps up still
+                # shows one frame "standing", and once a window the ring cuts it down to
+                # the target, out of a pause (a splice in a tone with no pause for 4 s),
+                # which leaves the server's queue that much shorter. This is what holds
+                # PulseAudio's playback queue low: counted after the drain instead,
+                # mouth-to-ear went from about 60 to 75-86 ms (docs/architecture.md).
+                self._track_standing_queue(fill, allowance=0)
+                fill = self.fill
             n = min(most, fill)
             n -= n % 2
-            if n > 0:
-                self.frames_out += 1
-                self._copy_out(address, n)
-            if primed:
-                # What the consumer left is what stands; the frame that just arrived and
-                # went on at once is not (counting it made every window "due" and cut
-                # 15 ms of every second the sink was keeping up).
-                self._track_standing_queue(self.fill, allowance=0)
-            return max(n, 0)
+            if n <= 0:
+                return 0
+            self.frames_out += 1
+            self._copy_out(address, n)
+            return n
 
     def keep_newest(self, keep: int) -> None:
         """Drop all but the freshest `keep` bytes: a consumer that has stalled (a device

@@ -27,17 +27,23 @@ log = logging.getLogger(__name__)
 _FAST = framecopy.probe(pj.ByteVector)
 
 
-def _keep_thread_state() -> int:
-    """Keep a Python thread state for the calling native thread (the media clock).
+#: Native threads that call the port and keep a Python thread state (`_keep_thread_state`).
+_KEPT: set[int] = set()
+
+
+def _keep_thread_state() -> None:
+    """Keep a Python thread state for the calling native thread (the media clock), once.
 
     SWIG's directors enter Python with PyGILState_Ensure and leave with PyGILState_Release;
     on a thread Python did not start, that creates and destroys a whole thread state on every
     callback, twice per 20 ms tick. One extra Ensure, never released, keeps it: later
     callbacks only take and give back the GIL. The state is freed with the interpreter.
-    Called with the GIL held (from a callback). Returns the thread's id.
+    Called with the GIL held (from a callback), so the set needs no lock.
     """
-    ctypes.pythonapi.PyGILState_Ensure()
-    return get_ident()
+    tid = get_ident()
+    if tid not in _KEPT:
+        ctypes.pythonapi.PyGILState_Ensure()
+        _KEPT.add(tid)
 
 
 class BridgePort(pj.AudioMediaPort):
@@ -56,12 +62,10 @@ class BridgePort(pj.AudioMediaPort):
         self._push = backend.push_playback if backend.clocked else None
         self._scratch = (ctypes.c_char * frame_bytes)()
         self._scratch_addr = ctypes.addressof(self._scratch)
-        self._clock_thread = 0
 
     def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 (pjsua2's name)
         """Media clock thread: hand the bridge one frame of microphone audio."""
-        if get_ident() != self._clock_thread:
-            self._clock_thread = _keep_thread_state()
+        _keep_thread_state()
         n = self.frame_bytes
         if self._pull is not None:
             self._pull()

@@ -291,9 +291,10 @@ class PulseStream:
         self._peek_ptr = P()
         self._peek_len = ctypes.c_size_t()
         self._peek_refs = (ctypes.byref(self._peek_ptr), ctypes.byref(self._peek_len))
-        gather = rate * 2 * GATHER_MS // 1000 if record else 0
-        self._gather = (ctypes.c_char * max(gather, 2))()
-        self._gather_addr, self._gather_size = ctypes.addressof(self._gather), gather
+        if record:  # where one pull gathers the pieces (`_pull`)
+            self._gather_size = rate * 2 * GATHER_MS // 1000
+            self._gather = (ctypes.c_char * self._gather_size)()
+            self._gather_addr = ctypes.addressof(self._gather)
 
     def _words(self, reason: str) -> str:
         return f"cannot open {self.what}: {reason}"

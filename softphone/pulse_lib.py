@@ -68,7 +68,6 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
         [P, ctypes.c_char_p, ctypes.POINTER(BufferAttr), ctypes.c_int],
     ),
     "pa_stream_get_state": (ctypes.c_int, [P]),
-    "pa_stream_readable_size": (ctypes.c_size_t, [P]),
     "pa_stream_writable_size": (ctypes.c_size_t, [P]),
     "pa_stream_peek": (ctypes.c_int, [P, ctypes.POINTER(P), ctypes.POINTER(ctypes.c_size_t)]),
     "pa_stream_drop": (ctypes.c_int, [P]),

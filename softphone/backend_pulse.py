@@ -3,9 +3,10 @@
 QtBackend lists devices, follows hot-plug and plays the ringer; only the call's two streams
 differ. They are libpulse streams on one `PulseContext` (softphone.pulse_client) and no
 thread of ours moves them: the bridge's media clock does, on its 20 ms tick (`clocked`).
-Before it reads a frame from the mic ring it pulls what the microphone delivered (10 ms
-pieces); after it writes a frame into the speaker ring it pushes the ring into the server's
-20 ms buffer, the one jitter buffer on the way out. Measured against the thread-per-stream
+Before it reads a frame from the mic ring it pulls what the microphone delivered (in the
+source's own pieces: 5 ms from the tests' null sources); after it writes a frame into the
+speaker ring it pushes the ring into the server's 40 ms buffer, the one jitter buffer on the
+way out. Measured against the thread-per-stream
 version and the Qt streams in docs/architecture.md ("The Linux default").
 
 Streams are opened and closed on the Qt audio thread (QtBackend's requests and hot-plug
@@ -32,18 +33,21 @@ class PulseBackend(QtBackend):
 
     name = "pulse"
     clocked = True
-    #: Capture arrives in 10 ms pieces and the bridge takes 20 ms: start at 20 ms, keep at
+    #: Capture arrives in pieces of 5-10 ms and the bridge takes 20 ms: start at 20 ms, keep at
     #: most 5 standing (30/10 measured ~4 ms more mouth-to-ear and no fewer underruns).
     #: Playback drains the ring into the server on every tick, so what stands there longer
     #: than 5 ms is standing.
     mic_ring_ms = (20, 5)
     speaker_ring_ms = (20, 5)
-    CAPTURE_MS = 10  # the size of the pieces PulseAudio delivers (fragsize)
-    #: Playback: the server's buffer (`tlength`) holds two frames, and it starts playing
-    #: once `PREBUF_MS` are queued. Each 20 ms tick brings one frame, so the queue swings
-    #: from PREBUF_MS - 20 (the margin against the tick's jitter) up to PREBUF_MS. Measured
-    #: on the latency bench (20 s calls): 20 ms, no margin, 1.14x the floor but 13-43
-    #: underruns per call (each a gap the agent hears); 25 ms, 1.23-1.29x and 1-3, at the start.
+    #: Capture `fragsize`: the most the server holds back before sending (a source may send
+    #: smaller pieces; the tests' null sources send 5 ms).
+    CAPTURE_MS = 10
+    #: Playback: the server's buffer (`tlength`) holds two frames, and the device starts (or
+    #: starts again after running dry) once `PREBUF_MS` are queued. The speaker ring's
+    #: once-a-second cut in a pause is what keeps the queue short after that
+    #: (RingBuffer.drain_into). Measured on the latency bench (20 s calls): 20 ms, starting on
+    #: the first frame, 1.14x the floor but 13-43 underruns per call (each a gap the agent
+    #: hears); 25 ms, 1.11-1.29x and 1-3, at the start.
     PLAYBACK_MS = 40
     PREBUF_MS = 25
     PULSE_LATENCY_MSEC = None  # our streams say their own sizes; the ringer needs none

@@ -203,12 +203,17 @@ class AgentActions(QObject):
             header = reader.header(cid)
             if header is None or offer_id in self.w.offers.toasts:
                 continue
-            del self._accepted[offer_id]
+            # The offer leaves the cache in one change and the assignment lands in another,
+            # in either order: until the conversation says whose it is, keep waiting. A
+            # refusal (on_command_failed) or a conversation that went elsewhere ends the wait.
             mine = header.assigned_agent == self.w.inbox_model.agent_id
-            if mine and header.status == "assigned":
+            if header.status == "assigned" and mine:
+                del self._accepted[offer_id]
                 self.w.inbox_model.refresh({cid})
                 if not self.w.inbox.select(cid):
                     self.w.conversation.open(cid)
+            elif header.status not in ("queued", "offered"):
+                del self._accepted[offer_id]
 
     # -- the router's refusals ------------------------------------------------------------------
 

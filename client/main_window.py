@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
 
         # -- refresh plumbing ------------------------------------------------------------------
         self.scheduler = RefreshScheduler(60, self)
-        self.scheduler.register("inbox", self.inbox_model.refresh)
+        self.scheduler.register("inbox", self._refresh_inbox)
         self.scheduler.register("thread", self._refresh_thread)
         self.scheduler.register("offers", lambda _k: self._refresh_offers())
         self.scheduler.register("state", lambda _k: self._refresh_state())
@@ -218,6 +218,11 @@ class MainWindow(QMainWindow):
             self.scheduler.mark("outbox")
         if everything or "metrics" in tables:
             self.scheduler.mark("metrics")
+
+    def _refresh_inbox(self, keys: set[str]) -> None:
+        self.inbox_model.refresh(keys)
+        # An accepted offer's assignment may land after the offer has gone: open it now.
+        self.agent.open_accepted()
 
     def _refresh_thread(self, keys: set[str]) -> None:
         cid = self.conversation.conversation_id

@@ -108,3 +108,53 @@ def test_without_an_engine_a_send_is_refused_in_words(qtbot: QtBot, window: Main
     composer.submit()
     assert composer.text() == "hello"
     assert "Not connected to the sync engine" in composer.error.text()
+
+
+def test_accepted_offer_opens_even_when_the_assignment_lands_after_the_offer_went(
+    qtbot: QtBot, window: MainWindow, seeded: Path
+) -> None:
+    """The router's two changes (offer gone, conversation ours) may reach the cache in
+    either order; the accepted conversation must open in both. Here the offer goes first,
+    the order that once left the conversation closed."""
+    from client.bridge import SyncBridge
+    from sync.client import SyncEngine
+    from tests.support.channel_peers import free_port
+
+    db = open_store(seeded)
+    with atomic(db):
+        db.execute(
+            "UPDATE conversations SET status = 'offered', assigned_agent = NULL WHERE id = 'c-3'"
+        )
+    now = time.time()
+    offer_id = add_offer(seeded, "c-3", expires_at=now + 30, now=now)
+    # A real engine on the same cache, with no router to reach: accept is queued offline.
+    bridge = SyncBridge(window)
+    engine = SyncEngine(seeded, f"http://127.0.0.1:{free_port()}", on_change=bridge.listener)
+    bridge.attach(engine)
+    window.attach(bridge)
+    engine.start()
+    try:
+        window.mark_all()
+        qtbot.waitUntil(lambda: offer_id in window.offers.toasts, timeout=5000)
+        qtbot.mouseClick(window.offers.toasts[offer_id].accept_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.reader.outbox_count() >= 1, timeout=5000)
+
+        with atomic(db):  # the router's first change: the offer is gone
+            db.execute("DELETE FROM offers WHERE id = ?", [offer_id])
+        window.mark_all()
+        qtbot.waitUntil(lambda: offer_id not in window.offers.toasts, timeout=5000)
+        assert window.conversation.conversation_id != "c-3"
+
+        me = window.inbox_model.agent_id
+        assert me
+        with atomic(db):  # the second: the conversation is ours
+            db.execute(
+                "UPDATE conversations SET status = 'assigned', assigned_agent = ? WHERE id = 'c-3'",
+                [me],
+            )
+        window.scheduler.mark("inbox", "c-3")
+        qtbot.waitUntil(lambda: window.conversation.conversation_id == "c-3", timeout=5000)
+        assert window.inbox.current_id() == "c-3"
+    finally:
+        engine.stop()
+        db.conn.close()

@@ -43,11 +43,11 @@ class PulseBackend(QtBackend):
     #: smaller pieces; the tests' null sources send 5 ms).
     CAPTURE_MS = 10
     #: Playback: the server's buffer (`tlength`) holds two frames, and the device starts (or
-    #: starts again after running dry) once `PREBUF_MS` are queued. The speaker ring's
-    #: once-a-second cut in a pause is what keeps the queue short after that
-    #: (RingBuffer.drain_into). Measured on the latency bench (20 s calls): 20 ms, starting on
-    #: the first frame, 1.14x the floor but 13-43 underruns per call (each a gap the agent
-    #: hears); 25 ms, 1.11-1.29x and 1-3, at the start.
+    #: starts again after running dry) once `PREBUF_MS` are queued. After that the speaker
+    #: ring holds the queue at its 5 ms target before each push, from the server's own
+    #: count (PulseStream._queued, RingBuffer.drain_into's `downstream`). Measured on the
+    #: latency bench before that control: prebuf 20 ms, 1.14x the floor but 13-43 underruns
+    #: per call (each a gap the agent hears); 25 ms, 1.11-1.29x and 1-3; with it, 0-1.
     PLAYBACK_MS = 40
     PREBUF_MS = 25
     PULSE_LATENCY_MSEC = None  # our streams say their own sizes; the ringer needs none

@@ -27,10 +27,12 @@ from typing import Any
 
 from softphone.pulse_lib import (
     ADJUST_LATENCY,
+    AUTO_TIMING_UPDATE,
     CONTEXT_FAILED,
     CONTEXT_READY,
     CONTEXT_TERMINATED,
     DEFAULT,
+    INTERPOLATE_TIMING,
     NOTIFY,
     PA_SAMPLE_S16LE,
     SEEK_RELATIVE,
@@ -42,6 +44,7 @@ from softphone.pulse_lib import (
     P,
     PulseError,
     SampleSpec,
+    TimingInfo,
     available,
     load,
     strerror,
@@ -266,8 +269,9 @@ class PulseStream:
             if record:
                 rc = lib.pa_stream_connect_record(stream, dev, ctypes.byref(attr), ADJUST_LATENCY)
             else:
+                flags = ADJUST_LATENCY | INTERPOLATE_TIMING | AUTO_TIMING_UPDATE
                 rc = lib.pa_stream_connect_playback(
-                    stream, dev, ctypes.byref(attr), ADJUST_LATENCY, None, None
+                    stream, dev, ctypes.byref(attr), flags, None, None
                 )
         state = (
             context.wait_for(
@@ -291,6 +295,11 @@ class PulseStream:
         self._peek_ptr = P()
         self._peek_len = ctypes.c_size_t()
         self._peek_refs = (ctypes.byref(self._peek_ptr), ctypes.byref(self._peek_len))
+        self._bytes_per_s = rate * 2
+        self._latency = ctypes.c_uint64()
+        self._negative = ctypes.c_int()
+        self._latency_refs = (ctypes.byref(self._latency), ctypes.byref(self._negative))
+        self._timing: TimingInfo | None = None
         if record:  # where one pull gathers the pieces (`_pull`)
             self._gather_size = rate * 2 * GATHER_MS // 1000
             self._gather = (ctypes.c_char * self._gather_size)()
@@ -398,9 +407,30 @@ class PulseStream:
         self._full_ticks = 0 if room else self._full_ticks + 1
         if self._full_ticks >= STALLED_TICKS:
             ring.keep_newest(ring.frame_bytes)
-        n = ring.drain_into(scratch, min(most, size))
+        n = ring.drain_into(scratch, min(most, size), self._queued(lib, stream))
         if n and lib.pa_stream_write(stream, scratch, n, None, 0, SEEK_RELATIVE) < 0:
             self._break()
+
+    def _queued(self, lib: Any, stream: int) -> int | None:
+        """Bytes the server holds for this stream and has not yet handed to the device (the
+        latency it reports, interpolated since its last timing update, less the device's
+        own part), or None before the first timing update.
+
+        Why the ring needs it: pushes come every 20 ms, so a queue that settled at, say,
+        20 ms before each push stays there (each push refills what the device took). The
+        ring cuts that standing part out of a pause and the queue is left with the
+        ring's target (5 ms) before each push, wherever the call's clocks fell.
+        """
+        if lib.pa_stream_get_latency(stream, *self._latency_refs) < 0 or self._negative.value:
+            return None
+        timing = self._timing
+        if timing is None:  # libpulse keeps it inside the stream: one view is enough
+            info = lib.pa_stream_get_timing_info(stream)
+            if not info:
+                return None
+            timing = self._timing = info.contents
+        n = max(0, self._latency.value - timing.sink_usec) * self._bytes_per_s // 1_000_000
+        return int(n - n % 2)
 
     def _break(self) -> None:
         # Lock held.

@@ -14,9 +14,12 @@ DEFAULT = 0xFFFFFFFF  # (uint32_t) -1: "let the server choose"
 SIZE_ERROR = ctypes.c_size_t(-1).value
 CONTEXT_READY, CONTEXT_FAILED, CONTEXT_TERMINATED = 4, 5, 6
 STREAM_READY, STREAM_FAILED, STREAM_TERMINATED = 2, 3, 4
-#: Only ADJUST_LATENCY (the server sizes the device's buffer from ours). No timing updates:
-#: nothing here reads the latency, and libpulse's simple API asks for one every 100 ms.
+#: ADJUST_LATENCY: the server sizes the device's buffer from ours. Playback also asks for
+#: timing updates (libpulse backs them off to one every 1.5 s) and interpolates between
+#: them, so the clock can read how much is queued at the server (`pa_stream_get_latency`).
 ADJUST_LATENCY = 0x2000
+INTERPOLATE_TIMING = 0x0002
+AUTO_TIMING_UPDATE = 0x0008
 SEEK_RELATIVE = 0
 NOTIFY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -27,6 +30,27 @@ class PulseError(RuntimeError):
 
 class SampleSpec(ctypes.Structure):
     _fields_ = [("format", ctypes.c_int), ("rate", ctypes.c_uint32), ("channels", ctypes.c_uint8)]
+
+
+class TimingInfo(ctypes.Structure):
+    """pa_timing_info (pulse/def.h); only `sink_usec` is read."""
+
+    _fields_ = [
+        ("timestamp_sec", ctypes.c_long),  # struct timeval
+        ("timestamp_usec", ctypes.c_long),
+        ("synchronized_clocks", ctypes.c_int),
+        ("sink_usec", ctypes.c_uint64),
+        ("source_usec", ctypes.c_uint64),
+        ("transport_usec", ctypes.c_uint64),
+        ("playing", ctypes.c_int),
+        ("write_index_corrupt", ctypes.c_int),
+        ("write_index", ctypes.c_int64),
+        ("read_index_corrupt", ctypes.c_int),
+        ("read_index", ctypes.c_int64),
+        ("configured_sink_usec", ctypes.c_uint64),
+        ("configured_source_usec", ctypes.c_uint64),
+        ("since_underrun", ctypes.c_int64),
+    ]
 
 
 class BufferAttr(ctypes.Structure):
@@ -77,6 +101,11 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     ),
     "pa_stream_disconnect": (ctypes.c_int, [P]),
     "pa_stream_unref": (None, [P]),
+    "pa_stream_get_latency": (
+        ctypes.c_int,
+        [P, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_int)],
+    ),
+    "pa_stream_get_timing_info": (ctypes.POINTER(TimingInfo), [P]),
     "pa_strerror": (ctypes.c_char_p, [ctypes.c_int]),
 }
 

@@ -24,7 +24,11 @@ The device side (a sound card, a WAV pacer) and pjsua2's conference bridge each 
   normalised correlation, as WSOLA does) and joined with a 5 ms crossfade. A continuous
   tone loses whole periods and stays pure; speech loses pitch periods, not syllables.
   Before, a tone that never paused grew the queue to the cap and overflowed (ade2212);
-- on overflow of the hard capacity, drops the oldest audio (counted in `dropped_bytes`).
+- on overflow of the hard capacity, drops the oldest audio (counted in `dropped_bytes`);
+- for a draining consumer that says how much its own buffer holds (`drain_into`'s
+  `downstream`: PulseAudio's playback queue), counts that as standing too, and lengthens a
+  quiet frame with a little silence when that buffer runs below the target: the device's
+  clock runs ahead of the call's, and the alternative is an underrun, a gap the agent hears.
 
 Both ends may run on different threads; one short lock guards the indices. The hot paths
 (`write_from`, `read_into`) copy with memmove into a preallocated buffer and allocate nothing
@@ -112,9 +116,11 @@ class RingBuffer:
         self._lag_max = max(self._lag_min, round(per_sample_ms * 12.5))  # 80 Hz pitch
         self._search = round(per_sample_ms * 40)  # where a splice may start: the oldest 40 ms
         self.splices = 0  # trims made without a pause (no pause in time, or over the hold)
+        self.padded_bytes = 0  # silence added in pauses to a consumer running low (drain)
         #: The latest trims: (monotonic time, bytes, peak, RMS of what was removed, kind:
-        #: "start" for the late-consumer start, "pause", "splice"), so a quality report can
-        #: tell a cut through speech from one through a pause.
+        #: "start" for the late-consumer start, "pause", "splice", "stall"; or "pad" for
+        #: silence added in a pause), so a quality report can tell a cut through speech
+        #: from one through a pause.
         self.trims: collections.deque[tuple[float, int, int, float, str]] = collections.deque(
             maxlen=32
         )
@@ -226,7 +232,7 @@ class RingBuffer:
             ctypes.memmove(address + first, self._base, n - first)
         self._read += n
 
-    def drain_into(self, address: int, most: int) -> int:
+    def drain_into(self, address: int, most: int, downstream: int | None = None) -> int:
         """Move up to `most` bytes of queued audio to native `address`; never pads with silence.
 
         For a consumer that keeps its own buffer (a sound server's playback stream): it takes
@@ -235,20 +241,31 @@ class RingBuffer:
         heard yet: a sink that took a second to open must not start a second late), and a
         queue that stays above the target for a whole window is trimmed like `read_into`'s.
 
+        `downstream`: what the consumer's own buffer held just before this drain (bytes), when
+        it can tell. Then the standing queue is that plus what is here, less the one frame
+        the drain hands on: latency stood in the consumer's buffer is cut here, from the
+        audio on its way there, out of a pause. Without it, the frame just drained counts as
+        standing (below).
+
         Returns:
             bytes written at `address` (even; 0 when nothing is queued).
         """
         with self._lock:
             fill = self.fill
+            low = 0  # bytes the consumer's buffer is below the target, to pad in a pause
             if not self._primed:
                 fill = self._prime(fill, self.start_bytes)
+            elif downstream is not None:
+                self._track_standing_queue(fill, allowance=self.frame_bytes - downstream)
+                fill = self.fill
+                low = self.target_bytes - (fill + downstream - self.frame_bytes)
             else:
-                # The frame that just arrived counts too. So a sink that keeps up still
-                # shows one frame "standing", and once a window the ring cuts it down to
-                # the target, out of a pause (a splice in a tone with no pause for 4 s),
-                # which leaves the server's queue that much shorter. This is what holds
-                # PulseAudio's playback queue low: counted after the drain instead,
-                # mouth-to-ear went from about 60 to 75-86 ms (docs/architecture.md).
+                # A consumer that cannot tell its own queue (Qt's sink; PulseAudio before
+                # its first timing update): the frame that just arrived counts too. So a
+                # sink that keeps up still shows one frame "standing", and once a window
+                # the ring cuts it down to the target, out of a pause, which leaves the
+                # sink's queue that much shorter: blind, but it keeps the queue from
+                # settling high (docs/architecture.md, "Phone audio").
                 self._track_standing_queue(fill, allowance=0)
                 fill = self.fill
             n = min(most, fill)
@@ -256,8 +273,16 @@ class RingBuffer:
             if n <= 0:
                 return 0
             self.frames_out += 1
+            pad = min(low + self._lag_min * 2, most - n) if low > 0 else 0
+            if pad > 0 and self._peak(0, n, step=4) > self.quiet_peak:
+                pad = 0  # only a quiet frame is lengthened (every 4th sample is enough)
             self._copy_out(address, n)
-            return n
+            if pad > 0:
+                pad -= pad % 2
+                ctypes.memset(address + n, 0, pad)
+                self.padded_bytes += pad
+                self.trims.append((time.monotonic(), pad, 0, 0.0, "pad"))
+            return n + pad
 
     def keep_newest(self, keep: int) -> None:
         """Drop all but the freshest `keep` bytes: a consumer that has stalled (a device
@@ -281,11 +306,11 @@ class RingBuffer:
         # is not standing) or before a drain (nothing is allowed: a draining consumer takes
         # all it can, so what stays is standing).
         allow = self.frame_bytes if allowance is None else allowance
-        self._min_fill = min(self._min_fill, fill)
+        self._min_fill = min(self._min_fill, fill - allow)  # the least that stood
         self._reads_in_window += 1
         if self._reads_in_window >= self._window:
             # What is still due from an earlier window is still in this minimum: recompute.
-            self._set_pending(self._min_fill - allow - self.target_bytes)
+            self._set_pending(self._min_fill - self.target_bytes)
             self._reads_in_window = 0
             self._min_fill = self.capacity
         over = fill - allow - self.target_bytes
@@ -347,7 +372,9 @@ class RingBuffer:
         if self._quiet_since is None:
             self._quiet_since = self._read
         margin = 2 * self._lag_min  # 2.5 ms of quiet kept on either side
-        if self._read - self._quiet_since + span < self._pause or span < want + 2 * margin:
+        want = min(want, span - 2 * margin)  # a short queue gives what it can, tick by tick
+        want -= want % 2
+        if self._read - self._quiet_since + span < self._pause or want <= 0:
             return None
         offset = (span - want) // 2
         return offset - offset % 2, want
@@ -416,9 +443,10 @@ class RingBuffer:
             self._buf[start:] = data[:split]
             self._buf[: end - cap] = data[split:]
 
-    def _peak(self, offset: int, n: int) -> int:
-        # The largest |sample| of n queued bytes from `offset` after the oldest.
-        return max(map(abs, array.array("h", self._peek(offset, n))), default=0)
+    def _peak(self, offset: int, n: int, step: int = 1) -> int:
+        # The largest |sample| of n queued bytes from `offset` after the oldest (of every
+        # `step`th sample).
+        return max(map(abs, array.array("h", self._peek(offset, n))[::step]), default=0)
 
     def _cut(self, offset: int, n: int, kind: str) -> None:
         # Remove n queued bytes `offset` bytes after the oldest (both even, offset + n <=
@@ -441,6 +469,7 @@ class RingBuffer:
                 "underruns": self.underruns,
                 "dropped_bytes": self.dropped_bytes,
                 "trimmed_bytes": self.trimmed_bytes,
+                "padded_bytes": self.padded_bytes,
                 "splices": self.splices,
                 "trims": [[round(t, 4), b, p, round(r, 1), k] for t, b, p, r, k in self.trims],
             }

@@ -320,3 +320,65 @@ def test_priming_again_mid_call_keeps_the_late_speech() -> None:
     # is speech, left for the standing-queue trim to take out of a pause
     assert rb.trimmed_bytes == 0
     assert rb.fill == 2 * FRAME
+
+
+class _Sink:
+    """A sound server's playback queue as the ring sees it: it holds what was drained into
+    it and the device takes `take` bytes per tick. `heard` is what the device played."""
+
+    def __init__(self, queued: int, take: int = FRAME) -> None:
+        self.queued = queued
+        self.take = take
+        self.heard: list[bytes] = [bytes(queued)]
+        self.underruns = 0
+        self.before_push: list[int] = []
+
+    def tick(self, rb: RingBuffer, level: int) -> None:
+        rb.write(pcm(level))
+        self.before_push.append(self.queued)
+        out = (ctypes.c_char * (4 * FRAME))()
+        n = rb.drain_into(ctypes.addressof(out), 4 * FRAME, downstream=self.queued)
+        self.heard.append(out.raw[:n])
+        self.queued += n - self.take
+        if self.queued < 0:
+            self.underruns += 1
+            self.queued = 0
+
+
+def _loud_samples(chunks: list[bytes]) -> int:
+    return sum(1 for v in array.array("h", b"".join(chunks)) if abs(v) == LOUD)
+
+
+def test_latency_standing_in_the_sinks_own_queue_is_cut_here_in_a_pause() -> None:
+    """The server's queue settled at 25 ms before each push (an underrun's refill): the
+    ring sees it through `downstream`, and cuts the excess from a pause, here."""
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=5, window_reads=10, pause_ms=100)
+    sink = _Sink(queued=800)  # 25 ms
+    for level in [LOUD] * 30:  # speech: the cut is due, and waits
+        sink.tick(rb, level)
+    assert rb.trimmed_bytes == 0 and sink.before_push[-1] == 800
+    for level in [QUIET] * 10 + [LOUD] * 20:
+        sink.tick(rb, level)
+    assert rb.trimmed_bytes == 800 - 160  # down to the 5 ms target
+    assert {kind for *_, kind in rb.trims} == {"pause"} and all(
+        peak <= QUIET for _, _, peak, _, _ in rb.trims
+    )
+    assert sink.before_push[-1] == 160 and sink.underruns == 0
+    assert _loud_samples(sink.heard) + rb.fill // 2 == 50 * FRAME // 2
+
+
+def test_a_device_faster_than_the_call_gets_silence_in_pauses_not_underruns() -> None:
+    """A device clock 0.3 % fast drains the server's queue 3 ms a second: without help it
+    underruns (a gap, and a refill the agent hears as added delay). The ring pads pauses."""
+    rb = RingBuffer(FRAME, start_ms=20, target_ms=5, window_reads=10, pause_ms=100)
+    sink = _Sink(queued=320, take=FRAME + 2)  # 10 ms queued, 2 bytes a tick over
+    phrase = [LOUD] * 50 + [QUIET] * 20  # 1 s of speech, 400 ms of pause
+    for level in phrase * 15:  # about 20 s
+        sink.tick(rb, level)
+    assert sink.underruns == 0
+    assert rb.padded_bytes > 0
+    assert {kind for *_, kind in rb.trims} <= {"pause", "pad"}
+    # the queue before each push stayed near the target: no drift either way
+    late = sink.before_push[len(sink.before_push) // 2 :]
+    assert min(late) >= 0 and max(late) <= 160 + 2 * 80 + 2 * 50
+    assert _loud_samples(sink.heard) + rb.fill // 2 == 15 * 50 * FRAME // 2

@@ -429,8 +429,8 @@ class PulseStream:
             if not info:
                 return None
             timing = self._timing = info.contents
-        n = max(0, self._latency.value - timing.sink_usec) * self._bytes_per_s // 1_000_000
-        return int(n - n % 2)
+        n: int = max(0, self._latency.value - timing.sink_usec) * self._bytes_per_s // 1_000_000
+        return n - n % 2
 
     def _break(self) -> None:
         # Lock held.

@@ -33,23 +33,14 @@ class SampleSpec(ctypes.Structure):
 
 
 class TimingInfo(ctypes.Structure):
-    """pa_timing_info (pulse/def.h); only `sink_usec` is read."""
+    """The head of pa_timing_info (pulse/def.h), up to the one field read: it is only ever
+    viewed in place, inside libpulse's stream (`pa_stream_get_timing_info`), never copied."""
 
     _fields_ = [
         ("timestamp_sec", ctypes.c_long),  # struct timeval
         ("timestamp_usec", ctypes.c_long),
         ("synchronized_clocks", ctypes.c_int),
-        ("sink_usec", ctypes.c_uint64),
-        ("source_usec", ctypes.c_uint64),
-        ("transport_usec", ctypes.c_uint64),
-        ("playing", ctypes.c_int),
-        ("write_index_corrupt", ctypes.c_int),
-        ("write_index", ctypes.c_int64),
-        ("read_index_corrupt", ctypes.c_int),
-        ("read_index", ctypes.c_int64),
-        ("configured_sink_usec", ctypes.c_uint64),
-        ("configured_source_usec", ctypes.c_uint64),
-        ("since_underrun", ctypes.c_int64),
+        ("sink_usec", ctypes.c_uint64),  # the device's own latency
     ]
 
 

@@ -95,7 +95,7 @@ class RingBuffer:
         self._heard = False  # audio has been handed out since the last reset
         self._window = window_reads
         self._reads_in_window = 0
-        self._min_fill = self.capacity
+        self._min_standing = self.capacity
         self._lock = threading.Lock()
         self.underruns = 0
         self.dropped_bytes = 0
@@ -138,7 +138,7 @@ class RingBuffer:
             self._pending = self._due_at = self._next_splice = 0
             self._quiet_since = None
             self._reads_in_window = 0
-            self._min_fill = self.capacity
+            self._min_standing = self.capacity
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Queue `data` (copied)."""
@@ -220,7 +220,7 @@ class RingBuffer:
             fill -= excess
         self._primed = self._heard = True
         self._reads_in_window = 0
-        self._min_fill = self.capacity
+        self._min_standing = self.capacity
         return fill
 
     def _copy_out(self, address: int, n: int) -> None:
@@ -233,7 +233,7 @@ class RingBuffer:
         self._read += n
 
     def drain_into(self, address: int, most: int, downstream: int | None = None) -> int:
-        """Move up to `most` bytes of queued audio to native `address`; never pads with silence.
+        """Move up to `most` bytes of queued audio to native `address`.
 
         For a consumer that keeps its own buffer (a sound server's playback stream): it takes
         whatever has arrived, so audio waits in one buffer instead of two. The first drain
@@ -244,8 +244,9 @@ class RingBuffer:
         `downstream`: what the consumer's own buffer held just before this drain (bytes), when
         it can tell. Then the standing queue is that plus what is here, less the one frame
         the drain hands on: latency stood in the consumer's buffer is cut here, from the
-        audio on its way there, out of a pause. Without it, the frame just drained counts as
-        standing (below).
+        audio on its way there, out of a pause; and when that buffer is below the target,
+        a quiet frame is handed on with up to 2.5 ms of silence after it (the only silence
+        this method ever adds). Without it, the frame just drained counts as standing.
 
         Returns:
             bytes written at `address` (even; 0 when nothing is queued).
@@ -273,12 +274,12 @@ class RingBuffer:
             if n <= 0:
                 return 0
             self.frames_out += 1
-            pad = min(low + self._lag_min * 2, most - n) if low > 0 else 0
+            pad = min(low + 2 * self._lag_min, most - n) if low > 0 else 0  # 2.5 ms over
+            pad -= pad % 2
             if pad > 0 and self._peak(0, n, step=4) > self.quiet_peak:
                 pad = 0  # only a quiet frame is lengthened (every 4th sample is enough)
             self._copy_out(address, n)
             if pad > 0:
-                pad -= pad % 2
                 ctypes.memset(address + n, 0, pad)
                 self.padded_bytes += pad
                 self.trims.append((time.monotonic(), pad, 0, 0.0, "pad"))
@@ -303,16 +304,17 @@ class RingBuffer:
 
     def _track_standing_queue(self, fill: int, allowance: int | None = None) -> None:
         # Called before a read of one frame (`allowance`: the frame about to be read, which
-        # is not standing) or before a drain (nothing is allowed: a draining consumer takes
-        # all it can, so what stays is standing).
+        # is not standing) or before a drain: nothing is allowed when the consumer cannot
+        # tell its own queue (what stays is standing), and the frame less that queue when it
+        # can (`drain_into`'s `downstream`), so `fill - allowance` is what stands in both.
         allow = self.frame_bytes if allowance is None else allowance
-        self._min_fill = min(self._min_fill, fill - allow)  # the least that stood
+        self._min_standing = min(self._min_standing, fill - allow)
         self._reads_in_window += 1
         if self._reads_in_window >= self._window:
             # What is still due from an earlier window is still in this minimum: recompute.
-            self._set_pending(self._min_fill - self.target_bytes)
+            self._set_pending(self._min_standing - self.target_bytes)
             self._reads_in_window = 0
-            self._min_fill = self.capacity
+            self._min_standing = self.capacity
         over = fill - allow - self.target_bytes
         if over > self._hold and over > self._pending:
             # Far above the target: latency that must not wait a whole window to be seen.
@@ -354,7 +356,7 @@ class RingBuffer:
                 return
             self.splices += 1
             self._next_splice = self._read + 4 * n  # at most a fifth of what is heard
-        self._min_fill = max(0, self._min_fill - n)
+        self._min_standing = max(0, self._min_standing - n)
         self._set_pending(self._pending - n)
 
     def _pause_span(self, fill: int, want: int) -> tuple[int, int] | None:

@@ -12,21 +12,22 @@ from pathlib import Path
 _PATH = Path(__file__).resolve().parent / "_sbaudio.so"
 _lib: ctypes.CDLL | None = None
 _why: str | None = None
-_tried = False
+_failed = False  # a file that does not load is not tried again; a missing one is
 
 
 def library() -> ctypes.CDLL | None:
     """The loaded library, or None (see `unavailable`)."""
-    global _lib, _why, _tried
-    if not _tried:
-        _tried = True
+    global _lib, _why, _failed
+    if _lib is None and not _failed:
         if not _PATH.exists():
             _why = f"{_PATH.name} is not built (python -m softphone.native.build)"
         else:
             try:
                 _lib = ctypes.CDLL(str(_PATH))
+                _why = None
             except OSError as exc:
                 _why = f"{_PATH.name} does not load: {exc}"
+                _failed = True
     return _lib
 
 

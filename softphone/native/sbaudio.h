@@ -50,4 +50,36 @@ int64_t sb_ring_fill(sb_ring *r);
 void sb_ring_counters_get(sb_ring *r, sb_ring_counters *out);
 int sb_ring_trims(sb_ring *r, sb_trim *out, int max);             /* oldest first */
 
+/* The byte sizes the config came to (RingBuffer's start_bytes, target_bytes, capacity),
+ * so callers need not repeat the rounding. Constant for the ring's life. */
+typedef struct sb_ring_sizes {
+    int64_t start_bytes, target_bytes, capacity;
+} sb_ring_sizes;
+
+void sb_ring_sizes_get(sb_ring *r, sb_ring_sizes *out);
+
+/* ---- port.c: the conference port, and the PulseAudio streams it moves -------------- */
+
+typedef struct sb_port sb_port;
+
+/* Called on the media clock's thread, no lock held, when a stream fails (once per failure):
+ * dir 0 capture, 1 playback; kind SB_FAULT_*. */
+typedef void (*sb_fault_cb)(int dir, int kind);
+enum { SB_FAULT_CALL = 1, SB_FAULT_STATE = 2 };
+
+/* Open the port and add it to pjsua's conference bridge. `pjsua_path`: the loaded pjsua2
+ * extension, whose pjmedia/pjsua symbols are used. Returns NULL with `err` filled. */
+sb_port *sb_port_open(const char *pjsua_path, sb_ring *mic, sb_ring *speaker,
+                      int32_t clock_rate, int32_t frame_ms, sb_fault_cb on_fault,
+                      char *err, int32_t errlen);
+int32_t sb_port_slot(sb_port *p);
+/* Remove it from the bridge; its memory goes when the bridge lets go (on_destroy). */
+void sb_port_close(sb_port *p);
+/* Attach (or with stream NULL detach) a PulseAudio stream. Never call with the mainloop's
+ * lock held: a tick holds the port's lock while it takes the mainloop's. */
+int32_t sb_port_attach(sb_port *p, int32_t dir, void *mainloop, void *stream, int32_t over,
+                       int32_t stalled_ticks);
+/* Ticks seen so far (get, put): a test can tell the bridge is calling C. */
+void sb_port_ticks(sb_port *p, int64_t *gets, int64_t *puts);
+
 #endif

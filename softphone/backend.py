@@ -13,9 +13,16 @@ import abc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from softphone.native.ring import NativeRing
 from softphone.ringbuffer import RingBuffer
+
+if TYPE_CHECKING:
+    from softphone.native.port import NativePort
+
+#: Either ring: the Python one, or the C one the native port reads and writes.
+Ring = RingBuffer | NativeRing
 
 RING_ON_S, RING_OFF_S = 1.0, 2.0  # cadence: short enough to notice, long enough not to annoy
 
@@ -91,7 +98,7 @@ class AudioBackend(abc.ABC):
         self.frame_bytes = clock_rate * frame_ms // 1000 * 2
 
     @abc.abstractmethod
-    def open_capture(self, ring: RingBuffer) -> None:
+    def open_capture(self, ring: Ring) -> None:
         """Start writing microphone audio into `ring`.
 
         Raises:
@@ -103,7 +110,7 @@ class AudioBackend(abc.ABC):
         """Stop the microphone (idempotent)."""
 
     @abc.abstractmethod
-    def open_playback(self, ring: RingBuffer) -> None:
+    def open_playback(self, ring: Ring) -> None:
         """Start playing audio taken from `ring`.
 
         Raises:
@@ -158,6 +165,19 @@ class AudioBackend(abc.ABC):
         """Media clock thread (clocked backends): hand the device what the speaker ring
         holds, as much as it has room for. Never blocks; failures as for `pull_capture`."""
         return None
+
+    def attach_native(self, port: NativePort) -> None:
+        """The bridge uses the native port (softphone/native): a clocked backend hands it
+        its streams to move on the tick, instead of `pull_capture`/`push_playback`. A
+        backend with threads of its own needs nothing: it fills and drains the rings."""
+        return None
+
+    def native_fault(self, direction: int, kind: int) -> None:
+        """Media clock thread: the native port found a stream it moves failed (direction 0
+        capture, 1 playback). Only clocked backends attach streams, so only they hear this."""
+        log.warning(
+            "the native port reports a failed %s stream", ("capture", "playback")[direction]
+        )
 
     def counters(self) -> dict[str, Any]:
         """The device side's own health counters (server underruns), for the quality event."""

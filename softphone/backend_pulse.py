@@ -6,8 +6,13 @@ thread of ours moves them: the bridge's media clock does, on its 20 ms tick (`cl
 Before it reads a frame from the mic ring it pulls what the microphone delivered (in the
 source's own pieces: 5 ms from the tests' null sources); after it writes a frame into the
 speaker ring it pushes the ring into the server's 40 ms buffer, the one jitter buffer on the
-way out. Measured against the thread-per-stream
-version and the Qt streams in docs/architecture.md ("The Linux default").
+way out. Measured against the thread-per-stream version and the Qt streams in
+docs/architecture.md ("The Linux default").
+
+With the native port (softphone/native, the default when it is built) the same pull and
+push run in C: each stream is attached to the port when it opens and detached before it
+closes (the port's own lock: when `detach` returns, no tick touches the stream), and
+`pull_capture`/`push_playback` here serve the Python port only.
 
 Streams are opened and closed on the Qt audio thread (QtBackend's requests and hot-plug
 slots); the clock reads `_capture`/`_playback` once per tick and each stream call takes the
@@ -20,10 +25,16 @@ import ctypes
 import logging
 from typing import Any
 
-from softphone.backend import AudioError
+from softphone.backend import AudioError, Ring
 from softphone.backend_qt import Listener, QtBackend, device_id
-from softphone.pulse_client import PulseContext, PulseError, PulseFaultError, PulseStream
-from softphone.ringbuffer import RingBuffer
+from softphone.native.port import CAPTURE, PLAYBACK, NativePort
+from softphone.pulse_client import (
+    STALLED_TICKS,
+    PulseContext,
+    PulseError,
+    PulseFaultError,
+    PulseStream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +68,30 @@ class PulseBackend(QtBackend):
     ) -> None:
         self._context: PulseContext | None = None
         # (stream, ring) pairs: one attribute, read once per tick by the media clock.
-        self._capture: tuple[PulseStream, RingBuffer] | None = None
-        self._playback: tuple[PulseStream, RingBuffer] | None = None
+        self._capture: tuple[PulseStream, Ring] | None = None
+        self._playback: tuple[PulseStream, Ring] | None = None
         self._scratch_size = clock_rate * 2 * frame_ms // 1000 * 4
         self._scratch = (ctypes.c_char * self._scratch_size)()
         self._scratch_addr = ctypes.addressof(self._scratch)
         self._reopen_due = False
+        self._native: NativePort | None = None  # set by the bridge before a stream opens
         super().__init__(clock_rate, frame_ms, listener)
+
+    # The native port (softphone/native): it moves the streams on the tick ----------------
+    def attach_native(self, port: NativePort) -> None:
+        """From now on the C port moves the streams: each is handed to it when opened and
+        taken back before it is closed; `pull_capture`/`push_playback` are not called."""
+        self._native = port
+
+    def native_fault(self, direction: int, kind: int) -> None:
+        """The media clock's thread, no lock held: the C port found a stream failed and
+        stopped moving it. Said and reopened as when the Python path finds it."""
+        pair = self._capture if direction == CAPTURE else self._playback
+        if pair is None:
+            return
+        stream = pair[0]
+        stream.broken = True
+        self._stream_failed(f"{stream.what} stopped: {stream.context.error()}")
 
     # The media clock's thread -----------------------------------------------------------
     def pull_capture(self) -> None:
@@ -115,10 +143,12 @@ class PulseBackend(QtBackend):
         pair = getattr(self, attr)
         setattr(self, attr, None)
         if pair is not None:
+            if self._native is not None:  # before close: no tick may touch it after
+                self._native.detach(CAPTURE if attr == "_capture" else PLAYBACK)
             pair[0].close()
         return pair is not None
 
-    def _open_stream(self, record: bool, ring: RingBuffer) -> None:
+    def _open_stream(self, record: bool, ring: Ring) -> None:
         kind = "capture" if record else "playback"
         attr = "_capture" if record else "_playback"
         self._drop_stream(attr)
@@ -145,9 +175,17 @@ class PulseBackend(QtBackend):
         except PulseError as exc:
             raise AudioError(str(exc)) from exc
         setattr(self, attr, (stream, ring))
+        if self._native is not None:
+            self._native.attach(
+                CAPTURE if record else PLAYBACK,
+                stream.mainloop,
+                stream.handle,
+                over=0 if record else self.frame_bytes,
+                stalled_ticks=STALLED_TICKS,
+            )
         log.info("%s: %s (PulseAudio)", kind, dev or "the default")
 
-    def _open_capture(self, ring: RingBuffer) -> None:
+    def _open_capture(self, ring: Ring) -> None:
         self._mic_ring = ring  # kept if the open fails: a device choice or hot-plug retries
         self._capturing = False
         self._open_stream(True, ring)
@@ -159,7 +197,7 @@ class PulseBackend(QtBackend):
         self._mic_ring = None
         self._capturing = False
 
-    def _open_playback(self, ring: RingBuffer) -> None:
+    def _open_playback(self, ring: Ring) -> None:
         self._spk_ring = ring  # as for capture
         self._open_stream(False, ring)
 

@@ -37,8 +37,7 @@ from PySide6.QtMultimedia import (
     QMediaDevices,
 )
 
-from softphone.backend import AudioBackend, AudioError, Device, ring_pattern
-from softphone.ringbuffer import RingBuffer
+from softphone.backend import AudioBackend, AudioError, Device, Ring, ring_pattern
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +110,8 @@ class QtBackend(AudioBackend):
         self._source_io: Any = None
         self._sink: QAudioSink | None = None
         self._sink_io: Any = None
-        self._mic_ring: RingBuffer | None = None
-        self._spk_ring: RingBuffer | None = None
+        self._mic_ring: Ring | None = None
+        self._spk_ring: Ring | None = None
         self._pump_buf = (ctypes.c_char * (self.frame_bytes * 10))()
         self._pump_addr = ctypes.addressof(self._pump_buf)
         self._capturing = False
@@ -147,14 +146,14 @@ class QtBackend(AudioBackend):
         if self._waker is not None:
             self._waker.wake.emit()
 
-    def open_capture(self, ring: RingBuffer) -> None:
+    def open_capture(self, ring: Ring) -> None:
         self._call(lambda: self._open_capture(ring))
 
     def close_capture(self) -> None:
         if self._thread.is_alive():
             self._call(self._close_capture)
 
-    def open_playback(self, ring: RingBuffer) -> None:
+    def open_playback(self, ring: Ring) -> None:
         self._call(lambda: self._open_playback(ring))
 
     def close_playback(self) -> None:
@@ -249,7 +248,7 @@ class QtBackend(AudioBackend):
         fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
         return fmt
 
-    def _open_capture(self, ring: RingBuffer) -> None:
+    def _open_capture(self, ring: Ring) -> None:
         self._close_capture()
         dev = self._device("capture")
         if dev.isNull():
@@ -284,7 +283,7 @@ class QtBackend(AudioBackend):
         self._mic_ring = None
         self._capturing = False
 
-    def _open_playback(self, ring: RingBuffer) -> None:
+    def _open_playback(self, ring: Ring) -> None:
         self._close_playback()
         dev = self._device("playback")
         if dev.isNull():
@@ -409,7 +408,7 @@ class QtBackend(AudioBackend):
         if self._spk_ring is not None:
             self._try_open(self._spk_ring, self._open_playback)
 
-    def _try_open(self, ring: RingBuffer, open_stream: Callable[[RingBuffer], None]) -> None:
+    def _try_open(self, ring: Ring, open_stream: Callable[[Ring], None]) -> None:
         """Open a stream where a failure has no caller to reach (a Qt slot, a posted
         request): the agent is told instead of Qt printing a traceback."""
         try:

@@ -16,8 +16,7 @@ import time
 import wave
 from pathlib import Path
 
-from softphone.backend import AudioBackend, AudioError, Device
-from softphone.ringbuffer import RingBuffer
+from softphone.backend import AudioBackend, AudioError, Device, Ring
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +73,8 @@ class WavBackend(AudioBackend):
         self.speaker_path = speaker_path
         self.loop = loop
         self._lock = threading.Lock()
-        self._mic_ring: RingBuffer | None = None
-        self._spk_ring: RingBuffer | None = None
+        self._mic_ring: Ring | None = None
+        self._spk_ring: Ring | None = None
         self._mic_data = b""
         self._mic_pos = 0
         self._writer: wave.Wave_write | None = None
@@ -87,7 +86,7 @@ class WavBackend(AudioBackend):
         self.frames_captured = 0
 
     # The device side -----------------------------------------------------------------
-    def open_capture(self, ring: RingBuffer) -> None:
+    def open_capture(self, ring: Ring) -> None:
         data = read_pcm(self.mic_path, self.clock_rate) if self.mic_path else b""
         with self._lock:
             self._mic_data, self._mic_pos, self._mic_ring = data, 0, ring
@@ -99,7 +98,7 @@ class WavBackend(AudioBackend):
             self._mic_ring = None
         self._stop_if_idle()
 
-    def open_playback(self, ring: RingBuffer) -> None:
+    def open_playback(self, ring: Ring) -> None:
         with self._lock:
             if self.speaker_path and self._writer is None:
                 try:

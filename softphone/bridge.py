@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 from threading import get_ident
 from typing import Any
 
 import pjsua2 as pj
 
-from softphone import framecopy
-from softphone.backend import AudioBackend
+from softphone import framecopy, native
+from softphone.backend import AudioBackend, Ring
+from softphone.native.port import NativeError, NativePort
+from softphone.native.ring import NativeRing
 from softphone.ringbuffer import RingBuffer
 
 log = logging.getLogger(__name__)
@@ -109,26 +112,74 @@ class AudioBridge:
         self.backend = backend
         self.clock_rate = clock_rate
         self.frame_bytes = clock_rate * frame_ms // 1000 * 2
-        mic_start, mic_target = backend.mic_ring_ms
-        spk_start, spk_target = backend.speaker_ring_ms
-        self.mic = RingBuffer(self.frame_bytes, frame_ms, start_ms=mic_start, target_ms=mic_target)
-        self.speaker = RingBuffer(
-            self.frame_bytes, frame_ms, start_ms=spk_start, target_ms=spk_target
-        )
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, frame_ms * 1000, 16)
-        self.port: BridgePort | None = BridgePort(self.mic, self.speaker, self.frame_bytes, backend)
-        self.port.createPort("switchboard-headset", fmt)
+        self.port: Any = None  # the AudioMedia the calls connect to
+        self.native: NativePort | None = self._open_native(backend, clock_rate, frame_ms)
+        if self.native is None:
+            mic_start, mic_target = backend.mic_ring_ms
+            spk_start, spk_target = backend.speaker_ring_ms
+            self.mic: Ring = RingBuffer(
+                self.frame_bytes, frame_ms, start_ms=mic_start, target_ms=mic_target
+            )
+            self.speaker: Ring = RingBuffer(
+                self.frame_bytes, frame_ms, start_ms=spk_start, target_ms=spk_target
+            )
+            fmt = pj.MediaFormatAudio()
+            fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, frame_ms * 1000, 16)
+            self.port = BridgePort(self.mic, self.speaker, self.frame_bytes, backend)
+            self.port.createPort("switchboard-headset", fmt)
         self._tone: Any = None  # ToneGenerator, made on first use, kept (see set_tone)
         self._tone_kind: str | None = None
         self._talking: set[int] = set()  # conference slots sending to the port
         self._listening: set[int] = set()  # slots receiving the mic
-        log.info("audio bridge at %d Hz, fast frame copy: %s", clock_rate, _FAST)
+        log.info(
+            "audio bridge at %d Hz, %s",
+            clock_rate,
+            "native port" if self.native else f"Python port (fast frame copy: {_FAST})",
+        )
+
+    def _open_native(
+        self, backend: AudioBackend, clock_rate: int, frame_ms: int
+    ) -> NativePort | None:
+        """The C port (softphone/native) when it is built and matches this pjmedia; else
+        None, said in the log, and the Python port is used. SWITCHBOARD_NATIVE_AUDIO=0 turns
+        it off (a comparison, or a workaround should the native path misbehave)."""
+        if os.environ.get("SWITCHBOARD_NATIVE_AUDIO", "1") == "0":
+            log.info("native audio path turned off (SWITCHBOARD_NATIVE_AUDIO=0)")
+            return None
+        if native.library() is None:
+            log.warning(
+                "native audio path unavailable (%s): using the Python port", native.unavailable()
+            )
+            return None
+        mic_start, mic_target = backend.mic_ring_ms
+        spk_start, spk_target = backend.speaker_ring_ms
+        mic = NativeRing(self.frame_bytes, frame_ms, start_ms=mic_start, target_ms=mic_target)
+        speaker = NativeRing(self.frame_bytes, frame_ms, start_ms=spk_start, target_ms=spk_target)
+        try:
+            port = NativePort(
+                pj._pjsua2.__file__, mic, speaker, clock_rate, frame_ms, backend.native_fault
+            )
+        except NativeError as exc:
+            log.warning("native audio path unavailable (%s): using the Python port", exc)
+            return None
+        # pjsua2 has no AudioMedia constructor for a slot; its port list has one. The
+        # vector owns the object, so it is kept as long as the port.
+        self._media_list = pj.Endpoint.instance().mediaEnumPorts2()
+        media = next((m for m in self._media_list if m.getPortId() == port.slot), None)
+        if media is None:
+            port.close()
+            log.warning("the native port is not in the bridge's list: using the Python port")
+            return None
+        self.port = media
+        self.mic, self.speaker = mic, speaker
+        backend.attach_native(port)
+        return port
 
     @property
     def fast_copy(self) -> bool:
-        """Whether the layout-based frame copy is in use."""
-        return _FAST
+        """Whether frames move without a Python copy (the native port, or the layout-based
+        frame copy of the Python port)."""
+        return self.native is not None or _FAST
 
     def connect(self, media: Any, send_mic: bool = True) -> None:
         """Hear `media` (a call's AudioMedia) on the speaker and, unless muted, feed it the mic.
@@ -239,4 +290,7 @@ class AudioBridge:
         self._listening.clear()
         self.backend.close()
         self._speaker_open = False
+        if self.native is not None:
+            self.native.close()
+            self._media_list = None
         self.port = None

@@ -223,6 +223,7 @@ class Engine(
                 "backend": self.backend.name,
                 "clock_rate": o.clock_rate,
                 "fast_frame_copy": self.bridge.fast_copy,
+                "native_audio": self.bridge.native is not None,
             },
         )
 

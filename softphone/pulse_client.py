@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from softphone.backend import Ring
 from softphone.pulse_lib import (
     ADJUST_LATENCY,
     AUTO_TIMING_UPDATE,
@@ -49,7 +50,6 @@ from softphone.pulse_lib import (
     load,
     strerror,
 )
-from softphone.ringbuffer import RingBuffer
 
 __all__ = ["PulseContext", "PulseError", "PulseFaultError", "PulseStream", "available"]
 
@@ -305,6 +305,16 @@ class PulseStream:
             self._gather = (ctypes.c_char * self._gather_size)()
             self._gather_addr = ctypes.addressof(self._gather)
 
+    @property
+    def handle(self) -> int:
+        """The pa_stream pointer (for the native port), 0 once closed."""
+        return int(self._stream or 0)
+
+    @property
+    def mainloop(self) -> int:
+        """The pa_threaded_mainloop pointer the stream lives on."""
+        return int(self._ml)
+
     def _words(self, reason: str) -> str:
         return f"cannot open {self.what}: {reason}"
 
@@ -318,7 +328,7 @@ class PulseStream:
         log.debug("%s %s on %s", "capture" if self.record else "playback", what, self.device)
 
     # The media clock's thread ------------------------------------------------------------
-    def pull_into(self, ring: RingBuffer) -> None:
+    def pull_into(self, ring: Ring) -> None:
         """Move everything the microphone delivered so far into `ring`; never waits.
 
         Raises:
@@ -326,7 +336,7 @@ class PulseStream:
         """
         self._on_clock(self._pull, ring)
 
-    def push_from(self, ring: RingBuffer, scratch: int, size: int, over: int = 0) -> None:
+    def push_from(self, ring: Ring, scratch: int, size: int, over: int = 0) -> None:
         """Move as much of `ring` as the server's buffer has room for, plus `over` bytes
         (through `scratch`, a native buffer of `size` bytes); what does not fit stays in the
         ring, where a standing queue is trimmed. Never waits.
@@ -371,7 +381,7 @@ class PulseStream:
         finally:
             lib.pa_threaded_mainloop_unlock(self._ml)
 
-    def _pull(self, lib: Any, stream: int, ring: RingBuffer) -> None:
+    def _pull(self, lib: Any, stream: int, ring: Ring) -> None:
         # The server hands over small pieces (5 ms on a null source, 4 per tick): they are
         # gathered and go into the ring in one write, one lock instead of four.
         ptr, length, ptr_ref, len_ref = self._peek_ptr, self._peek_len, *self._peek_refs
@@ -397,9 +407,7 @@ class PulseStream:
         if got:
             ring.write_from(base, got)
 
-    def _push(
-        self, lib: Any, stream: int, ring: RingBuffer, scratch: int, size: int, over: int
-    ) -> None:
+    def _push(self, lib: Any, stream: int, ring: Ring, scratch: int, size: int, over: int) -> None:
         room = lib.pa_stream_writable_size(stream)
         if room == SIZE_ERROR:
             self._break()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from softphone.native import build
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.peers import Kamailio, free_port, need
 from tests.phone.pulse import Pulse
@@ -16,6 +17,16 @@ from tests.phone.pulse import Pulse
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def native_audio_built() -> None:
+    """The engines the tests start use the native port (softphone/native) when it is built;
+    `./dev test` builds it, and so does this when pytest runs on its own. A failed build is
+    said here, not left to surface as an engine quietly on its Python port."""
+    why = build.build()
+    if why is not None:
+        pytest.fail(f"the native audio path did not build: {why}")
 
 
 @pytest.fixture

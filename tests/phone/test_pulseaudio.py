@@ -1,7 +1,8 @@
 """The desktop backends on a PulseAudio headset: sound goes mic -> far end -> speaker.
 
 Each test runs with both: `pulse` (the Linux default: QMediaDevices for the devices,
-libpulse-simple streams for the call) and `qt` (QtMultimedia's own streams, the default
+libpulse streams for the call, moved by the native port or, as a fallback, the Python one)
+and `qt` (QtMultimedia's own streams, the default
 elsewhere)."""
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ def sipp_echo(tmp_path: Path) -> Iterator[Callable[[int], Sipp]]:
         s.stop()
 
 
-@pytest.fixture(params=["pulse", "qt"])
+@pytest.fixture(params=["pulse", "pulse-python-port", "qt"])
 def backend(request: pytest.FixtureRequest) -> str:
+    """`pulse` with the native port (the default), and with the Python port it falls back
+    to when the native library is not there."""
     return str(request.param)
 
 
@@ -43,7 +46,12 @@ def _headset_engine(
     engine_factory: Callable[..., EnginePeer], pulse: Pulse, backend: str
 ) -> EnginePeer:
     env = dict(pulse.env, QT_LOGGING_RULES="qt.multimedia.symbolsresolver=false")
+    python_port = backend.endswith("-python-port")
+    if python_port:
+        env["SWITCHBOARD_NATIVE_AUDIO"] = "0"
+    backend = backend.removesuffix("-python-port")
     e = engine_factory("agent", extra=["--backend", backend], env=env)
+    assert e.ready["native_audio"] is not python_port
     e.request("register", user="agent", domain="127.0.0.1", registrar="")
     return e
 

@@ -249,7 +249,7 @@ class Rig:
             print(
                 f"  A mic ring: {sa['audio']['mic']}\n  B speaker ring: {sb['audio']['speaker']}"
                 f"\n  A device: {sa['audio'].get('device')}, B device: {sb['audio'].get('device')}"
-                f"\n  B jitter buffer: {sb.get('jbuf_ms')} ms"
+                f"\n  B jitter buffer: {sb.get('jbuf_ms')} ms {sb.get('jbuf')}"
             )
             a.request("hangup", call=ca)
             b.wait_call_state(inc["call"], "disconnected")

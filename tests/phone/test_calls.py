@@ -68,6 +68,8 @@ def test_a_tone_travels_both_ways_and_the_mic_closes_after_hangup(
     assert at_bob["rms"] > 0.1 and at_bob["purity"] > 0.8 and at_bob["off_freq_purity"] < 0.05
     assert at_alice["rms"] > 0.1 and at_alice["purity"] > 0.8
     assert quality["loss_pct"] == 0 and quality["mos"] > 4.0
+    jb = quality["jbuf"]  # a clean loopback call: frames were delivered, none lost
+    assert jb["min_ms"] > 0 and jb["max_ms"] >= jb["min_ms"] and jb["lost"] == 0, jb
 
 
 def test_hold_and_resume_change_the_sdp_direction_at_the_far_end(

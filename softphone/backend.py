@@ -172,7 +172,7 @@ class AudioBackend(abc.ABC):
         backend with threads of its own needs nothing: it fills and drains the rings."""
         return None
 
-    def native_fault(self, direction: int, kind: int) -> None:
+    def native_fault(self, direction: int) -> None:
         """Media clock thread: the native port found a stream it moves failed (direction 0
         capture, 1 playback). Only clocked backends attach streams, so only they hear this."""
         log.warning(

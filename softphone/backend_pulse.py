@@ -83,7 +83,7 @@ class PulseBackend(QtBackend):
         taken back before it is closed; `pull_capture`/`push_playback` are not called."""
         self._native = port
 
-    def native_fault(self, direction: int, kind: int) -> None:
+    def native_fault(self, direction: int) -> None:
         """The media clock's thread, no lock held: the C port found a stream failed and
         stopped moving it. Said and reopened as when the Python path finds it."""
         pair = self._capture if direction == CAPTURE else self._playback

@@ -116,11 +116,11 @@ struct sb_port {
     int (*conf_remove_port)(int slot);
     int (*port_dec_ref)(pjm_port *port);
     int32_t slot;
-    int64_t gets, puts;
 };
 
+/* These return nonzero when the stream failed: a call refused, or it is no longer ready. */
 static int check_state(sb_port *p, sb_io *io) {
-    return p->pa.get_state(io->stream) == PA_STREAM_READY ? 0 : SB_FAULT_STATE;
+    return p->pa.get_state(io->stream) != PA_STREAM_READY;
 }
 
 /* Everything the microphone delivered so far into the mic ring; never waits. Pieces with
@@ -131,7 +131,7 @@ static int pull(sb_port *p, sb_io *io) {
         const void *data = NULL;
         size_t n = 0;
         if (p->pa.peek(io->stream, &data, &n) < 0) {
-            fault = SB_FAULT_CALL;
+            fault = 1;
             break;
         }
         if (n == 0)
@@ -165,7 +165,7 @@ static int push(sb_port *p, sb_io *io) {
         return fault;
     size_t room = p->pa.writable_size(io->stream);
     if (room == (size_t)-1)
-        return SB_FAULT_CALL;
+        return 1;
     int64_t most = (int64_t)room + (io->full_ticks == 0 ? io->over : 0);
     io->full_ticks = room ? 0 : io->full_ticks + 1;
     if (io->full_ticks >= io->stalled_ticks)
@@ -174,7 +174,7 @@ static int push(sb_port *p, sb_io *io) {
     int64_t n = sb_ring_drain(io->ring, p->scratch, cap, queued(p, io->stream));
     if (n > 0 &&
         p->pa.write(io->stream, p->scratch, (size_t)n, NULL, 0, PA_SEEK_RELATIVE) < 0)
-        return SB_FAULT_CALL;
+        return 1;
     return 0;
 }
 
@@ -192,12 +192,11 @@ static void move(sb_port *p, int dir) {
     }
     pthread_mutex_unlock(&p->io_lock);
     if (fault && p->on_fault != NULL)
-        p->on_fault(dir, fault);
+        p->on_fault(dir);
 }
 
 static int port_get_frame(pjm_port *base, pjm_frame *frame) {
     sb_port *p = (sb_port *)base;
-    __atomic_add_fetch(&p->gets, 1, __ATOMIC_RELAXED);
     move(p, 0);
     sb_ring_read(p->mic, frame->buf, p->frame_bytes);
     frame->size = (size_t)p->frame_bytes;
@@ -207,7 +206,6 @@ static int port_get_frame(pjm_port *base, pjm_frame *frame) {
 
 static int port_put_frame(pjm_port *base, pjm_frame *frame) {
     sb_port *p = (sb_port *)base;
-    __atomic_add_fetch(&p->puts, 1, __ATOMIC_RELAXED);
     if (frame->type != FRAME_AUDIO)
         return 0;
     if (frame->size)
@@ -363,9 +361,4 @@ int32_t sb_port_attach(sb_port *p, int32_t dir, void *mainloop, void *stream, in
     io->broken = 0;
     pthread_mutex_unlock(&p->io_lock);
     return 0;
-}
-
-void sb_port_ticks(sb_port *p, int64_t *gets, int64_t *puts) {
-    *gets = __atomic_load_n(&p->gets, __ATOMIC_RELAXED);
-    *puts = __atomic_load_n(&p->puts, __ATOMIC_RELAXED);
 }

@@ -17,9 +17,8 @@ from softphone.native.ring import NativeRing
 
 log = logging.getLogger(__name__)
 
-#: sb_fault_cb: (direction 0 capture / 1 playback, kind FAULT_*).
-FAULT_CB = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_int32)
-FAULT_CALL, FAULT_STATE = 1, 2
+#: sb_fault_cb: (direction 0 capture / 1 playback).
+FAULT_CB = ctypes.CFUNCTYPE(None, ctypes.c_int32)
 CAPTURE, PLAYBACK = 0, 1
 
 _declared = False
@@ -33,7 +32,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     global _declared
     if _declared:
         return
-    vp, i32, i64p = ctypes.c_void_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_int64)
+    vp, i32 = ctypes.c_void_p, ctypes.c_int32
     lib.sb_port_open.argtypes = [ctypes.c_char_p, vp, vp, i32, i32, FAULT_CB, ctypes.c_char_p, i32]
     lib.sb_port_open.restype = vp
     lib.sb_port_slot.argtypes = [vp]
@@ -42,8 +41,6 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.sb_port_close.restype = None
     lib.sb_port_attach.argtypes = [vp, i32, vp, vp, i32, i32]
     lib.sb_port_attach.restype = i32
-    lib.sb_port_ticks.argtypes = [vp, i64p, i64p]
-    lib.sb_port_ticks.restype = None
     _declared = True
 
 
@@ -53,7 +50,7 @@ class NativePort:
     Args:
         pjsua_path: the file of the loaded pjsua2 extension (`pjsua2._pjsua2.__file__`).
         mic / speaker: the rings the port reads from and writes to; kept alive here.
-        on_fault: told (direction, kind) when an attached stream fails; the port stops
+        on_fault: told the direction when an attached stream fails; the port stops
             moving that stream until it is attached again.
 
     Raises:
@@ -67,7 +64,7 @@ class NativePort:
         speaker: NativeRing,
         clock_rate: int,
         frame_ms: int,
-        on_fault: Callable[[int, int], None],
+        on_fault: Callable[[int], None],
     ) -> None:
         lib = library()
         if lib is None:
@@ -93,10 +90,10 @@ class NativePort:
         self._handle: int | None = handle
         self.slot: int = lib.sb_port_slot(handle)
 
-    def _fault(self, direction: int, kind: int) -> None:
+    def _fault(self, direction: int) -> None:
         # The media clock's thread, no lock held. An exception cannot cross into C: log it.
         try:
-            self._on_fault(direction, kind)
+            self._on_fault(direction)
         except Exception:
             log.exception(
                 "handling a failed %s stream", "capture" if direction == 0 else "playback"
@@ -115,13 +112,6 @@ class NativePort:
         """Stop moving that direction's stream; when this returns, no tick touches it."""
         if self._handle is not None:
             self._lib.sb_port_attach(self._handle, direction, None, None, 0, 0)
-
-    def ticks(self) -> tuple[int, int]:
-        """(frames requested, frames delivered) by the bridge so far."""
-        assert self._handle is not None, "the port is closed"
-        gets, puts = ctypes.c_int64(), ctypes.c_int64()
-        self._lib.sb_port_ticks(self._handle, ctypes.byref(gets), ctypes.byref(puts))
-        return gets.value, puts.value
 
     def close(self) -> None:
         """Leave the bridge (engine thread). The C side is freed when the bridge lets go."""

@@ -62,10 +62,9 @@ void sb_ring_sizes_get(sb_ring *r, sb_ring_sizes *out);
 
 typedef struct sb_port sb_port;
 
-/* Called on the media clock's thread, no lock held, when a stream fails (once per failure):
- * dir 0 capture, 1 playback; kind SB_FAULT_*. */
-typedef void (*sb_fault_cb)(int dir, int kind);
-enum { SB_FAULT_CALL = 1, SB_FAULT_STATE = 2 };
+/* Called on the media clock's thread, no lock held, when a stream fails (once per failure;
+ * the reason is the context's error, read by the callee): dir 0 capture, 1 playback. */
+typedef void (*sb_fault_cb)(int dir);
 
 /* Open the port and add it to pjsua's conference bridge. `pjsua_path`: the loaded pjsua2
  * extension, whose pjmedia/pjsua symbols are used. Returns NULL with `err` filled. */
@@ -79,7 +78,5 @@ void sb_port_close(sb_port *p);
  * lock held: a tick holds the port's lock while it takes the mainloop's. */
 int32_t sb_port_attach(sb_port *p, int32_t dir, void *mainloop, void *stream, int32_t over,
                        int32_t stalled_ticks);
-/* Ticks seen so far (get, put): a test can tell the bridge is calling C. */
-void sb_port_ticks(sb_port *p, int64_t *gets, int64_t *puts);
 
 #endif

@@ -15,7 +15,7 @@ import ctypes
 import logging
 import os
 from threading import get_ident
-from typing import Any
+from typing import Any, TypeVar
 
 import pjsua2 as pj
 
@@ -26,6 +26,8 @@ from softphone.native.ring import NativeRing
 from softphone.ringbuffer import RingBuffer
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", RingBuffer, NativeRing)
 
 _FAST = framecopy.probe(pj.ByteVector)
 
@@ -113,16 +115,12 @@ class AudioBridge:
         self.clock_rate = clock_rate
         self.frame_bytes = clock_rate * frame_ms // 1000 * 2
         self.port: Any = None  # the AudioMedia the calls connect to
+        self._media_list: Any = None  # owns the native port's AudioMedia (see _open_native)
+        self.mic: Ring
+        self.speaker: Ring
         self.native: NativePort | None = self._open_native(backend, clock_rate, frame_ms)
         if self.native is None:
-            mic_start, mic_target = backend.mic_ring_ms
-            spk_start, spk_target = backend.speaker_ring_ms
-            self.mic: Ring = RingBuffer(
-                self.frame_bytes, frame_ms, start_ms=mic_start, target_ms=mic_target
-            )
-            self.speaker: Ring = RingBuffer(
-                self.frame_bytes, frame_ms, start_ms=spk_start, target_ms=spk_target
-            )
+            self.mic, self.speaker = self._rings(RingBuffer, frame_ms)
             fmt = pj.MediaFormatAudio()
             fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, frame_ms * 1000, 16)
             self.port = BridgePort(self.mic, self.speaker, self.frame_bytes, backend)
@@ -151,10 +149,7 @@ class AudioBridge:
                 "native audio path unavailable (%s): using the Python port", native.unavailable()
             )
             return None
-        mic_start, mic_target = backend.mic_ring_ms
-        spk_start, spk_target = backend.speaker_ring_ms
-        mic = NativeRing(self.frame_bytes, frame_ms, start_ms=mic_start, target_ms=mic_target)
-        speaker = NativeRing(self.frame_bytes, frame_ms, start_ms=spk_start, target_ms=spk_target)
+        mic, speaker = self._rings(NativeRing, frame_ms)
         try:
             port = NativePort(
                 pj._pjsua2.__file__, mic, speaker, clock_rate, frame_ms, backend.native_fault
@@ -168,12 +163,24 @@ class AudioBridge:
         media = next((m for m in self._media_list if m.getPortId() == port.slot), None)
         if media is None:
             port.close()
+            self._media_list = None
             log.warning("the native port is not in the bridge's list: using the Python port")
             return None
         self.port = media
         self.mic, self.speaker = mic, speaker
         backend.attach_native(port)
         return port
+
+    def _rings(self, cls: type[R], frame_ms: int) -> tuple[R, R]:
+        """(mic, speaker) rings of `cls`, sized as the backend asks."""
+        (mic_start, mic_target), (spk_start, spk_target) = (
+            self.backend.mic_ring_ms,
+            self.backend.speaker_ring_ms,
+        )
+        return (
+            cls(self.frame_bytes, frame_ms, start_ms=mic_start, target_ms=mic_target),
+            cls(self.frame_bytes, frame_ms, start_ms=spk_start, target_ms=spk_target),
+        )
 
     @property
     def fast_copy(self) -> bool:

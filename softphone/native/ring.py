@@ -6,8 +6,8 @@ takes. The Python side (the backends' device threads, the quality report) keeps 
 `RingBuffer` API through this class, and the same tests run against both
 (tests/phone/test_ringbuffer.py), including a long random session compared byte for byte.
 
-The prototypes are declared once, when this module is imported: import it only after the
-library is built (`softphone.native.build`), or `NativeRing()` raises with the reason.
+The prototypes are declared on the first `NativeRing()`, once the library loads (it may be
+built after this module is imported); without it, `NativeRing()` raises with the reason.
 """
 
 from __future__ import annotations
@@ -65,6 +65,16 @@ class _Trim(ctypes.Structure):
 
 class _Sizes(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int64) for name in ("start_bytes", "target_bytes", "capacity")]
+
+
+class _Counter:
+    """A read-only attribute of NativeRing that reads its C counter of the same name."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, ring: NativeRing, owner: type | None = None) -> int:
+        return int(getattr(ring._counters(), self.name))
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -259,40 +269,16 @@ class NativeRing:
         self._lib.sb_ring_counters_get(self.handle, ctypes.byref(out))
         return out
 
-    @property
-    def underruns(self) -> int:
-        """Reads that found less than a frame queued."""
-        return int(self._counters().underruns)
-
-    @property
-    def dropped_bytes(self) -> int:
-        """Bytes lost to the hard cap (the oldest first)."""
-        return int(self._counters().dropped_bytes)
-
-    @property
-    def trimmed_bytes(self) -> int:
-        """Bytes cut: late-start, pause, splice and stall trims."""
-        return int(self._counters().trimmed_bytes)
-
-    @property
-    def padded_bytes(self) -> int:
-        """Silence added in pauses for a draining consumer running low."""
-        return int(self._counters().padded_bytes)
-
-    @property
-    def splices(self) -> int:
-        """Trims made without a pause."""
-        return int(self._counters().splices)
-
-    @property
-    def frames_in(self) -> int:
-        """Writes queued."""
-        return int(self._counters().frames_in)
-
-    @property
-    def frames_out(self) -> int:
-        """Reads, and drains that moved audio."""
-        return int(self._counters().frames_out)
+    # RingBuffer's counters, read from C: reads that found less than a frame queued; bytes
+    # lost to the hard cap; bytes cut (start, pause, splice, stall); silence added in pauses;
+    # trims made without a pause; writes; reads and drains that moved audio.
+    underruns = _Counter()
+    dropped_bytes = _Counter()
+    trimmed_bytes = _Counter()
+    padded_bytes = _Counter()
+    splices = _Counter()
+    frames_in = _Counter()
+    frames_out = _Counter()
 
     @property
     def trims(self) -> list[tuple[float, int, int, float, str]]:

@@ -12,22 +12,18 @@ import array
 import ctypes
 import math
 import random
-import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from softphone import native
-from softphone.native import build
+from softphone.native.ring import NativeRing
 from softphone.ringbuffer import RingBuffer
 from tests.phone.audio import goertzel_power, rms
 
-if TYPE_CHECKING:
-    from softphone.native.ring import NativeRing
-
-    Ring = RingBuffer | NativeRing
-    RingClass = type[RingBuffer] | type[NativeRing]
+Ring = RingBuffer | NativeRing
+RingClass = type[RingBuffer] | type[NativeRing]
 
 pytestmark = pytest.mark.phone
 
@@ -35,21 +31,12 @@ FRAME = 640  # 20 ms at 16 kHz mono 16-bit
 
 
 @pytest.fixture(scope="session")
-def native_ring() -> type[NativeRing]:
-    """NativeRing, with the library built first (when the tests run without ./dev).
-
-    On Linux a missing compiler or a failed build fails the tests that need it: the engine
-    would silently fall back to the Python ring, and these tests are what says the two agree.
-    """
-    why = build.build()
-    if why is None and native.library() is None:
-        why = native.unavailable()
-    if why is not None:
-        if sys.platform != "linux":
-            pytest.skip(f"native ring not available here: {why}")
-        pytest.fail(f"native ring not available: {why}")
-    from softphone.native.ring import NativeRing
-
+def native_ring(native_audio_built: None) -> type[NativeRing]:
+    """NativeRing, once conftest's `native_audio_built` has built the library (a failed
+    build fails there: the engine would quietly fall back to the Python ring, and these
+    tests are what says the two agree)."""
+    if native.library() is None:
+        pytest.fail(f"native ring not available: {native.unavailable()}")
     return NativeRing
 
 

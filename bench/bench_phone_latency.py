@@ -3,9 +3,13 @@
 One clock: a private PulseAudio daemon has a stereo null sink `hs`. Its LEFT channel is the
 mouth: `mic_left` (a remap of hs.monitor's left channel) is the microphone engine A captures.
 Its RIGHT channel is the ear: `ear_right` (a remap sink onto hs's right channel) is where
-engine B plays. paplay plays noise bursts on the left only and one parec records
+engine B plays. The mouth plays noise bursts on the left only and one parec records
 hs.monitor in stereo, so sent (left) and heard (right) are samples of the same stream;
-the latency is the cross-correlation lag between the two channels.
+the latency is the cross-correlation lag between the two channels. The mouth is one pacat
+stream connected for the whole run and fed silence between programmes
+(`tests.phone.pulse.Mouth`): a paplay joining hs per programme made PulseAudio reconfigure
+hs, and B's playback queue stood 30 ms higher for the first 1.5 s of every programme, so
+the median swung with which bursts the correlation favoured (session 10, traced).
 
 Path: mic_left -> A's capture stream -> A's bridge -> G.722 RTP on loopback -> B's jitter
 buffer -> B's bridge -> B's playback stream -> ear_right, with the same backend on both ends
@@ -31,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.phone.engine_peer import EnginePeer
-from tests.phone.pulse import Pulse, stop_recorder
+from tests.phone.pulse import Mouth, Pulse, stop_recorder
 from tests.support.wait import wait_until
 
 RATE = 16000
@@ -65,16 +68,6 @@ def bursts(seconds: float = 6.0) -> np.ndarray:
     return np.stack([left, np.zeros(n)], axis=1)
 
 
-def write_stereo(path: Path, x: np.ndarray) -> Path:
-    """Stereo 16-bit WAV."""
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(x.astype("<i2").tobytes())
-    return path
-
-
 def lag_ms(recording: Path) -> float:
     """Cross-correlation lag of the right channel (heard) behind the left (sent), in ms."""
     raw = recording.read_bytes()[44:]
@@ -95,6 +88,7 @@ class Rig:
         (work / "pulse").mkdir()
         self.pulse = Pulse(work / "pulse")
         self.work = work
+        self.mouth: Mouth | None = None
 
     def __enter__(self) -> Rig:
         p = self.pulse
@@ -136,15 +130,19 @@ class Rig:
             if out.returncode != 0:
                 raise RuntimeError(f"pactl load-module {args[0]}: {out.stderr}")
         wait_until(lambda: "ear_right" in p.pactl("list", "short", "sinks"), what="ear_right")
+        self.mouth = p.mouth("hs", RATE, channels=2)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.mouth is not None:
+            self.mouth.close()
         self.pulse.stop()
 
     def measure(self, name: str, settle: float = 1.5) -> float:
         """Play the bursts into the mouth, record hs.monitor, return the lag in ms."""
         p = self.pulse
-        wav = write_stereo(self.work / "bursts.wav", bursts())
+        assert self.mouth is not None
+        pcm = bursts().astype("<i2").tobytes()
         rec_path = self.work / f"{name}.wav"
         rec = subprocess.Popen(
             [
@@ -163,16 +161,9 @@ class Rig:
         try:
             t = time.monotonic() + settle  # null sinks take ~1-1.5 s to accept data
             wait_until(lambda: time.monotonic() > t, what="the sinks to settle")
-            play = subprocess.Popen(
-                ["paplay", "--device=hs", "--latency-msec=20", str(wav)],
-                env=p.env,
-                start_new_session=True,
-            )
-            try:
-                wait_until(lambda: play.poll() is not None, timeout=30, what="paplay")
-            finally:
-                stop_recorder(play)
-            t = time.monotonic() + 0.5
+            said = self.mouth.say(pcm)
+            wait_until(said.is_set, timeout=30, what="the mouth to say the bursts")
+            t = time.monotonic() + 0.5  # what is still in the pipe and the streams
             wait_until(lambda: time.monotonic() > t, what="the tail")
         finally:
             stop_recorder(rec)
@@ -189,6 +180,7 @@ class Rig:
         out = subprocess.Popen(
             [
                 "pacat",
+                "--stream-name=relay",
                 "--device=ear_right",
                 f"--latency-msec={DEVICE_MS}",
                 f"--rate={RATE}",
@@ -201,7 +193,8 @@ class Rig:
             start_new_session=True,
         )
         wait_until(
-            lambda: "pacat" in self.pulse.pactl("list", "sink-inputs"), what="pacat's stream"
+            lambda: 'media.name = "relay"' in self.pulse.pactl("list", "sink-inputs"),
+            what="the relay's stream",
         )
         assert out.stdin is not None
         cap = subprocess.Popen(

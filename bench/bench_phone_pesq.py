@@ -8,7 +8,8 @@ them); every utterance is found in what was heard by cross-correlation and cut w
 the same way for every row.
 
 Paths (engine A calls engine B directly on loopback, codec forced with --codecs):
-- pulse, qt: A's microphone is the PulseAudio headset (paplay into the virtual mic) and B's
+- pulse, qt: A's microphone is the PulseAudio headset (a talker whose stream into the
+       virtual mic stays connected from before the call: `tests.phone.pulse.Mouth`) and B's
        earpiece is recorded from its sink's monitor, with that headset backend on both
        ends (pulse: the Linux default; qt: QtMultimedia's streams, the default elsewhere).
 - wav: A reads a WAV file, B writes one: the same bridge and ring buffers, no sound server.
@@ -217,19 +218,15 @@ def device_path(
             ringer="Speakers",
         )
         heard = d / "earpiece.wav"
+        mouth = pulse.mouth("mic_feed", rate)  # on before the call, as a headset mic is
         recorder = pulse.record(heard, rate=rate)
         try:
             ca, cb = call(a, b)
             wait_until(lambda: len(pulse.source_outputs()) == 2, what="both mic streams")
-            feeder = pulse.play(write_wav(d / "mic.wav", mic, rate))
-            try:
-                wait_until(
-                    lambda: feeder.poll() is not None,
-                    timeout=len(mic) / rate + 20,
-                    what="paplay to finish the programme",
-                )
-            finally:
-                stop_recorder(feeder)
+            said = mouth.say(np.clip(mic, -32768, 32767).astype("<i2").tobytes())
+            wait_until(
+                said.is_set, timeout=len(mic) / rate + 20, what="the mouth to say the programme"
+            )
             t_end = time.monotonic() + 1.0  # the tail still in flight: a wall-clock workload
             wait_until(lambda: time.monotonic() > t_end, what="the tail to arrive")
             for e, c in ((a, ca), (b, cb)):
@@ -241,6 +238,7 @@ def device_path(
             hang_up(a, b, ca, cb)
         finally:
             stop_recorder(recorder)
+            mouth.close()
     finally:
         for e in (a, b):
             if e is not None:

@@ -12,9 +12,12 @@ stopped by the pid it wrote (the process we started), so nothing outlives the te
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import queue
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 from tests.support.wait import wait_until
@@ -103,6 +106,10 @@ class Pulse:
             start_new_session=True,
         )
 
+    def mouth(self, device: str, rate: int = 16000, channels: int = 1) -> Mouth:
+        """A microphone that is always on, playing into `device` (see `Mouth`)."""
+        return Mouth(self, device, rate, channels)
+
     def record(
         self, out: Path, device: str = "headset_ear.monitor", rate: int = 16000
     ) -> subprocess.Popen[bytes]:
@@ -142,6 +149,95 @@ class Pulse:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
         self.pid = None
+
+
+class Mouth:
+    """One playback stream into `device`, connected until `close` and fed silence between
+    the programmes `say` queues: a talker whose microphone is on for the whole call.
+
+    paplay opens a new stream per programme, and a stream joining a sink makes PulseAudio
+    reconfigure that sink's latency and, through the remap modules, the latency of the
+    streams on it. Measured in bench_phone_latency.py, whose mouth and ear share one sink:
+    B's playback stream stood about 30 ms higher for the 1.5 s after paplay joined, until
+    the engine's speaker ring trimmed it out of a pause, so the programme's first bursts
+    heard that and its later ones did not. A person starting to speak changes nothing in
+    the sound server; this mouth does not either.
+
+    The pipe to pacat is shrunk to one page, so what is queued stays within about 0.1 s of
+    what is heard (pacat writes only as fast as the server asks).
+    """
+
+    CHUNK_MS = 10
+
+    def __init__(self, pulse: Pulse, device: str, rate: int, channels: int) -> None:
+        self.frame = 2 * channels
+        self.silence = bytes(self.frame * rate * self.CHUNK_MS // 1000)
+        self.proc = subprocess.Popen(
+            [
+                "pacat",
+                "--playback",
+                "--stream-name=mouth",
+                f"--device={device}",
+                "--latency-msec=20",
+                f"--rate={rate}",
+                f"--channels={channels}",
+                "--format=s16le",
+                "--raw",
+            ],
+            env=pulse.env,
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert self.proc.stdin is not None
+        self._fd = self.proc.stdin.fileno()
+        fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, 4096)
+        self._said: queue.Queue[tuple[bytes, threading.Event]] = queue.Queue()
+        self._stop = threading.Event()
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._feed, name="mouth", daemon=True)
+        self._thread.start()
+        wait_until(
+            lambda: (
+                'media.name = "mouth"' in pulse.pactl("list", "sink-inputs")
+                or self.proc.poll() is not None
+            ),
+            what="the mouth's stream",
+        )
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"pacat into {device} exited with {self.proc.returncode}")
+
+    def say(self, pcm: bytes) -> threading.Event:
+        """Queue `pcm` (s16le, the stream's rate and channels); the event is set once it is
+        all in the pipe (heard within about 0.1 s after that)."""
+        done = threading.Event()
+        self._said.put((pcm[: len(pcm) // self.frame * self.frame], done))
+        return done
+
+    def _feed(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    pcm, done = self._said.get_nowait()
+                except queue.Empty:
+                    os.write(self._fd, self.silence)
+                    continue
+                view = memoryview(pcm)
+                while view and not self._stop.is_set():
+                    view = view[os.write(self._fd, view) :]
+                done.set()
+        except OSError as e:  # pacat went away: said by close()
+            self.error = e
+
+    def close(self) -> None:
+        """Stop feeding and disconnect the stream."""
+        self._stop.set()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self._thread.join(timeout=10)
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        self.proc.wait(timeout=10)
 
 
 def stop_recorder(proc: subprocess.Popen[bytes]) -> None:

@@ -82,6 +82,9 @@ class RingBuffer(StandingQueueTrims):
         self._primed = False
         self._heard = False  # audio has been handed out since the last reset
         self._window = window_reads
+        # A stream's first reads: windows of a fifth, twice (see _track_standing_queue).
+        self._start_window = max(1, window_reads // 5)
+        self._fast_reads = 0
         self._reads_in_window = 0
         self._min_standing = self.capacity
         self._lock = threading.Lock()
@@ -125,7 +128,7 @@ class RingBuffer(StandingQueueTrims):
             self._primed = self._heard = False
             self._pending = self._due_at = self._next_splice = 0
             self._quiet_since = None
-            self._reads_in_window = 0
+            self._reads_in_window = self._fast_reads = 0
             self._min_standing = self.capacity
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -206,6 +209,8 @@ class RingBuffer(StandingQueueTrims):
             excess -= excess % 2
             self._cut(0, excess, "start")
             fill -= excess
+        if not self._heard:
+            self._fast_reads = 2 * self._start_window
         self._primed = self._heard = True
         self._reads_in_window = 0
         self._min_standing = self.capacity

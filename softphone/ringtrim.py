@@ -6,7 +6,11 @@ decides when and where queued audio is cut. The ring:
 
 - watches the smallest fill over a window of reads and, when even that minimum stays above
   `target_bytes`, trims the excess: a *standing* queue is latency that would otherwise grow
-  forever, while a momentary burst is left alone;
+  forever, while a momentary burst is left alone. A stream's first two windows after it
+  primes are a fifth as long (200 ms at 50 reads): a consumer starts late by a frame or
+  so (PulseAudio plays one period after its prebuffer fills), which left the whole call's
+  first seconds 20-30 ms late until a full window and then a pause came, often inside the
+  first sentence (measured, session 10);
 - trims where it cannot be heard: the excess waits for a pause (every queued sample under
   `quiet_peak`, about -40 dBFS, for `pause_ms`) and is cut from the middle of it. Cutting
   the oldest audio at once cut 1-28 spans of speech per 23 s bench call and dented PESQ by
@@ -46,6 +50,7 @@ class StandingQueueTrims:
     _buf: bytearray  # `capacity` bytes
     _read: int  # absolute read counter: a cut advances it
     _window: int  # reads per standing-queue window
+    _start_window: int  # reads per window while `_fast_reads` lasts
     _pause: int  # quiet audio needed before a pause may be cut
     _max_defer: int  # audio consumed while a due trim waits for a pause
     _hold: int  # the most a standing queue may stand above the target while it waits
@@ -55,6 +60,7 @@ class StandingQueueTrims:
     _search: int  # samples: where a splice may start, from the oldest
     # The trim state (RingBuffer.reset and _prime reset it).
     _reads_in_window: int
+    _fast_reads: int  # reads left in the stream's first, shorter windows
     _min_standing: int
     _quiet_since: int | None  # read counter when the queue went all quiet
     _pending: int  # standing excess due, waiting for a pause or a splice
@@ -73,7 +79,11 @@ class StandingQueueTrims:
         allow = self.frame_bytes if allowance is None else allowance
         self._min_standing = min(self._min_standing, fill - allow)
         self._reads_in_window += 1
-        if self._reads_in_window >= self._window:
+        window = self._window
+        if self._fast_reads:
+            self._fast_reads -= 1
+            window = self._start_window
+        if self._reads_in_window >= window:
             # What is still due from an earlier window is still in this minimum: recompute.
             self._set_pending(self._min_standing - self.target_bytes)
             self._reads_in_window = 0

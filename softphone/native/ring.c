@@ -57,6 +57,8 @@ static int64_t prime(sb_ring *r, int64_t fill, int64_t keep)
         ring_cut(r, 0, excess, SB_TRIM_START);
         fill -= excess;
     }
+    if (!r->heard)
+        r->fast_reads = 2 * r->start_window;
     r->primed = r->heard = 1;
     r->reads_in_window = 0;
     r->min_standing = r->capacity;
@@ -101,6 +103,7 @@ sb_ring *sb_ring_new(const sb_ring_config *cfg)
     r->target_bytes = ms_to_bytes(per_ms, cfg->target_ms);
     r->capacity = capacity;
     r->window = cfg->window_reads;
+    r->start_window = max64(1, r->window / 5);
     r->quiet_peak = cfg->quiet_peak;
     r->pause = ms_to_bytes(per_ms, cfg->pause_ms);
     r->max_defer = (int64_t)(per_ms * cfg->defer_ms); /* not aligned, as in Python */
@@ -146,7 +149,7 @@ void sb_ring_reset(sb_ring *r)
     r->primed = r->heard = 0;
     r->pending = r->due_at = r->next_splice = 0;
     r->quiet_since = -1;
-    r->reads_in_window = 0;
+    r->reads_in_window = r->fast_reads = 0;
     r->min_standing = r->capacity;
     pthread_mutex_unlock(&r->lock);
 }

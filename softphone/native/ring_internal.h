@@ -37,6 +37,7 @@ struct sb_ring {
     int64_t read, write; /* absolute counters; index = counter % capacity */
     int primed, heard;
     int64_t reads_in_window, min_standing;
+    int64_t start_window, fast_reads; /* the stream's first, shorter windows */
     int64_t quiet_since; /* read counter when the queue went all quiet; -1: None */
     int64_t pending, due_at, next_splice;
 

@@ -199,7 +199,12 @@ static void trim_pending(sb_ring *r, int64_t fill, int64_t allow)
 void ring_track_standing_queue(sb_ring *r, int64_t fill, int64_t allow)
 {
     r->min_standing = min64(r->min_standing, fill - allow);
-    if (++r->reads_in_window >= r->window) {
+    int64_t window = r->window;
+    if (r->fast_reads > 0) {
+        r->fast_reads--;
+        window = r->start_window;
+    }
+    if (++r->reads_in_window >= window) {
         set_pending(r, r->min_standing - r->target_bytes);
         r->reads_in_window = 0;
         r->min_standing = r->capacity;

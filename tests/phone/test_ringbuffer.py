@@ -408,6 +408,26 @@ def test_latency_standing_in_the_sinks_own_queue_is_cut_here_in_a_pause(
     assert _loud_samples(sink.heard) + rb.fill // 2 == 50 * FRAME // 2
 
 
+def test_a_sink_that_starts_a_frame_late_is_cut_to_the_target_in_the_calls_first_pause(
+    ring_cls: RingClass,
+) -> None:
+    """PulseAudio starts a stream once its prebuffer fills, and the device takes its first
+    period a frame later: the server's queue stands 15-20 ms above the target from the
+    first push. With only full (1 s) windows that stood until a window had passed and a
+    pause came, often a sentence into the call; the first windows are short, so the cut
+    falls in the quiet before anyone speaks."""
+    rb = ring_cls(FRAME, start_ms=20, target_ms=5, pause_ms=100)  # the default 1 s window
+    sink = _Sink(queued=0, take=0)
+    for i, level in enumerate([QUIET] * 25 + [LOUD] * 50):  # 0.5 s of quiet, 1 s of speech
+        sink.tick(rb, level)
+        sink.take = FRAME  # the device starts after the first push
+        if i == 24:  # before anyone spoke
+            assert rb.trimmed_bytes == FRAME - 160  # 20 ms standing, down to 5 ms
+            assert {kind for *_, kind in rb.trims} == {"pause"}
+    assert sink.before_push[-1] == 160 and sink.underruns == 0
+    assert _loud_samples(sink.heard) + rb.fill // 2 == 50 * FRAME // 2
+
+
 def test_a_device_faster_than_the_call_gets_silence_in_pauses_not_underruns(
     ring_cls: RingClass,
 ) -> None:

@@ -10,12 +10,18 @@ over the same length of connected call for each; SIPp's CPU is printed as contex
 tool that only moves RTP). Figures are medians over --runs. Target: the engine with the
 app's default backend at most 2x the baseline; the first of --backends is the one judged.
 
+Call set-up, INVITE to CONFIRMED: for the engine, from the `dial` request to its `confirmed`
+event (what the agent waits for, IPC included); its baseline is SIPp calling SIPp on the same
+loopback, INVITE sent to 200 OK received (SIPp's own response-time measure, `-trace_rtt`),
+once per run. The pjsua2 column includes starting its process, so it is context only.
+
     .venv/bin/python bench/bench_phone_call.py [--seconds 15] [--runs 3] [--backends pulse,qt,wav]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import statistics
 import subprocess
@@ -99,6 +105,91 @@ def baseline_call(work: Path, seconds: float) -> tuple[float, float, float]:
     return cpu, sipp_cpu, setup_ms
 
 
+UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="uac: call, time INVITE to 200, hang up">
+  <send retrans="500" start_rtd="setup"><![CDATA[
+INVITE sip:bench@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:bench@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=sipp 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true" rtd="setup"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:bench@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <pause milliseconds="200"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:bench@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+
+def sipp_setup_ms(work: Path) -> float:
+    """SIPp calling SIPp on loopback: INVITE sent to 200 OK received, in ms.
+
+    From the UAC's message trace, whose entries carry microsecond timestamps (SIPp's own
+    response-time counter is in whole milliseconds, and this takes about one).
+    """
+    uas = Sipp(work, uas_scenario(write_ulaw_tone(work / "t.ul", 1000, 1)), name="sipp-uas")
+    uac = Sipp(work, UAC, name="sipp-uac")
+    (work / "sipp-uac.msg").unlink(missing_ok=True)  # one call's trace, not the last run's
+    uas.start()
+    try:
+        uac.start(f"127.0.0.1:{uas.port}")
+        if uac.wait() != 0 or uas.wait() != 0:
+            raise RuntimeError(f"SIPp calling SIPp failed: {uac.output()}")
+    finally:
+        uac.stop()
+        uas.stop()
+    sent = received = None
+    for entry in (work / "sipp-uac.msg").read_text().split("\n-----"):
+        head, _, body = entry.lstrip("-").partition("\n")
+        stamp = datetime.datetime.fromisoformat(head.strip())
+        if sent is None and "message sent" in body and "\nINVITE " in body:
+            sent = stamp
+        elif sent and "message received" in body and "SIP/2.0 200 OK" in body:
+            received = stamp
+            break
+    if sent is None or received is None:
+        raise RuntimeError(f"no INVITE and 200 OK in SIPp's trace: {uac.output()}")
+    return (received - sent).total_seconds() * 1000
+
+
 def engine_call(
     work: Path, seconds: float, backend: str, env: dict[str, str] | None
 ) -> tuple[float, float, float, dict[str, object]]:
@@ -151,6 +242,7 @@ def main() -> int:
     rows: dict[str, list[tuple[float, float, float]]] = {"pjsua2": []}
     rows.update({b: [] for b in backends})
     quality: dict[str, object] = {}
+    sipp_setups: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         pulse = Pulse(work / "pulse")
@@ -159,6 +251,7 @@ def main() -> int:
         feeder = pulse.play(write_tone(work / "feed.wav", 800, a.runs * (a.seconds + 30)))
         try:
             for run in range(a.runs):
+                sipp_setups.append(sipp_setup_ms(work))
                 rows["pjsua2"].append(baseline_call(work, a.seconds))
                 for b in backends:
                     env = None if b == "wav" else dict(pulse.env, **QT_ENV)
@@ -189,6 +282,12 @@ def main() -> int:
     for key, (cpu, sipp_cpu, setup) in med.items():
         ratio = cpu / base if base > 0 else float("nan")
         print(f"{labels[key]:40} {cpu:18.1f} {ratio:6.2f}x {setup:10.0f} {sipp_cpu:7.1f}")
+    sipp_setup = statistics.median(sipp_setups)
+    print(
+        f"call set-up, INVITE to CONFIRMED ({judged} backend): {med[judged][2]:.1f} ms (dial "
+        f"request to confirmed event) | SIPp calling SIPp {sipp_setup:.2f} ms (INVITE sent to "
+        f"200 OK) | ratio {med[judged][2] / sipp_setup:.1f}x (no target)"
+    )
     ratio = med[judged][0] / base if base > 0 else float("inf")
     verdict = "MET" if ratio <= 2.0 else "MISSED"
     print(

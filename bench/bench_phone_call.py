@@ -106,8 +106,8 @@ def baseline_call(work: Path, seconds: float) -> tuple[float, float, float]:
 
 
 UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="uac: call, time INVITE to 200, hang up">
-  <send retrans="500" start_rtd="setup"><![CDATA[
+<scenario name="uac: call, hang up (the set-up time is read from the message trace)">
+  <send retrans="500"><![CDATA[
 INVITE sip:bench@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
@@ -130,7 +130,7 @@ a=rtpmap:0 PCMU/8000
 ]]></send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
-  <recv response="200" rrs="true" rtd="setup"/>
+  <recv response="200" rrs="true"/>
   <send><![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]

@@ -12,8 +12,9 @@ app's default backend at most 2x the baseline; the first of --backends is the on
 
 Call set-up, INVITE to CONFIRMED: for the engine, from the `dial` request to its `confirmed`
 event (what the agent waits for, IPC included); its baseline is SIPp calling SIPp on the same
-loopback, INVITE sent to 200 OK received (SIPp's own response-time measure, `-trace_rtt`),
-once per run. The pjsua2 column includes starting its process, so it is context only.
+loopback (the tests' `uac_scenario` against their `uas_scenario`), INVITE sent to 200 OK
+received, read from the UAC's message trace, once per run. The pjsua2 column includes
+starting its process, so it is context only.
 
     .venv/bin/python bench/bench_phone_call.py [--seconds 15] [--runs 3] [--backends pulse,qt,wav]
 """
@@ -37,7 +38,7 @@ from softphone.__main__ import default_backend
 from tests.phone.audio import write_tone
 from tests.phone.engine_peer import EnginePeer
 from tests.phone.pulse import Pulse, stop_recorder
-from tests.phone.sipp import Sipp, uas_scenario, write_ulaw_tone
+from tests.phone.sipp import Sipp, uac_scenario, uas_scenario, write_ulaw_tone
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -105,68 +106,15 @@ def baseline_call(work: Path, seconds: float) -> tuple[float, float, float]:
     return cpu, sipp_cpu, setup_ms
 
 
-UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="uac: call, hang up (the set-up time is read from the message trace)">
-  <send retrans="500"><![CDATA[
-INVITE sip:bench@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:bench@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=sipp 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:bench@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <pause milliseconds="200"/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:bench@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
-
-
 def sipp_setup_ms(work: Path) -> float:
     """SIPp calling SIPp on loopback: INVITE sent to 200 OK received, in ms.
 
     From the UAC's message trace, whose entries carry microsecond timestamps (SIPp's own
     response-time counter is in whole milliseconds, and this takes about one).
     """
-    uas = Sipp(work, uas_scenario(write_ulaw_tone(work / "t.ul", 1000, 1)), name="sipp-uas")
-    uac = Sipp(work, UAC, name="sipp-uac")
+    tone = write_ulaw_tone(work / "setup.ul", 1000, 1)
+    uas = Sipp(work, uas_scenario(tone), name="sipp-uas")
+    uac = Sipp(work, uac_scenario(talk_ms=200), name="sipp-uac")
     (work / "sipp-uac.msg").unlink(missing_ok=True)  # one call's trace, not the last run's
     uas.start()
     try:

@@ -161,7 +161,8 @@ def uas_scenario(rtp_file: Path, hold_checks: bool = False) -> str:
 
 
 def uac_scenario(extra_headers: list[str] | None = None, talk_ms: int = 3000) -> str:
-    """A UAC that calls the engine, waits `talk_ms` after ACK, then sends BYE."""
+    """A UAC that calls (the engine, or a SIPp UAS in the call bench), waits `talk_ms` after
+    ACK, then sends BYE."""
     headers = "".join(h + "\n" for h in extra_headers or [])
     return UAC.replace("@@EXTRA_HEADERS@@", headers).replace("@@TALK_MS@@", str(talk_ms))
 

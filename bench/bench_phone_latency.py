@@ -161,8 +161,7 @@ class Rig:
         try:
             t = time.monotonic() + settle  # null sinks take ~1-1.5 s to accept data
             wait_until(lambda: time.monotonic() > t, what="the sinks to settle")
-            said = self.mouth.say(pcm)
-            wait_until(said.is_set, timeout=30, what="the mouth to say the bursts")
+            self.mouth.say(pcm, timeout=30)
             t = time.monotonic() + 0.5  # what is still in the pipe and the streams
             wait_until(lambda: time.monotonic() > t, what="the tail")
         finally:

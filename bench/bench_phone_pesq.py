@@ -63,13 +63,18 @@ MARGIN_S = 0.2
 QT_ENV = {"QT_LOGGING_RULES": "qt.multimedia.symbolsresolver=false"}
 
 
+def pcm16(samples: np.ndarray) -> bytes:
+    """Samples as signed 16-bit little-endian PCM, clipped."""
+    return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+
+
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
     """Mono 16-bit WAV."""
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(np.clip(samples, -32768, 32767).astype("<i2").tobytes())
+        w.writeframes(pcm16(samples))
     return path
 
 
@@ -223,10 +228,7 @@ def device_path(
         try:
             ca, cb = call(a, b)
             wait_until(lambda: len(pulse.source_outputs()) == 2, what="both mic streams")
-            said = mouth.say(np.clip(mic, -32768, 32767).astype("<i2").tobytes())
-            wait_until(
-                said.is_set, timeout=len(mic) / rate + 20, what="the mouth to say the programme"
-            )
+            mouth.say(pcm16(mic), timeout=len(mic) / rate + 20)
             t_end = time.monotonic() + 1.0  # the tail still in flight: a wall-clock workload
             wait_until(lambda: time.monotonic() > t_end, what="the tail to arrive")
             for e, c in ((a, ca), (b, cb)):

@@ -153,7 +153,7 @@ class Pulse:
 
 class Mouth:
     """One playback stream into `device`, connected until `close` and fed silence between
-    the programmes `say` queues: a talker whose microphone is on for the whole call.
+    the programmes `say` plays: a talker whose microphone is on for the whole call.
 
     paplay opens a new stream per programme, and a stream joining a sink makes PulseAudio
     reconfigure that sink's latency and, through the remap modules, the latency of the
@@ -206,12 +206,26 @@ class Mouth:
         if self.proc.poll() is not None:
             raise RuntimeError(f"pacat into {device} exited with {self.proc.returncode}")
 
-    def say(self, pcm: bytes) -> threading.Event:
-        """Queue `pcm` (s16le, the stream's rate and channels); the event is set once it is
-        all in the pipe (heard within about 0.1 s after that)."""
+    def say(self, pcm: bytes, timeout: float) -> None:
+        """Play `pcm` (s16le, the stream's rate and channels) and return once it is all in
+        the pipe (heard within about 0.1 s after that).
+
+        Raises:
+            RuntimeError: pacat went away before it took it all.
+            TimeoutError: it took longer than `timeout` seconds.
+        """
         done = threading.Event()
         self._said.put((pcm[: len(pcm) // self.frame * self.frame], done))
-        return done
+        wait_until(
+            lambda: done.is_set() or self.error is not None,
+            timeout=timeout,
+            what="the mouth to say its programme",
+        )
+        if not done.is_set():
+            raise RuntimeError(
+                f"the mouth's pacat stopped taking audio ({self.error}; exit status "
+                f"{self.proc.poll()})"
+            )
 
     def _feed(self) -> None:
         try:
@@ -225,7 +239,7 @@ class Mouth:
                 while view and not self._stop.is_set():
                     view = view[os.write(self._fd, view) :]
                 done.set()
-        except OSError as e:  # pacat went away: said by close()
+        except OSError as e:  # pacat went away: `say` raises it; after `close`, expected
             self.error = e
 
     def close(self) -> None:
